@@ -1,0 +1,9 @@
+"""Helper package for the course *Spatial Transformers and Neural Style Transfer*.
+
+Each module holds one idea that a notebook has taught, so that later notebooks import it
+instead of repeating it: ``config``, ``images``, ``geometry``, ``plotting``, ``data``,
+``stn``, ``digits``, ``features``, ``weights``, ``losses``, ``transfer``, ``widgets`` and
+``exercises``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,102 @@
+"""Course-wide switches: fast mode, offline mode, device choice and seeding.
+
+Read once at import time from the environment so that every notebook agrees:
+
+* ``COURSE_FAST=1`` shrinks image sizes, iteration counts and epochs (the tests set it).
+  Cells never branch their teaching on it; they ask :func:`pick` for a size or a count.
+* ``COURSE_OFFLINE=1`` forbids every network access (weights, paintings). Without it the
+  course still never waits long on the network: downloads use short time-outs.
+* ``COURSE_DEVICE=cpu`` (or ``cuda``/``mps``) overrides the automatic device choice.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+#: True when ``COURSE_FAST`` is set: small images, few steps (used by the test-suite).
+FAST: bool = _flag("COURSE_FAST")
+#: True when ``COURSE_OFFLINE`` is set: no network access at all.
+OFFLINE: bool = _flag("COURSE_OFFLINE")
+
+#: The project's root folder (holds ``data/`` and ``notebooks/``) for an editable install.
+PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
+
+
+def pick(full: T, fast: T) -> T:
+    """Return ``fast`` in fast mode and ``full`` otherwise.
+
+    The one place where the mode changes a number, so that a notebook cell reads
+    ``size = config.pick(full=384, fast=64)`` and teaches the same thing in both modes.
+    """
+    return fast if FAST else full
+
+
+def device() -> torch.device:
+    """The best available device: ``COURSE_DEVICE`` if set, else CUDA, then MPS, then CPU."""
+    requested = os.environ.get("COURSE_DEVICE", "").strip().lower()
+    if requested:
+        if requested == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                "COURSE_DEVICE=cuda was requested but PyTorch sees no CUDA GPU; "
+                "unset COURSE_DEVICE or set it to 'cpu'."
+            )
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch so that the same seed gives the same pixels on CPU.
+
+    Args:
+        seed: any non-negative integer.
+
+    Returns:
+        A ``torch.Generator`` seeded with ``seed``, for code that prefers an explicit one.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    """Where downloaded files (weights, paintings) are cached: ``COURSE_CACHE`` or
+    ``~/.cache/course_utils``. Created on demand."""
+    root = Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "course_utils"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def describe() -> str:
+    """One line saying which mode and device this kernel runs in (notebooks print it)."""
+    dev = device()
+    mode = "FAST (small sizes, few steps)" if FAST else "full"
+    net = "offline (no network)" if OFFLINE else "network allowed"
+    return (
+        f"torch {torch.__version__} | device: {dev.type} | mode: {mode} | {net} | "
+        f"CPU threads: {torch.get_num_threads()}"
+    )

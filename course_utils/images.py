@@ -1,0 +1,227 @@
+"""Load, convert and save images as tensors, with errors a learner can act on.
+
+Every image in the course is a float32 tensor of shape ``(1, 3, H, W)`` with values in
+``[0, 1]`` (the seed article's missing step, SEED_NOTES row 7). ImageNet mean/std
+normalisation is *not* applied here: the feature extractor owns it, so pictures stay
+pictures everywhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Largest image (in pixels) the course accepts; bigger files are refused before decoding.
+MAX_PIXELS = 40_000_000
+
+_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+
+
+class ImageLoadError(ValueError):
+    """An image could not be loaded; the message names the file and says what to do."""
+
+
+def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Tensor:
+    """Load an image file as a ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``.
+
+    Handles greyscale, palette, alpha (composited on white), CMYK and 16-bit files and
+    applies the EXIF orientation, so a phone photo comes out the right way up.
+
+    Args:
+        path: the image file.
+        max_side: if given, shrink the image (never enlarge) so that its longest side is at
+            most this many pixels, keeping the aspect ratio.
+
+    Returns:
+        Tensor of shape ``(1, 3, H, W)``, dtype float32, values in ``[0, 1]``.
+
+    Raises:
+        ImageLoadError: the file is missing, empty, not an image, truncated or too large.
+    """
+    p = Path(path)
+    label = f"'{p}'"
+    if not p.exists():
+        raise ImageLoadError(
+            f"Cannot load image {label}: the file does not exist; check the path "
+            f"(current folder: {Path.cwd()})."
+        )
+    if p.is_dir():
+        raise ImageLoadError(f"Cannot load image {label}: it is a folder, not an image file.")
+    if p.stat().st_size == 0:
+        raise ImageLoadError(
+            f"Cannot load image {label}: the file is empty (0 bytes); copy it again."
+        )
+    with open(p, "rb") as fh:
+        return _decode(fh, label, max_side)
+
+
+def load_image_bytes(
+    data: bytes, name: str = "uploaded image", max_side: int | None = None
+) -> torch.Tensor:
+    """Like :func:`load_image`, for an image held in memory (for example an upload).
+
+    ``name`` is used only in error messages; it never chooses a path.
+    """
+    label = f"'{name}'"
+    if not data:
+        raise ImageLoadError(f"Cannot load image {label}: it is empty (0 bytes); upload it again.")
+    return _decode(io.BytesIO(data), label, max_side)
+
+
+def _decode(fh: BinaryIO, label: str, max_side: int | None) -> torch.Tensor:
+    if max_side is not None and (not isinstance(max_side, int) or max_side < 1):
+        raise ValueError(f"max_side must be a positive integer or None, got {max_side!r}.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only *warns* between its limit and twice it; treat both as errors.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageLoadError(
+                    f"Cannot load image {label}: it is {w}x{h} px ({w * h / 1e6:.0f} Mpx), more "
+                    f"than the {MAX_PIXELS / 1e6:.0f} Mpx this course accepts; resize it first."
+                )
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(
+            f"Cannot load image {label}: it is too large to decode safely ({exc}); resize it first."
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(
+            f"Cannot load image {label}: it is not an image format Pillow can read "
+            "(expected PNG, JPEG, WebP, BMP, GIF or TIFF)."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(
+            f"Cannot load image {label}: the file is damaged or truncated ({exc}); "
+            "copy or export it again."
+        ) from None
+    array = _to_rgb_array(img)
+    tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    if max_side is not None and max(tensor.shape[-2:]) > max_side:
+        tensor = resize_max_side(tensor, max_side)
+    return tensor
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow mode → float32 ``(H, W, 3)`` array in ``[0, 1]``."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit or 32-bit greyscale: keep the precision instead of clipping to 8 bits.
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if img.mode == "F" and a.max() <= 1.0:
+            top = 1.0
+        a = np.clip(a / top, 0.0, 1.0).astype(np.float32)
+        return np.repeat(a[..., None], 3, axis=2)
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    img = img.convert("RGB")  # also CMYK, YCbCr, L, 1
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
+    """Shrink ``(B, C, H, W)`` so that its longest side is ``max_side`` (antialiased)."""
+    h, w = image.shape[-2:]
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return image
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    out = torch.nn.functional.interpolate(
+        image, size=size, mode="bilinear", antialias=True, align_corners=False
+    )
+    return out.clamp_(0.0, 1.0)
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(B, C, H, W)`` to ``size = (H, W)`` (antialiased when shrinking)."""
+    shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    out = torch.nn.functional.interpolate(
+        image, size=tuple(size), mode="bilinear", antialias=shrinking, align_corners=False
+    )
+    return out.clamp(0.0, 1.0)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A ``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)`` tensor in [0, 1] → PIL."""
+    t = _as_chw(image, "image")
+    array = (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    if array.shape[2] == 1:
+        return Image.fromarray(array[..., 0], mode="L")
+    return Image.fromarray(array, mode="RGB")
+
+
+def from_pil(img: Image.Image) -> torch.Tensor:
+    """A PIL image (any mode) → ``(1, 3, H, W)`` float32 tensor in [0, 1]."""
+    return torch.from_numpy(_to_rgb_array(img)).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _as_chw(image: torch.Tensor, what: str) -> torch.Tensor:
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(image).__name__}.")
+    t = image.detach().float()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(
+                f"{what} has a batch of {t.shape[0]} images; pass one image, e.g. image[:1]."
+            )
+        t = t[0]
+    elif t.dim() == 2:
+        t = t.unsqueeze(0)
+    if t.dim() != 3 or t.shape[0] not in (1, 3):
+        raise ValueError(
+            f"{what} must have shape (1, 3, H, W), (3, H, W) or (H, W); got {tuple(image.shape)}."
+        )
+    return t
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Save an image tensor atomically (write a temporary file, then rename).
+
+    A crash or a bad argument never leaves a half-written file at ``path``. Parent folders
+    are created. The format follows the suffix: ``.png``, ``.jpg``/``.jpeg``, ``.webp``, ``.bmp``.
+
+    Returns:
+        The path written.
+    """
+    p = Path(path)
+    fmt = _SAVE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"Cannot save '{p}': unknown suffix '{p.suffix}'; use one of "
+            f"{', '.join(sorted(_SAVE_FORMATS))}."
+        )
+    pil = to_pil(image)  # validates the tensor before anything touches the disk
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=p.suffix, dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+            pil.save(fh, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; use normal rights
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

@@ -1,0 +1,145 @@
+"""Figures for the course: images with titles, sampling grids, loss curves.
+
+Colours come from the Okabe–Ito palette and maps from ``cividis``/``viridis``, which stay
+readable for colour-blind learners.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+PALETTE = list(OKABE_ITO.values())
+#: Sequential colour map used for feature maps and heat maps.
+CMAP = "cividis"
+
+
+def _to_hwc(image: torch.Tensor):
+    t = image.detach().float().cpu()
+    if t.dim() == 4:
+        t = t[0]
+    if t.dim() == 3 and t.shape[0] in (1, 3):
+        t = t.permute(1, 2, 0)
+    if t.dim() == 3 and t.shape[2] == 1:
+        t = t[..., 0]
+    return t.clamp(0, 1).numpy()
+
+
+def show_image(image: torch.Tensor, title: str | None = None, ax=None, **imshow_kwargs):
+    """Draw one image tensor (``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)``).
+
+    Single-channel images use a grey map unless ``cmap`` is given. Returns the axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    array = _to_hwc(image)
+    if array.ndim == 2:
+        imshow_kwargs.setdefault("cmap", "gray")
+        imshow_kwargs.setdefault("vmin", 0.0)
+        imshow_kwargs.setdefault("vmax", 1.0)
+    ax.imshow(array, **imshow_kwargs)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def show_images(
+    images: Sequence[torch.Tensor] | Mapping[str, torch.Tensor],
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int | None = None,
+    size: float = 3.0,
+    suptitle: str | None = None,
+):
+    """Show several images side by side (a dict gives ``{title: image}``). Returns the figure."""
+    if isinstance(images, Mapping):
+        titles = list(images.keys())
+        images = list(images.values())
+    images = list(images)
+    if not images:
+        raise ValueError("show_images needs at least one image.")
+    n = len(images)
+    ncols = ncols or min(n, 5)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            show_image(images[i], titles[i] if titles else None, ax=ax)
+        else:
+            ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def draw_grid(
+    ax,
+    grid: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    every: int = 4,
+    color: str = OKABE_ITO["orange"],
+    align_corners: bool = False,
+    linewidth: float = 0.8,
+):
+    """Draw a sampling grid ``(H, W, 2)`` or ``(1, H, W, 2)`` (normalised x, y) over an axes
+    that shows the *input* image of size ``size = (H, W)``: each line joins the input
+    positions that one output row or column samples."""
+    from .geometry import normalised_to_pixel
+
+    g = grid.detach().cpu().float()
+    if g.dim() == 4:
+        g = g[0]
+    pix = normalised_to_pixel(g, size, align_corners=align_corners)
+    rows, cols = pix.shape[0], pix.shape[1]
+    for r in list(range(0, rows, every)) + [rows - 1]:
+        ax.plot(pix[r, :, 0], pix[r, :, 1], color=color, lw=linewidth)
+    for c in list(range(0, cols, every)) + [cols - 1]:
+        ax.plot(pix[:, c, 0], pix[:, c, 1], color=color, lw=linewidth)
+    ax.set_xlim(-0.5, size[1] - 0.5)
+    ax.set_ylim(size[0] - 0.5, -0.5)
+    return ax
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    ax=None,
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    title: str | None = None,
+    logy: bool = True,
+    x: Mapping[str, Sequence[float]] | None = None,
+):
+    """Plot named curves (e.g. loss per step) in the colour-blind-safe palette."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    for i, (name, ys) in enumerate(curves.items()):
+        xs = x[name] if x is not None else range(len(ys))
+        ax.plot(list(xs), list(ys), label=name, color=PALETTE[i % len(PALETTE)], lw=1.6)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return ax

@@ -1,0 +1,140 @@
+"""Interactive pieces of the course, each with one home: the θ playground (notebook 01).
+
+Widgets render with Pillow into an ``ipywidgets.Image`` (a few milliseconds per frame), so
+sliders can update continuously without matplotlib's cost and without ``clear_output``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import ipywidgets as W
+import torch
+from PIL import Image, ImageDraw
+
+from . import geometry
+from .images import to_pil
+
+_GRID_COLOUR = (230, 159, 0)  # Okabe–Ito orange
+_PANEL = 256
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _panel(image: torch.Tensor, height: int = _PANEL) -> Image.Image:
+    pil = to_pil(image)
+    w = max(1, round(pil.width * height / pil.height))
+    return pil.resize((w, height), Image.NEAREST if pil.height < height // 4 else Image.BILINEAR)
+
+
+def render_warp_panels(
+    image: torch.Tensor,
+    theta: torch.Tensor,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool = False,
+    lines: int = 9,
+    height: int = _PANEL,
+) -> Image.Image:
+    """Input with the sampling grid drawn on it | warped output, as one PIL image."""
+    h, w = image.shape[-2:]
+    out = geometry.warp(image, theta, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    left, right = _panel(image, height), _panel(out.clamp(0, 1), height)
+    # sampling positions of a coarse set of output rows/columns, in display pixels
+    grid = geometry.sampling_grid(theta, (h, w), align_corners=align_corners)[0]
+    pix = geometry.normalised_to_pixel(grid, (h, w), align_corners=align_corners)
+    sx, sy = left.width / w, left.height / h
+    draw = ImageDraw.Draw(left)
+    rows = sorted({round(i * (h - 1) / (lines - 1)) for i in range(lines)})
+    cols = sorted({round(i * (w - 1) / (lines - 1)) for i in range(lines)})
+    for r in rows:
+        pts = [((x + 0.5) * sx, (y + 0.5) * sy) for x, y in pix[r, :].tolist()]
+        draw.line(pts, fill=_GRID_COLOUR, width=2)
+    for c in cols:
+        pts = [((x + 0.5) * sx, (y + 0.5) * sy) for x, y in pix[:, c].tolist()]
+        draw.line(pts, fill=_GRID_COLOUR, width=2)
+    canvas = Image.new("RGB", (left.width + right.width + 12, height), (255, 255, 255))
+    canvas.paste(left, (0, 0))
+    canvas.paste(right, (left.width + 12, 0))
+    return canvas
+
+
+class ThetaPlayground:
+    """Sliders for angle, scale, shear and translation that redraw the warp live.
+
+    Attributes:
+        theta: the current θ ``(2, 3)`` (maps output to input).
+        controls: the slider/dropdown widgets by name (``angle``, ``scale``, ``shear``,
+            ``tx``, ``ty``, ``mode``, ``padding``, ``align_corners``).
+        view: the ``ipywidgets.Image`` showing input-with-grid | output.
+        widget: the whole playground; display it (or just leave the object last in a cell).
+    """
+
+    def __init__(self, image: torch.Tensor, *, correct_aspect: bool = True):
+        if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
+            raise ValueError("ThetaPlayground needs one RGB image of shape (1, 3, H, W), e.g. from load_image.")
+        self.image = image
+        h, w = image.shape[-2:]
+        self.aspect = (w / h) if correct_aspect else 1.0
+        slider = dict(continuous_update=True, readout_format=".2f", style={"description_width": "90px"})
+        self.controls = {
+            "angle": W.FloatSlider(0.0, min=-180, max=180, step=1, description="angle (°)", **slider),
+            "scale": W.FloatLogSlider(1.0, base=2, min=-2, max=2, step=0.05, description="scale", **slider),
+            "shear": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description="shear x", **slider),
+            "tx": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description="move x", **slider),
+            "ty": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description="move y", **slider),
+            "mode": W.Dropdown(options=["bilinear", "nearest", "bicubic"], value="bilinear", description="interpolation", style={"description_width": "90px"}),
+            "padding": W.Dropdown(options=["zeros", "border", "reflection"], value="zeros", description="padding", style={"description_width": "90px"}),
+            "align_corners": W.Checkbox(False, description="align_corners"),
+        }
+        self.view = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.matrix = W.HTML()
+        reset = W.Button(description="reset", icon="undo", tooltip="back to the identity θ")
+        reset.on_click(lambda _: self.reset())
+        for control in self.controls.values():
+            control.observe(self._redraw, names="value")
+        left = W.VBox([self.controls[k] for k in ("angle", "scale", "shear", "tx", "ty")] + [reset])
+        right = W.VBox([self.controls[k] for k in ("mode", "padding", "align_corners")] + [self.matrix])
+        caption = W.HTML("<b>left</b>: input with the sampling grid (where each output pixel reads from) &nbsp;|&nbsp; <b>right</b>: output")
+        self.widget = W.VBox([W.HBox([left, right]), caption, self.view])
+        self.theta = geometry.identity_theta()
+        self.frames = 0
+        self._redraw()
+
+    def reset(self) -> None:
+        """Put every slider back to the identity."""
+        for name, value in (("angle", 0.0), ("scale", 1.0), ("shear", 0.0), ("tx", 0.0), ("ty", 0.0)):
+            self.controls[name].value = value
+
+    def _redraw(self, *_):
+        c = self.controls
+        self.theta = geometry.theta_from_params(
+            angle=c["angle"].value, scale=c["scale"].value, shear=c["shear"].value,
+            tx=c["tx"].value, ty=c["ty"].value, aspect=self.aspect,
+        )
+        panels = render_warp_panels(
+            self.image, self.theta, mode=c["mode"].value, padding_mode=c["padding"].value,
+            align_corners=c["align_corners"].value,
+        )
+        self.view.value = _png(panels)
+        rows = "".join(
+            "<tr>" + "".join(f"<td style='padding:0 8px;text-align:right'>{v:+.3f}</td>" for v in row) + "</tr>"
+            for row in self.theta.tolist()
+        )
+        self.matrix.value = f"<div style='font-family:monospace'>θ =<table>{rows}</table></div>"
+        self.frames += 1
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def theta_playground(image: torch.Tensor, *, correct_aspect: bool = True) -> ThetaPlayground:
+    """Build the θ playground of notebook 01 for ``image`` ``(1, 3, H, W)``."""
+    return ThetaPlayground(image, correct_aspect=correct_aspect)

@@ -1,0 +1,68 @@
+"""course_utils.data: generated styles are deterministic and match the committed files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import config, data
+from course_utils.images import ImageLoadError
+
+
+@pytest.mark.parametrize("name", data.STYLE_NAMES)
+def test_committed_style_matches_generator(name):
+    stats = data.compare_with_committed(name)
+    assert stats["max_diff"] <= 1 and stats["fraction_equal"] >= 0.999, stats
+
+
+def test_styles_are_deterministic_and_distinct():
+    a = data.generate_style("mosaic", size=64, seed=3)
+    assert torch.equal(a, data.generate_style("mosaic", size=64, seed=3))
+    assert not torch.equal(a, data.generate_style("mosaic", size=64, seed=4))
+    styles = [data.style_image(n, size=64) for n in data.STYLE_NAMES]
+    for i in range(len(styles)):
+        for j in range(i + 1, len(styles)):
+            assert (styles[i] - styles[j]).abs().mean() > 0.05
+
+
+def test_regenerate_writes_identical_files(tmp_path):
+    paths = data.regenerate(tmp_path)
+    assert [p.name for p in paths] == [f"{n}.png" for n in data.STYLE_NAMES]
+    for p in paths:
+        assert p.read_bytes() == data.style_path(p.stem).read_bytes()
+
+
+def test_stripes_are_horizontal():
+    s = data.style_image("stripes", size=128).mean(1)[0]
+    # intensity varies much more down the columns than along the rows
+    assert s.diff(dim=0).abs().mean() > 3 * s.diff(dim=1).abs().mean()
+
+
+def test_content_photos_load_with_sizes():
+    for name in data.CONTENT_IMAGES:
+        img = data.sample_image(name, max_side=128)
+        assert img.shape[:2] == (1, 3) and max(img.shape[-2:]) == 128
+    assert set(data.list_samples()) == set(data.CONTENT_IMAGES) | set(data.STYLE_NAMES)
+
+
+def test_unknown_names_give_clear_errors():
+    with pytest.raises(ValueError, match="choose one of"):
+        data.sample_image("mona_lisa")
+    with pytest.raises(ValueError, match="choose one of"):
+        data.generate_style("plaid")
+
+
+def test_painting_offline_is_clear_and_cached_file_is_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    assert config.OFFLINE
+    with pytest.raises(ImageLoadError, match="offline"):
+        data.load_painting("starry_night")
+    # a teacher can copy the file in by hand
+    from course_utils.images import save_image
+
+    save_image(torch.rand(1, 3, 20, 30), data.painting_path("starry_night"))
+    assert data.load_painting("starry_night").shape == (1, 3, 20, 30)
+    # a recorded hash that no longer matches is noticed
+    data.painting_path("starry_night").with_suffix(".sha256").write_text("0" * 64)
+    with pytest.raises(ImageLoadError, match="SHA-256"):
+        data.load_painting("starry_night")

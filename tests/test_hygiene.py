@@ -1,0 +1,40 @@
+"""Notebooks are committed clean, numbered, with the python3 kernel and a lesson's shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_uses_python3(path):
+    nb = json.loads(path.read_text())
+    assert re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", path.name)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name}: a cell has outputs; strip them"
+            assert cell.get("execution_count") is None, f"{path.name}: execution counts left in"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_a_lesson(path):
+    nb = json.loads(path.read_text())
+    md = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert md[0].lstrip().startswith("# "), "first cell must be the H1 title"
+    assert sum(1 for m in md for line in m.splitlines() if line.startswith("# ")) == 1, "one H1 only"
+    text = "\n".join(md).lower()
+    for section in ("what you will learn", "summary", "references", "exercise"):
+        assert section in text, f"{path.name}: missing a '{section}' section"
+    assert sum(1 for c in code if c.lstrip().startswith("# Checkpoint")) >= 3
+    assert any("course_utils" in c for c in code)

@@ -1,0 +1,148 @@
+"""course_utils.images: every common mode loads; every bad file gives one clear error."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from course_utils import images
+from course_utils.images import ImageLoadError, load_image, load_image_bytes, save_image
+
+
+def _write(img: Image.Image, path: Path, **kw) -> Path:
+    img.save(path, **kw)
+    return path
+
+
+@pytest.fixture
+def rgb_array():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+
+
+def test_rgb_png_round_trip_is_exact(tmp_path, rgb_array):
+    path = _write(Image.fromarray(rgb_array), tmp_path / "a.png")
+    t = load_image(path)
+    assert t.shape == (1, 3, 12, 20) and t.dtype == torch.float32
+    assert torch.equal((t[0].permute(1, 2, 0) * 255).round().to(torch.uint8), torch.from_numpy(rgb_array))
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "1", "LA", "RGBA", "I;16"])
+def test_every_common_mode_gives_three_channels_in_range(tmp_path, rgb_array, mode):
+    base = Image.fromarray(rgb_array)
+    if mode == "I;16":
+        arr16 = (np.linspace(0, 65535, 12 * 20).reshape(12, 20)).astype(np.uint16)
+        img = Image.fromarray(arr16)
+        suffix = ".png"
+    else:
+        img = base.convert(mode)
+        suffix = ".tif" if mode == "CMYK" else ".png"
+    path = _write(img, tmp_path / f"m{suffix}")
+    t = load_image(path)
+    assert t.shape == (1, 3, 12, 20)
+    assert 0.0 <= t.min() and t.max() <= 1.0
+    if mode == "I;16":
+        # 16-bit precision kept: the ramp reaches white and has more than 256 levels
+        assert t.max() == pytest.approx(1.0) and t[0, 0].unique().numel() > 200
+
+
+def test_alpha_is_composited_on_white(tmp_path):
+    img = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red
+    t = load_image(_write(img, tmp_path / "t.png"))
+    assert torch.allclose(t, torch.ones_like(t))
+    half = Image.new("RGBA", (4, 4), (0, 0, 0, 128))
+    t2 = load_image(_write(half, tmp_path / "h.png"))
+    assert torch.allclose(t2, torch.full_like(t2, 127 / 255), atol=2 / 255)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = Image.new("RGB", (30, 10), "white")
+    img.paste((255, 0, 0), (0, 0, 5, 10))  # red stripe on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / "phone.jpg"
+    img.save(path, exif=exif, quality=95)
+    t = load_image(path)
+    assert t.shape == (1, 3, 30, 10)  # portrait after applying the orientation
+    assert t[0, 0, :5].mean() > 0.8 and t[0, 1, :5].mean() < 0.3  # red now on top
+
+
+def test_max_side_shrinks_keeping_aspect_and_never_enlarges(tmp_path, rgb_array):
+    path = _write(Image.fromarray(rgb_array), tmp_path / "a.png")
+    assert load_image(path, max_side=10).shape == (1, 3, 6, 10)
+    assert load_image(path, max_side=100).shape == (1, 3, 12, 20)
+    with pytest.raises(ValueError, match="max_side"):
+        load_image(path, max_side=0)
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(ImageLoadError, match=r"nope\.png.*does not exist"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_folder_empty_junk_and_truncated_files(tmp_path, rgb_array):
+    with pytest.raises(ImageLoadError, match="folder"):
+        load_image(tmp_path)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageLoadError, match=r"empty\.png.*empty"):
+        load_image(empty)
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("this is not an image")
+    with pytest.raises(ImageLoadError, match=r"junk\.jpg.*not an image"):
+        load_image(junk)
+    good = _write(Image.fromarray(rgb_array).resize((200, 200)), tmp_path / "good.jpg", quality=90)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ImageLoadError, match=r"truncated\.jpg.*(damaged|truncated)"):
+        load_image(truncated)
+
+
+def test_absurd_size_is_refused_before_decoding(tmp_path, monkeypatch):
+    img = Image.new("L", (300, 300))
+    path = _write(img, tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 50_000)
+    with pytest.raises(ImageLoadError, match=r"big\.png.*300x300"):
+        load_image(path)
+
+
+def test_decompression_bomb_guard_gives_clear_error(tmp_path, monkeypatch):
+    path = _write(Image.new("L", (400, 400)), tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # Pillow's own guard
+    with pytest.raises(ImageLoadError, match=r"bomb\.png.*too large"):
+        load_image(path)
+
+
+def test_load_image_bytes_uses_name_only_in_messages(rgb_array):
+    buf = io.BytesIO()
+    Image.fromarray(rgb_array).save(buf, format="PNG")
+    assert load_image_bytes(buf.getvalue()).shape == (1, 3, 12, 20)
+    with pytest.raises(ImageLoadError, match=r"\.\./evil\.png.*not an image"):
+        load_image_bytes(b"garbage", name="../evil.png")
+
+
+def test_save_round_trip_and_formats(tmp_path):
+    t = torch.rand(1, 3, 9, 7)
+    p = save_image(t, tmp_path / "sub" / "out.png")
+    assert p.exists()
+    back = load_image(p)
+    assert torch.allclose(back, (t * 255).round() / 255, atol=1e-6)
+    assert save_image(t[0], tmp_path / "o.jpg").exists()
+    assert oct(os.stat(p).st_mode & 0o777) != oct(0o600)
+
+
+def test_save_never_leaves_a_half_written_file(tmp_path):
+    target = tmp_path / "out.png"
+    with pytest.raises(ValueError, match="suffix"):
+        save_image(torch.rand(1, 3, 4, 4), tmp_path / "out.xyz")
+    with pytest.raises(ValueError, match="batch of 2"):
+        save_image(torch.rand(2, 3, 4, 4), target)
+    with pytest.raises(ValueError, match="shape"):
+        save_image(torch.rand(5, 4, 4), target)
+    assert list(tmp_path.iterdir()) == []
