@@ -32,7 +32,7 @@ lab: $(STAMP)
 		--ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
-	$(BIN)/ruff check course_utils tests benchmarks notebooks
+	$(BIN)/ruff check .
 
 test: $(STAMP) lint
 	COURSE_FAST=1 $(BIN)/python -m pytest
