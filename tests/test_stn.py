@@ -1,0 +1,277 @@
+"""Tests for course_utils.stn: identity at initialisation, gradients, constrained θ, padding."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils import geometry, stn
+
+SHAPES = [(1, 1, 28, 28), (4, 1, 42, 42), (2, 3, 17, 40), (3, 5, 64, 33), (2, 2, 1, 1), (5, 1, 7, 3)]
+
+
+@pytest.mark.parametrize("transform", list(stn.TRANSFORMS))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_identity_at_initialisation(shape, transform):
+    torch.manual_seed(0)
+    x = torch.rand(shape)
+    module = stn.SpatialTransformer(shape[1], transform)
+    out, theta = module(x)
+    assert out.shape == x.shape
+    assert theta.shape == (shape[0], 2, 3)
+    torch.testing.assert_close(theta, geometry.identity_theta().expand(shape[0], 2, 3))
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection", -0.42])
+def test_identity_for_every_padding_and_alignment(align_corners, padding):
+    x = torch.rand(3, 2, 23, 31)
+    module = stn.SpatialTransformer(2, padding_mode=padding, align_corners=align_corners)
+    out, _ = module(x)
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+
+
+def test_seed_bias_is_not_the_identity_but_ours_is():
+    layer = nn.Linear(32, 6)
+    stn.init_identity_(layer)
+    assert torch.equal(layer.weight, torch.zeros(6, 32))
+    assert layer.bias.tolist() == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    # The seed's bias collapses every row onto the bottom edge: all rows of the output equal.
+    x = torch.rand(1, 1, 28, 28)
+    seed_theta = torch.tensor([1.0, 0, 0, 0, 0, 1]).view(1, 2, 3)
+    collapsed = geometry.warp(x, seed_theta, padding_mode="border")
+    assert torch.allclose(collapsed, collapsed[:, :, :1, :].expand_as(collapsed))
+    assert not torch.allclose(collapsed, x, atol=1e-2)
+
+
+def test_gradients_reach_the_localization_net():
+    torch.manual_seed(0)
+    module = stn.SpatialTransformer(1)
+    opt = torch.optim.SGD(module.parameters(), lr=0.1)
+    x = torch.rand(4, 1, 28, 28)
+    target = torch.roll(x, shifts=3, dims=-1)
+    grads = []
+    for _ in range(2):
+        opt.zero_grad()
+        out, _ = module(x)
+        ((out - target) ** 2).mean().backward()
+        grads.append({n: p.grad.abs().sum().item() for n, p in module.named_parameters()})
+        opt.step()
+    last = "localization.head.3"
+    first = "localization.features.1.weight"
+    # Step 1: only the zero-initialised last layer gets a gradient (its weights are zero, so
+    # nothing flows further back yet) ...
+    assert grads[0][f"{last}.weight"] > 0 and grads[0][f"{last}.bias"] > 0
+    assert grads[0][first] == 0.0
+    # ... and once that layer has moved, the gradient reaches the first convolution.
+    assert grads[1][first] > 0
+
+
+def test_rotation_scale_translation_theta_form():
+    torch.manual_seed(0)
+    module = stn.SpatialTransformer(1, "rotation_scale_translation")
+    nn.init.normal_(module.localization.head[-1].weight, std=0.5)
+    nn.init.normal_(module.localization.head[-1].bias, std=0.5)
+    _, theta = module(torch.rand(6, 1, 30, 30))
+    a = theta[:, :, :2]
+    torch.testing.assert_close(a[:, 0, 0], a[:, 1, 1])
+    torch.testing.assert_close(a[:, 0, 1], -a[:, 1, 0])
+    assert (torch.linalg.det(a) > 0).all()  # a rotation times a positive scale: no flip
+    assert not torch.allclose(theta, geometry.identity_theta().expand(6, 2, 3))
+
+
+def test_rotation_scale_translation_matches_geometry():
+    params = torch.tensor([[math.radians(30.0), 0.0, 0.1, -0.2]])
+    theta = stn.params_to_theta(params, "rst")[0]
+    expected = geometry.rotation_theta(30.0)
+    expected[:, 2] = torch.tensor([0.1, -0.2])
+    torch.testing.assert_close(theta, expected)
+    assert stn.rotation_degrees(theta).item() == pytest.approx(30.0, abs=1e-4)
+    # On a non-square input the rotation is corrected for the aspect, as in geometry.
+    wide = stn.params_to_theta(torch.tensor([[math.radians(30.0), 0.0, 0.0, 0.0]]), "rst", aspect=2.0)
+    torch.testing.assert_close(wide[0], geometry.rotation_theta(30.0, aspect=2.0))
+
+
+def test_attention_theta_form():
+    torch.manual_seed(1)
+    module = stn.SpatialTransformer(3, "attention")
+    nn.init.normal_(module.localization.head[-1].weight, std=0.5)
+    nn.init.normal_(module.localization.head[-1].bias, std=0.5)
+    _, theta = module(torch.rand(5, 3, 20, 24))
+    assert torch.all(theta[:, 0, 1] == 0) and torch.all(theta[:, 1, 0] == 0)
+    torch.testing.assert_close(theta[:, 0, 0], theta[:, 1, 1])
+    assert (theta[:, 0, 0] > 0).all()
+    assert len(set(theta[:, 0, 2].tolist())) > 1  # translations differ per sample
+
+
+def test_affine_theta_is_unconstrained():
+    torch.manual_seed(2)
+    module = stn.SpatialTransformer(1, "affine")
+    nn.init.normal_(module.localization.head[-1].weight, std=0.5)
+    _, theta = module(torch.rand(4, 1, 28, 28))
+    a = theta[:, :, :2]
+    assert not torch.allclose(a[:, 0, 0], a[:, 1, 1])
+
+
+def test_rotation_degrees_inverts_rotation_theta():
+    for deg in (-170.0, -45.0, 0.0, 12.5, 90.0):
+        assert stn.rotation_degrees(geometry.rotation_theta(deg)).item() == pytest.approx(deg, abs=1e-4)
+    # scale and translation do not change the angle
+    t = geometry.theta_from_params(angle=33.0, scale=1.7, tx=0.3, ty=-0.1)
+    assert stn.rotation_degrees(t).item() == pytest.approx(33.0, abs=1e-3)
+
+
+def test_border_padding_keeps_normalised_background():
+    """The STN-tutorial pitfall: zero padding of a normalised image is a false grey."""
+    mean, std = 0.13, 0.31
+    raw = torch.zeros(1, 1, 28, 28)
+    raw[..., 10:18, 12:16] = 1.0
+    x = (raw - mean) / std  # background is (0 - mean) / std, not 0
+    zoom_out = geometry.scale_theta(0.5).unsqueeze(0)
+    grid = geometry.sampling_grid(zoom_out, (28, 28))
+    corner = (slice(None), slice(None), slice(0, 3), slice(0, 3))
+    zeros = stn.sample(x, grid, padding_mode="zeros")
+    assert zeros[corner].abs().max() < 1e-6  # 0 is a value the data never has
+    border = stn.sample(x, grid, padding_mode="border")
+    torch.testing.assert_close(border[corner], torch.full_like(border[corner], -mean / std))
+    filled = stn.sample(x, grid, padding_mode=-mean / std)
+    torch.testing.assert_close(filled[corner], torch.full_like(filled[corner], -mean / std))
+
+
+def test_output_size():
+    module = stn.SpatialTransformer(1, output_size=(14, 20))
+    out, _ = module(torch.rand(2, 1, 28, 40))
+    assert out.shape == (2, 1, 14, 20)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"in_channels": 0}, "in_channels"),
+        ({"in_channels": 1, "transform": "projective"}, "transform"),
+        ({"in_channels": 1, "padding_mode": "edge"}, "padding_mode"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        stn.SpatialTransformer(**kwargs)
+
+
+def test_bad_inputs():
+    module = stn.SpatialTransformer(3)
+    with pytest.raises(ValueError, match="channels"):
+        module(torch.rand(2, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        module(torch.rand(3, 28, 28))
+    with pytest.raises(ValueError, match="params"):
+        stn.params_to_theta(torch.zeros(2, 5), "affine")
+
+
+def test_models_share_a_parameter_budget():
+    for recipe in (stn.RECIPE_FULL, stn.RECIPE_FAST):
+        models = stn.build_models(recipe)
+        n_cnn = stn.count_parameters(models["CNN"])
+        n_stn = stn.count_parameters(models["STN-CNN"])
+        assert abs(n_cnn - n_stn) / n_stn < 0.02
+        # the plain CNN really is wider, not the same network with fewer parameters
+        assert models["CNN"].classifier[1].out_features > recipe.hidden
+    assert stn.recipe() is stn.RECIPE_FAST  # the tests run in fast mode
+
+
+def test_classifiers_accept_any_size():
+    for model in stn.build_models(stn.RECIPE_FAST).values():
+        for size in (28, 42, 60):
+            assert model(torch.rand(2, 1, size, size)).shape == (2, 10)
+
+
+def test_training_is_deterministic_and_learns():
+    from course_utils.digits import make_digits
+
+    data = make_digits(192, "RTS", seed=3)
+    recipe = stn.Recipe(n_train=192, n_test=0, epochs=3, batch_size=32, name="test")
+    states, losses = [], []
+    for _ in range(2):
+        model = stn.build_models(recipe, seed=5)["STN-CNN"]
+        losses.append(stn.train_classifier(model, data.images, data.labels, recipe, seed=5, progress=False))
+        states.append(model.state_dict())
+    assert losses[0] == losses[1]
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+    assert losses[0][-1] < losses[0][0]
+
+
+def test_committed_checkpoints_load_into_the_full_models():
+    names = {"stn02_rts_cnn": ("affine", "CNN"), "stn02_rts_stn": ("affine", "STN-CNN"),
+             "stn02_r_stn": ("rst", "STN-CNN")}
+    found = [n for n in names if stn.checkpoint_path(n).exists()]
+    if not found:
+        pytest.skip("no checkpoints committed yet")
+    for name in found:
+        transform, which = names[name]
+        model = stn.build_models(stn.RECIPE_FULL, transform=transform)[which]
+        message = stn.load_or_train(model, name, train=lambda: pytest.fail("should have loaded"))
+        assert message.startswith("loaded")
+        assert stn.checkpoint_path(name).stat().st_size < 300_000
+
+
+def test_load_or_train_trains_when_no_checkpoint():
+    calls = []
+    message = stn.load_or_train(nn.Linear(2, 2), "no_such_checkpoint", train=lambda: calls.append(1))
+    assert calls == [1] and message.startswith("trained")
+
+
+def test_upright_then_stn_trains_only_the_stn_in_stage_two():
+    from course_utils.digits import make_digits, render_glyphs
+
+    data = make_digits(96, "R", seed=1)
+    upright = render_glyphs(data.labels, data.params)
+    recipe = stn.Recipe(n_train=96, n_test=0, epochs=1, batch_size=32, reader_epochs=1, name="test")
+    model = stn.build_models(recipe, transform="rst", seed=0)["STN-CNN"]
+    stn.train_classifier(model.cnn, upright, data.labels, recipe, progress=False)
+    reader_before = {k: v.clone() for k, v in model.cnn.state_dict().items()}
+    stn_before = {k: v.clone() for k, v in model.stn.state_dict().items()}
+    stn.freeze_(model.cnn)
+    stn.train_classifier(model, data.images, data.labels, recipe, progress=False)
+    for key, value in model.cnn.state_dict().items():  # weights and BatchNorm statistics
+        assert torch.equal(value, reader_before[key]), key
+    assert any(not torch.equal(v, stn_before[k]) for k, v in model.stn.state_dict().items())
+    # and the whole two-stage helper runs end to end
+    fresh = stn.build_models(recipe, transform="rst", seed=0)["STN-CNN"]
+    stn.train_upright_then_stn(fresh, upright, data.images, data.labels, recipe, progress=False)
+    assert not any(p.requires_grad for p in fresh.cnn.parameters())
+
+
+def test_committed_rts_checkpoints_show_the_gap():
+    """The shipped full-mode models: the STN-CNN makes at most 2/3 of the CNN's errors."""
+    from course_utils.digits import make_digits
+
+    names = {"CNN": "stn02_rts_cnn", "STN-CNN": "stn02_rts_stn"}
+    if not all(stn.checkpoint_path(n).exists() for n in names.values()):
+        pytest.skip("no RTS checkpoints committed yet")
+    test = make_digits(1000, "RTS", seed=0, split="test")
+    models = stn.build_models(stn.RECIPE_FULL)
+    errors = {}
+    for which, name in names.items():
+        stn.load_or_train(models[which], name, train=lambda: pytest.fail("should have loaded"))
+        errors[which] = 1 - stn.accuracy(models[which], test.images, test.labels)
+    assert errors["STN-CNN"] <= 0.67 * errors["CNN"], errors
+
+
+@pytest.mark.parametrize("transform", ["rst", "attention"])
+def test_constrained_scale_is_bounded(transform):
+    n = stn.TRANSFORMS[stn._canonical(transform)]
+    scale_index = 1 if transform == "rst" else 0
+    params = torch.zeros(3, n)
+    params[:, scale_index] = torch.tensor([-1e4, 0.0, 1e4])
+    theta = stn.params_to_theta(params, transform)
+    assert torch.isfinite(theta).all()
+    scales = torch.linalg.det(theta[:, :, :2]).sqrt()
+    torch.testing.assert_close(scales, torch.tensor([0.25, 1.0, 4.0]))
+    # near log-scale 0 the bound is invisible: the scale is exp(p)
+    params[:, scale_index] = torch.tensor([-0.05, 0.0, 0.05])
+    small = torch.linalg.det(stn.params_to_theta(params, transform)[:, :, :2]).sqrt()
+    torch.testing.assert_close(small, torch.tensor([-0.05, 0.0, 0.05]).exp(), atol=1e-4, rtol=0)
