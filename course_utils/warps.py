@@ -1,0 +1,245 @@
+"""Smooth deformation fields, their Jacobians, warped masks and differentiable registration.
+
+Notebook 05 uses these to put spatial transforms *inside* style transfer. They extend
+:mod:`course_utils.geometry` from one affine θ to a **deformation field**: a coarse grid of
+control displacements (a few numbers, so the motion stays smooth) upsampled to one
+displacement per pixel and added to the identity sampling grid. Like θ, a field maps
+**output** positions to the **input** positions that are sampled there.
+
+Units: displacements and grids are in normalised coordinates (see notebook 01), with
+``align_corners=False`` throughout, as in the rest of the course.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import geometry
+
+
+def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torch.Tensor:
+    """The identity sampling grid ``(B, H, W, 2)``: every output pixel reads itself."""
+    theta = geometry.identity_theta().to(device) if device is not None else geometry.identity_theta()
+    return geometry.sampling_grid(theta, size, batch=batch)
+
+
+def _check_control(control: torch.Tensor) -> None:
+    if not isinstance(control, torch.Tensor) or control.dim() != 4 or control.shape[1] != 2:
+        shape = tuple(control.shape) if isinstance(control, torch.Tensor) else type(control).__name__
+        raise ValueError(
+            f"control displacements must have shape (B, 2, gh, gw) (x and y per control point), got {shape}."
+        )
+    if control.shape[-1] < 2 or control.shape[-2] < 2:
+        raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
+
+
+def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: bool = False) -> torch.Tensor:
+    """Control displacements ``(B, 2, gh, gw)`` of the identity field (all zeros)."""
+    c = torch.zeros(batch, 2, *grid_size)
+    return c.requires_grad_(requires_grad)
+
+
+def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Dense displacement ``(B, H, W, 2)`` from control displacements ``(B, 2, gh, gw)``.
+
+    Bicubic interpolation with the control points on the image's corners
+    (``align_corners=True`` *for this interpolation only*): smooth everywhere, exact at the
+    control points, and differentiable with respect to them.
+    """
+    _check_control(control)
+    dense = F.interpolate(control, size=tuple(size), mode="bicubic", align_corners=True)
+    return dense.permute(0, 2, 3, 1)
+
+
+def field_grid(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Sampling grid ``(B, H, W, 2)`` = identity + upsampled displacement."""
+    return identity_grid(size, control.shape[0], device=control.device) + upsample_field(control, size)
+
+
+def warp_with_grid(
+    image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear", padding_mode: str = "border"
+) -> torch.Tensor:
+    """``grid_sample`` with the course's conventions (``align_corners=False``).
+
+    Args:
+        image: ``(B, C, H, W)``.
+        grid: ``(B, H_out, W_out, 2)`` normalised input positions (a batch of 1 is broadcast).
+    """
+    if grid.shape[0] == 1 and image.shape[0] > 1:
+        grid = grid.expand(image.shape[0], *grid.shape[1:])
+    return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+
+
+def warp_with_field(
+    image: torch.Tensor, control: torch.Tensor, *, mode: str = "bilinear", padding_mode: str = "border"
+) -> torch.Tensor:
+    """Warp ``image`` ``(B, C, H, W)`` with the smooth field of ``control`` ``(B, 2, gh, gw)``."""
+    return warp_with_grid(image, field_grid(control, image.shape[-2:]), mode=mode, padding_mode=padding_mode)
+
+
+def warp_mask(
+    mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = True
+) -> torch.Tensor:
+    """Warp a region mask ``(B, 1, H, W)`` (values in [0, 1]) with the image's grid or θ.
+
+    The mask moves exactly with the image: pass the same sampling grid ``(B, H, W, 2)`` or
+    affine θ ``(2, 3)``/``(B, 2, 3)``. ``soft=True`` keeps bilinear edges (for blending
+    styles); ``soft=False`` uses nearest sampling and returns a hard 0/1 mask. Outside the
+    image the mask is 0 (the region does not extend past the picture).
+    """
+    if mask.dim() != 4 or mask.shape[1] != 1:
+        raise ValueError(f"mask must have shape (B, 1, H, W), got {tuple(mask.shape)}.")
+    mode = "bilinear" if soft else "nearest"
+    if grid_or_theta.shape[-2:] == (2, 3) and grid_or_theta.dim() in (2, 3):
+        return geometry.warp(mask, grid_or_theta, mode=mode, padding_mode="zeros")
+    return warp_with_grid(mask, grid_or_theta, mode=mode, padding_mode="zeros")
+
+
+def grid_in_pixels(grid: torch.Tensor) -> torch.Tensor:
+    """A normalised grid ``(B, H, W, 2)`` → the same positions in input pixels."""
+    h, w = grid.shape[1:3]
+    return geometry.normalised_to_pixel(grid, (h, w))
+
+
+def jacobian_determinant(grid: torch.Tensor) -> torch.Tensor:
+    """Determinant of the Jacobian of the map output pixel → input pixel, ``(B, H-1, W-1)``.
+
+    1 means the map keeps areas; between 0 and 1 it compresses, above 1 it stretches.
+    A value ≤ 0 means the map **folds** (neighbouring pixels swap order): no smooth
+    deformation of a picture does that, so a good field has ``det > 0`` everywhere.
+    """
+    p = grid_in_pixels(grid)
+    dx = p[:, :-1, 1:, :] - p[:, :-1, :-1, :]  # derivative along output x
+    dy = p[:, 1:, :-1, :] - p[:, :-1, :-1, :]  # derivative along output y
+    return dx[..., 0] * dy[..., 1] - dx[..., 1] * dy[..., 0]
+
+
+def smoothness(control: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring control displacements (a scalar):
+    0 for any translation, large for a crumpled field."""
+    _check_control(control)
+    dx = control[..., :, 1:] - control[..., :, :-1]
+    dy = control[..., 1:, :] - control[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def sample_grid_at(grid: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
+    """Where the output pixels ``points_px`` ``(B, K, 2)`` (x, y in pixels) read from,
+    in input pixels ``(B, K, 2)``; differentiable with respect to the grid."""
+    h, w = grid.shape[1:3]
+    where = geometry.pixel_to_normalised(points_px, (h, w)).unsqueeze(2)  # (B, K, 1, 2)
+    values = F.grid_sample(grid.permute(0, 3, 1, 2), where, mode="bilinear", padding_mode="border", align_corners=False)
+    return geometry.normalised_to_pixel(values[..., 0].permute(0, 2, 1), (h, w))
+
+
+def keypoint_loss(grid: torch.Tensor, source_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance (pixels²) between where each target point reads from and its
+    source point: 0 when the warp carries every source point onto its target.
+
+    Args:
+        grid: the sampling grid ``(B, H, W, 2)`` (output → input).
+        source_px, target_px: ``(K, 2)`` or ``(B, K, 2)`` pixel positions (x, y).
+    """
+    src = source_px if source_px.dim() == 3 else source_px.unsqueeze(0)
+    tgt = target_px if target_px.dim() == 3 else target_px.unsqueeze(0)
+    return (sample_grid_at(grid, tgt) - src).pow(2).sum(-1).mean()
+
+
+# ----------------------------------------------------------------------- registration
+def _pyramid(image: torch.Tensor, scale: float) -> torch.Tensor:
+    if scale == 1.0:
+        return image
+    size = [max(8, round(s * scale)) for s in image.shape[-2:]]
+    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _coarse_to_fine(
+    parameter: torch.Tensor,
+    loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    *,
+    steps: int,
+    scales: Sequence[float],
+    lr: float,
+    desc: str,
+    progress: bool,
+) -> list[float]:
+    """Adam on ``parameter`` minimising ``loss_at(moving_s, fixed_s)`` at each pyramid scale."""
+    opt = torch.optim.Adam([parameter], lr=lr)
+    history: list[float] = []
+    with tqdm(total=steps * len(scales), desc=desc, disable=not progress) as bar:
+        for scale in scales:
+            m, f = _pyramid(moving, scale), _pyramid(fixed, scale)
+            for _ in range(steps):
+                loss = loss_at(m, f)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                history.append(loss.item())
+                bar.update()
+    return history
+
+
+def register_affine(
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    *,
+    steps: int = 100,
+    scales: Sequence[float] = (0.25, 0.5, 1.0),
+    lr: float = 0.02,
+    progress: bool = True,
+) -> tuple[torch.Tensor, list[float]]:
+    """Find θ ``(2, 3)`` such that ``geometry.warp(moving, θ)`` matches ``fixed``.
+
+    Gradient descent (Adam) on the six numbers of θ through ``grid_sample``, starting from
+    the identity, coarse to fine: blurred, small copies first (a wide basin of attraction,
+    cheap steps), then full size. No labels: only pixels are compared.
+
+    Returns:
+        ``(theta, losses)``: θ and the mean squared pixel error after each step.
+    """
+    theta = geometry.identity_theta().clone().requires_grad_(True)
+    history = _coarse_to_fine(
+        theta, lambda m, f: F.mse_loss(geometry.warp(m, theta, padding_mode="border"), f),
+        moving, fixed, steps=steps, scales=scales, lr=lr, desc="affine registration", progress=progress,
+    )
+    return theta.detach(), history
+
+
+def register_field(
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    *,
+    grid_size: tuple[int, int] = (6, 6),
+    steps: int = 150,
+    scales: Sequence[float] = (0.25, 0.5, 1.0),
+    lr: float = 0.01,
+    smooth_weight: float = 0.1,
+    progress: bool = True,
+) -> tuple[torch.Tensor, list[float]]:
+    """Find control displacements ``(1, 2, gh, gw)`` whose smooth field warps ``moving``
+    onto ``fixed`` (pixel MSE + ``smooth_weight`` × :func:`smoothness`), coarse to fine.
+
+    Returns:
+        ``(control, losses)``.
+    """
+    control = zero_control(grid_size, moving.shape[0], requires_grad=True)
+    history = _coarse_to_fine(
+        control,
+        lambda m, f: F.mse_loss(warp_with_field(m, control), f) + smooth_weight * smoothness(control),
+        moving, fixed, steps=steps, scales=scales, lr=lr, desc="field registration", progress=progress,
+    )
+    return control.detach(), history
+
+
+def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
+    """Mean distance in pixels between two sampling grids (optionally ignoring a border)."""
+    d = (grid_in_pixels(grid_a) - grid_in_pixels(grid_b)).norm(dim=-1)
+    if margin:
+        d = d[:, margin:-margin, margin:-margin]
+    return d.mean().item()

@@ -1,0 +1,90 @@
+"""course_utils.warps: deformation fields, Jacobians, masks, keypoints and registration."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import data, geometry, warps
+
+
+def _photo(size=64):
+    return data.content_image("chelsea", max_side=size)
+
+
+def test_zero_field_is_identity_and_identity_jacobian_is_one():
+    img = _photo()
+    control = warps.zero_control((5, 5))
+    assert torch.allclose(warps.warp_with_field(img, control), img, atol=1e-5)
+    det = warps.jacobian_determinant(warps.field_grid(control, img.shape[-2:]))
+    assert torch.allclose(det, torch.ones_like(det), atol=1e-4)
+
+
+def test_upsampled_field_is_exact_at_control_points_and_differentiable():
+    control = torch.randn(1, 2, 3, 4) * 0.1
+    control.requires_grad_(True)
+    dense = warps.upsample_field(control, (21, 31))
+    assert dense.shape == (1, 21, 31, 2)
+    assert torch.allclose(dense[0, 0, 0], control[0, :, 0, 0], atol=1e-6)
+    assert torch.allclose(dense[0, -1, -1], control[0, :, -1, -1], atol=1e-6)
+    dense.sum().backward()
+    assert control.grad is not None and control.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"\(B, 2, gh, gw\)"):
+        warps.upsample_field(torch.zeros(1, 3, 4, 4), (8, 8))
+
+
+def test_jacobian_detects_a_fold_and_smoothness_ignores_translation():
+    control = warps.zero_control((3, 3))
+    control[0, 0, :, 1] = 1.5  # the middle column reads far to the right: the map folds
+    assert warps.jacobian_determinant(warps.field_grid(control, (32, 32))).min() < 0
+    translation = torch.full((1, 2, 4, 4), 0.2)
+    assert warps.smoothness(translation) == 0
+    assert warps.smoothness(torch.randn(1, 2, 4, 4)) > 0.1
+
+
+def test_mask_moves_exactly_with_the_image():
+    img = torch.zeros(1, 1, 32, 32)
+    img[..., 8:16, 8:16] = 1.0
+    theta = geometry.compose(geometry.rotation_theta(30), geometry.translation_theta(0.2, 0.1))
+    assert torch.allclose(warps.warp_mask(img, theta), geometry.warp(img, theta))
+    control = torch.randn(1, 2, 4, 4) * 0.05
+    grid = warps.field_grid(control, (32, 32))
+    hard = warps.warp_mask(img, grid, soft=False)
+    assert set(hard.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(warps.warp_mask(img, grid), warps.warp_with_grid(img, grid, padding_mode="zeros"))
+    with pytest.raises(ValueError, match="mask"):
+        warps.warp_mask(torch.zeros(1, 3, 8, 8), theta)
+
+
+def test_keypoint_loss_measures_pixels():
+    grid = warps.identity_grid((40, 40))
+    pts = torch.tensor([[10.0, 12.0], [30.0, 5.0]])
+    assert warps.keypoint_loss(grid, pts, pts) < 1e-8
+    # a translation of the picture by 3 px right: the target 3 px right reads the source
+    moved = geometry.sampling_grid(geometry.translation_theta_pixels(3, 0, 40, 40), (40, 40))
+    assert warps.keypoint_loss(moved, pts, pts + torch.tensor([3.0, 0.0])) < 1e-6
+    assert warps.keypoint_loss(grid, pts, pts + torch.tensor([3.0, 4.0])) == pytest.approx(25.0, rel=1e-4)
+
+
+def test_register_affine_recovers_a_known_transform():
+    torch.manual_seed(0)
+    fixed_img = F.avg_pool2d(_photo(96), 3, stride=1, padding=1)
+    true = geometry.theta_from_params(angle=12, scale=1.1, tx=0.08, ty=-0.05, aspect=fixed_img.shape[-1] / fixed_img.shape[-2])
+    moved = geometry.warp(fixed_img, geometry.invert(true), padding_mode="border")
+    theta, losses = warps.register_affine(moved, fixed_img, steps=60, progress=False)
+    # warping the moved image with θ gives back the fixed one: θ undoes the inverse, θ ≈ true
+    assert (theta - true).abs().max() < 0.05
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_register_field_recovers_a_smooth_field():
+    gen = torch.Generator().manual_seed(1)
+    fixed_img = F.avg_pool2d(_photo(64), 3, stride=1, padding=1)
+    true = torch.randn(1, 2, 4, 4, generator=gen) * 0.04
+    moving = warps.warp_with_field(fixed_img, -true)  # approximately the inverse motion
+    control, _ = warps.register_field(moving, fixed_img, grid_size=(4, 4), steps=80, lr=0.01,
+                                      smooth_weight=0.0, progress=False)
+    size = fixed_img.shape[-2:]
+    assert warps.end_point_error(warps.field_grid(control, size), warps.field_grid(true, size), margin=4) < \
+        0.5 * warps.end_point_error(warps.identity_grid(size), warps.field_grid(true, size), margin=4)
