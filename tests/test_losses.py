@@ -1,0 +1,90 @@
+"""Gram matrix and losses against references and values computed by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import losses
+
+
+def test_gram_matches_einsum_for_a_batch_of_three():
+    x = torch.randn(3, 6, 5, 4, generator=torch.Generator().manual_seed(0))
+    ref = torch.einsum("bchw,bdhw->bcd", x, x) / (5 * 4)
+    g = losses.gram_matrix(x)
+    assert g.shape == (3, 6, 6)
+    assert torch.allclose(g, ref, atol=1e-6)
+    assert torch.allclose(g, g.transpose(1, 2))
+    assert torch.linalg.eigvalsh(g.double()).min() > -1e-9  # positive semi-definite
+
+
+def test_gram_keeps_images_apart_and_ignores_image_size():
+    a = torch.randn(1, 4, 3, 3, generator=torch.Generator().manual_seed(1))
+    b = torch.randn(1, 4, 3, 3, generator=torch.Generator().manual_seed(2))
+    both = losses.gram_matrix(torch.cat([a, b]))
+    assert torch.allclose(both[0], losses.gram_matrix(a)[0])
+    assert torch.allclose(both[1], losses.gram_matrix(b)[0])
+    tiled = a.repeat(1, 1, 2, 3)  # the same texture on a 6x9 canvas
+    assert torch.allclose(losses.gram_matrix(tiled), losses.gram_matrix(a), atol=1e-6)
+
+
+def test_gram_by_hand():
+    # two channels, two positions: F = [[1, 2], [3, 4]] -> F Fᵀ = [[5, 11], [11, 25]], / 2
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)
+    assert torch.equal(losses.gram_matrix(x), torch.tensor([[[2.5, 5.5], [5.5, 12.5]]]))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        losses.gram_matrix(torch.ones(2, 3, 4))
+
+
+def test_content_loss_by_hand():
+    target = torch.tensor([1.0, 2.0, 2.0, 0.0]).view(1, 1, 2, 2)  # ‖t‖² = 9
+    gen = torch.tensor([1.0, 2.0, 0.0, 3.0]).view(1, 1, 2, 2)  # ‖g − t‖² = 4 + 9 = 13
+    assert losses.content_loss(gen, target).item() == pytest.approx(13 / 9)
+    assert losses.content_loss(target, target).item() == 0.0
+    # scale-free: multiplying both by 10 (a layer with larger activations) changes nothing
+    assert losses.content_loss(10 * gen, 10 * target).item() == pytest.approx(13 / 9)
+    # a batch of two against one target: the mean of the two
+    batch = torch.cat([gen, target])
+    assert losses.content_loss(batch, target).item() == pytest.approx(13 / 18)
+    with pytest.raises(ValueError, match="same layer"):
+        losses.content_loss(gen, torch.ones(1, 1, 3, 3))
+
+
+def test_style_loss_by_hand():
+    # layer a: one channel, features [1, 1] -> Gram 1; target 2 -> (1 − 2)² / 2² = 0.25
+    # layer b: one channel, features [3]    -> Gram 9; target 9 -> 0
+    gen = {"a": torch.tensor([1.0, 1.0]).view(1, 1, 1, 2), "b": torch.tensor([3.0]).view(1, 1, 1, 1)}
+    tgt = {"a": torch.tensor([[[2.0]]]), "b": torch.tensor([[[9.0]]])}
+    assert losses.style_loss(gen, tgt).item() == pytest.approx((0.25 + 0.0) / 2)
+    assert losses.style_loss(gen, tgt, {"a": 4.0, "b": 1.0}).item() == pytest.approx(1.0)
+    assert losses.style_loss(gen, tgt, {"a": 0.0, "b": 1.0}).item() == 0.0
+    with pytest.raises(ValueError, match="no generated features"):
+        losses.style_loss({"a": gen["a"]}, tgt)
+    with pytest.raises(ValueError, match="weight 0"):
+        losses.style_loss(gen, tgt, {"a": 0.0})
+
+
+def test_style_loss_is_independent_of_sizes_and_scale():
+    f = torch.rand(1, 8, 6, 6, generator=torch.Generator().manual_seed(3))
+    s = torch.rand(1, 8, 9, 9, generator=torch.Generator().manual_seed(4))
+    base = losses.style_loss({"l": f}, losses.grams({"l": s})).item()
+    bigger = losses.style_loss({"l": f.repeat(1, 1, 2, 2)}, losses.grams({"l": s.repeat(1, 1, 3, 3)}))
+    assert bigger.item() == pytest.approx(base, rel=1e-5)
+    assert losses.style_loss({"l": 7 * f}, losses.grams({"l": 7 * s})).item() == pytest.approx(base, rel=1e-5)
+
+
+def test_style_loss_gradient_reaches_the_features():
+    f = torch.rand(2, 4, 5, 5, generator=torch.Generator().manual_seed(5)).requires_grad_(True)
+    t = losses.grams({"l": torch.rand(1, 4, 7, 7, generator=torch.Generator().manual_seed(6))})
+    losses.style_loss({"l": f}, t).backward()
+    assert f.grad is not None and f.grad.abs().sum() > 0
+    assert not t["l"].requires_grad
+
+
+def test_tv_loss_by_hand():
+    x = torch.tensor([[0.0, 1.0], [2.0, 3.0]]).view(1, 1, 2, 2)
+    # vertical differences 2, 2 -> mean square 4; horizontal 1, 1 -> 1
+    assert losses.tv_loss(x).item() == pytest.approx(5.0)
+    assert losses.tv_loss(torch.full((2, 3, 8, 8), 0.7)).item() == 0.0
+    with pytest.raises(ValueError, match="H, W >= 2"):
+        losses.tv_loss(torch.ones(1, 3, 1, 5))
