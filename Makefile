@@ -11,7 +11,7 @@ PORT   ?= 8888
 # FAST=1 makes `make html` execute the notebooks in fast mode (small sizes, few steps).
 FAST   ?= 0
 
-.PHONY: help lab test unit notebooks browser lint html styles gallery clean
+.PHONY: help lab test lint html styles gallery weights clean
 
 help:
 	@echo "make lab     - open the course in JupyterLab (localhost, with a token)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint    - ruff over the package, tests and notebooks"
 	@echo "make styles  - regenerate the generated style images in data/styles/"
 	@echo "make gallery - regenerate the README figures in docs/gallery/"
+	@echo "make weights - download and verify the ImageNet VGG19 weights (needs internet, once)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,9 @@ html: $(STAMP)
 
 styles: $(STAMP)
 	$(BIN)/python -m course_utils.data regenerate
+
+weights: $(STAMP)
+	$(BIN)/python -m course_utils.weights fetch
 
 gallery: $(STAMP)
 	$(BIN)/python -m course_utils.gallery
