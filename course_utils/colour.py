@@ -1,0 +1,146 @@
+"""Colour preservation for style transfer (Gatys, Bethge, Hertzmann & Shechtman, 2017).
+
+Style transfer copies a painting's *colours* along with its brush strokes. Two remedies
+from "Controlling perceptual factors in neural style transfer" keep the photo's colours:
+
+* **Luminance-only transfer** (亮度迁移): run the transfer on the luminance channel Y
+  only (the style's Y first matched to the content's mean and spread), then put the
+  content's chroma (I, Q in the YIQ colour space) back. The result has the content's
+  chroma exactly, up to clipping into [0, 1].
+* **Colour-histogram matching**: change the *style image's* colours by an affine map
+  ``x ↦ A (x − μ_s) + μ_c`` so that its mean and covariance equal the content's, then run
+  the transfer as usual. Strokes and textures stay; the palette becomes the photo's.
+
+Images are ``(1, 3, H, W)`` float tensors in [0, 1], as everywhere in the course.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: RGB → YIQ (NTSC 1953). Y is the luminance; I and Q carry the chroma.
+RGB_TO_YIQ = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [0.595716, -0.274453, -0.321263],
+        [0.211456, -0.522591, 0.311135],
+    ],
+    dtype=torch.float64,
+)
+#: The exact inverse of :data:`RGB_TO_YIQ` (computed, so that a round trip is exact).
+YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
+
+
+def _check(image: torch.Tensor, name: str) -> None:
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != 3:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(
+            f"{name} must be an RGB image batch of shape (B, 3, H, W) in [0, 1], got {shape}; "
+            "add a batch dimension with image[None]."
+        )
+
+
+def _apply(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    m = matrix.to(image.device, image.dtype)
+    return torch.einsum("ij,bjhw->bihw", m, image)
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` RGB → YIQ (Y in [0, 1]; I, Q roughly in [−0.6, 0.6])."""
+    _check(image, "image")
+    return _apply(RGB_TO_YIQ, image)
+
+
+def yiq_to_rgb(yiq: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` YIQ → RGB (not clipped: clip with ``.clamp(0, 1)`` to show it)."""
+    _check(yiq, "yiq")
+    return _apply(YIQ_TO_RGB, yiq)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """The luminance Y of ``(B, 3, H, W)`` RGB images, shape ``(B, 1, H, W)``."""
+    return rgb_to_yiq(image)[:, :1]
+
+
+def chroma(image: torch.Tensor) -> torch.Tensor:
+    """The chroma (I, Q) of ``(B, 3, H, W)`` RGB images, shape ``(B, 2, H, W)``."""
+    return rgb_to_yiq(image)[:, 1:]
+
+
+def grey_rgb(y: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` luminance → a grey ``(B, 3, H, W)`` RGB image (R = G = B = Y)."""
+    return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+
+
+def match_luminance(y: torch.Tensor, reference_y: torch.Tensor) -> torch.Tensor:
+    """Shift and scale luminance ``y`` so that its mean and standard deviation equal those
+    of ``reference_y`` (Gatys et al. 2017, eq. 5). Shapes ``(B, 1, H, W)``; sizes may differ."""
+    mu, sd = y.mean(), y.std().clamp_min(1e-6)
+    mu_r, sd_r = reference_y.mean(), reference_y.std()
+    return ((y - mu) / sd * sd_r + mu_r).clamp(0, 1)
+
+
+def with_chroma_of(y: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor:
+    """An RGB image with luminance ``y`` ``(B, 1, H, W)`` and the chroma of
+    ``colour_source`` ``(B, 3, H, W)`` (same H, W), clipped to [0, 1]."""
+    _check(colour_source, "colour_source")
+    if y.shape[-2:] != colour_source.shape[-2:]:
+        raise ValueError(
+            f"the luminance is {tuple(y.shape[-2:])} px but the colour source is "
+            f"{tuple(colour_source.shape[-2:])} px; resize one of them first."
+        )
+    iq = chroma(colour_source)
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Recolour ``source`` so that its RGB mean and covariance equal ``reference``'s.
+
+    The map is ``x ↦ A (x − μ_s) + μ_r`` with ``A = Σ_r^{1/2} Σ_s^{−1/2}`` (symmetric
+    square roots; the "image analogies" variant of Gatys et al. 2017, section 5.1).
+
+    Args:
+        source: ``(1, 3, H, W)`` image to recolour (the style image), in [0, 1].
+        reference: ``(1, 3, H', W')`` image whose colours to take (the content); any size.
+        eps: added to the covariances' diagonals so that a flat image does not break it.
+
+    Returns:
+        ``(1, 3, H, W)`` in [0, 1] (clipped).
+    """
+    _check(source, "source")
+    _check(reference, "reference")
+
+    def stats(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        px = img[0].reshape(3, -1).double()
+        mu = px.mean(dim=1, keepdim=True)
+        cov = (px - mu) @ (px - mu).T / px.shape[1] + eps * torch.eye(3, dtype=torch.float64)
+        return mu, cov
+
+    def sqrtm(cov: torch.Tensor, power: float) -> torch.Tensor:
+        vals, vecs = torch.linalg.eigh(cov)
+        return vecs @ torch.diag(vals.clamp_min(eps) ** power) @ vecs.T
+
+    mu_s, cov_s = stats(source)
+    mu_r, cov_r = stats(reference)
+    a = sqrtm(cov_r, 0.5) @ sqrtm(cov_s, -0.5)
+    px = source[0].reshape(3, -1).double()
+    out = a @ (px - mu_s) + mu_r
+    return out.reshape(source.shape).to(source.dtype).clamp(0, 1)
+
+
+def chroma_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean absolute difference of the chroma (I, Q) of two same-size RGB images."""
+    return (chroma(a) - chroma(b)).abs().mean().item()
+
+
+__all__ = [
+    "chroma",
+    "chroma_distance",
+    "grey_rgb",
+    "luminance",
+    "match_colour_histogram",
+    "match_luminance",
+    "rgb_to_yiq",
+    "with_chroma_of",
+    "yiq_to_rgb",
+]

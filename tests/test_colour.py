@@ -1,0 +1,53 @@
+"""Colour preservation helpers (Gatys et al. 2017): YIQ round trip, luminance and
+histogram matching, chroma transplant."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import colour
+
+
+def _img(seed: int, h: int = 12, w: int = 10) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, h, w, generator=g) * 0.8 + 0.1
+
+
+def test_yiq_round_trip_and_grey_has_no_chroma():
+    x = _img(0)
+    assert torch.allclose(colour.yiq_to_rgb(colour.rgb_to_yiq(x)), x, atol=1e-6)
+    grey = colour.grey_rgb(colour.luminance(x))
+    assert colour.chroma(grey).abs().max() < 1e-5  # R = G = B has I = Q = 0
+    # hand-computed luminance of pure red, green and blue
+    rgb = torch.eye(3).view(3, 3, 1, 1).permute(1, 0, 2, 3).reshape(1, 3, 1, 3)
+    assert torch.allclose(colour.luminance(rgb).flatten(), torch.tensor([0.299, 0.587, 0.114]), atol=1e-6)
+
+
+def test_with_chroma_of_keeps_luminance_and_takes_chroma():
+    a = _img(1)
+    b = 0.5 + 0.3 * (_img(2) - 0.5)  # mild colours: the result stays inside the RGB cube
+    out = colour.with_chroma_of(colour.luminance(a) * 0.5 + 0.25, b)
+    assert torch.allclose(colour.chroma(out), colour.chroma(b), atol=1e-5)
+    assert torch.allclose(colour.luminance(out), colour.luminance(a) * 0.5 + 0.25, atol=1e-5)
+    with pytest.raises(ValueError, match="resize"):
+        colour.with_chroma_of(colour.luminance(a), _img(3, 6, 6))
+
+
+def test_match_luminance_copies_mean_and_spread():
+    y = colour.luminance(_img(4)) * 0.3
+    ref = colour.luminance(_img(5, 20, 7))
+    out = colour.match_luminance(y, ref)
+    assert abs(out.mean().item() - ref.mean().item()) < 1e-4
+    assert abs(out.std().item() - ref.std().item()) < 1e-4
+
+
+def test_histogram_matching_copies_mean_and_covariance():
+    style = _img(6, 16, 16) * torch.tensor([1.0, 0.3, 0.2]).view(1, 3, 1, 1)  # reddish
+    content = _img(7, 9, 14) * 0.5 + 0.2
+    out = colour.match_colour_histogram(style, content)
+    assert out.shape == style.shape
+    px_o, px_c = out[0].reshape(3, -1).double(), content[0].reshape(3, -1).double()
+    assert torch.allclose(px_o.mean(1), px_c.mean(1), atol=1e-3)
+    assert torch.allclose(torch.cov(px_o, correction=0), torch.cov(px_c, correction=0), atol=2e-3)
+    assert colour.chroma_distance(out, style) > 0.01  # it really changed the colours

@@ -1,0 +1,234 @@
+"""The style-transfer engine: loss terms by hand, sizes, blends, colour, stopping, seeds.
+
+Tiny images, few steps and a shallow layer set keep every test fast; the network is the
+seeded offline fallback (``weights="random"``), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import colour, transfer
+
+FAST = dict(
+    content_layers=("relu2_1",),
+    style_layers=("relu1_1", "relu2_1"),
+    weights="random",
+    device="cpu",
+    progress=False,
+    steps=6,
+)
+
+
+def _img(seed: int, h: int, w: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(1, 3, max(2, h // 4), max(2, w // 4), generator=g)
+    smooth = torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear", align_corners=False)
+    return (0.8 * smooth + 0.2 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def content():
+    return _img(0, 24, 32)
+
+
+@pytest.fixture(scope="module")
+def style():
+    return _img(1, 40, 28)  # another size and aspect ratio
+
+
+# ----------------------------------------------------------------- the loss terms by hand
+class _PixelsAsFeatures(torch.nn.Module):
+    """A 'network' whose only layer is the image itself, so every term can be computed
+    by hand."""
+
+    def forward(self, x):
+        return {"relu1_1": x}
+
+
+def _hand_gram(img):
+    c, h, w = img.shape[1:]
+    f = img[0].reshape(c, h * w).tolist()
+    return [[sum(f[i][p] * f[j][p] for p in range(h * w)) / (h * w) for j in range(c)] for i in range(c)]
+
+
+def test_each_loss_term_matches_a_hand_computation():
+    x = torch.tensor([[[[0.1, 0.4], [0.3, 0.9]], [[0.5, 0.5], [0.2, 0.0]], [[1.0, 0.7], [0.6, 0.8]]]])
+    c = torch.tensor([[[[0.2, 0.4], [0.1, 0.9]], [[0.5, 0.3], [0.2, 0.1]], [[0.9, 0.7], [0.6, 0.5]]]])
+    s = torch.tensor([[[[0.9, 0.1], [0.0, 0.2]], [[0.3, 0.3], [0.8, 0.6]], [[0.4, 0.2], [0.1, 0.0]]]])
+    cfg = transfer.TransferConfig(content_layers=("relu1_1",), style_layers=("relu1_1",),
+                                  content_weight=2.0, style_weight=10.0, tv_weight=3.0)
+    obj = transfer.Objective(_PixelsAsFeatures(), c, [s], [1.0], cfg)
+    total, terms = obj(x)
+
+    xl, cl = x.flatten().tolist(), c.flatten().tolist()
+    content = sum((a - b) ** 2 for a, b in zip(xl, cl, strict=True)) / sum(b * b for b in cl)
+    gx, gs = _hand_gram(x), _hand_gram(s)
+    style = sum((gx[i][j] - gs[i][j]) ** 2 for i in range(3) for j in range(3)) / sum(
+        gs[i][j] ** 2 for i in range(3) for j in range(3))
+    # TV: mean squared vertical differences (3 channels x 1 x 2) + horizontal (3 x 2 x 1)
+    img = x[0].tolist()
+    dv = [(img[k][1][j] - img[k][0][j]) ** 2 for k in range(3) for j in range(2)]
+    dh = [(img[k][i][1] - img[k][i][0]) ** 2 for k in range(3) for i in range(2)]
+    tv = sum(dv) / 6 + sum(dh) / 6
+
+    assert terms["content"].item() == pytest.approx(content, rel=1e-5)
+    assert terms["style"].item() == pytest.approx(style, rel=1e-5)
+    assert terms["tv"].item() == pytest.approx(tv, rel=1e-5)
+    assert terms["range"].item() == 0.0
+    assert total.item() == pytest.approx(2.0 * content + 10.0 * style + 3.0 * tv, rel=1e-5)
+
+
+def test_range_penalty_by_hand_and_only_in_penalty_mode():
+    x = torch.full((1, 3, 2, 2), 0.5)
+    x[0, 0, 0, 0], x[0, 1, 1, 1] = 1.5, -0.25
+    cfg = transfer.TransferConfig(content_layers=("relu1_1",), style_layers=("relu1_1",),
+                                  content_weight=0, style_weight=0, tv_weight=0)
+    want = (0.5**2 + 0.25**2) / 12
+    _, terms = transfer.Objective(_PixelsAsFeatures(), x, [x], [1.0], cfg)(x)
+    assert terms["range"].item() == pytest.approx(want)
+    total, _ = transfer.Objective(_PixelsAsFeatures(), x, [x], [1.0], cfg.replace(pixel_range="penalty", range_weight=7.0))(x)
+    assert total.item() == pytest.approx(7.0 * want)
+
+
+def test_blended_targets_are_the_weighted_sum_of_grams():
+    a, b = _img(3, 4, 4), _img(4, 6, 5)
+    cfg = transfer.TransferConfig(content_layers=("relu1_1",), style_layers=("relu1_1",))
+    net = _PixelsAsFeatures()
+    blend = transfer.Objective(net, a, [a, b], [0.25, 0.75], cfg).style_targets["relu1_1"]
+    ga = transfer.Objective(net, a, [a], [1.0], cfg).style_targets["relu1_1"]
+    gb = transfer.Objective(net, a, [b], [1.0], cfg).style_targets["relu1_1"]
+    assert torch.allclose(blend, 0.25 * ga + 0.75 * gb)
+
+
+# ---------------------------------------------------------------------------- the engine
+def test_style_of_another_size_works_and_style_loss_falls(content, style):
+    r = transfer.stylise(content, style, **{**FAST, "steps": 15})
+    assert r.image.shape == content.shape
+    assert 0.0 <= r.image.min() and r.image.max() <= 1.0
+    assert r.stopped_reason == "finished" and r.steps_done == 15
+    assert len(r.history["style"]) == 15
+    assert r.history["style"][-1] < 0.5 * r.history["style"][0]
+    assert "NOT ImageNet" in r.source and not r.is_imagenet
+    assert r.config.lr == 1.0 and r.config.steps == 15  # the settings used
+
+
+def test_one_forward_pass_per_lbfgs_step(content, style):
+    net = transfer.feature_network(transfer.TransferConfig(**FAST))
+    calls = []
+    handle = net.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        transfer.stylise(content, style, **FAST)
+    finally:
+        handle.remove()
+    # content targets + style targets, then one pass per step
+    assert len(calls) == 2 + FAST["steps"]
+
+
+def test_blend_one_zero_equals_single_style(content, style):
+    single = transfer.stylise(content, style, **FAST)
+    blended = transfer.stylise(content, [style, _img(9, 20, 20)], style_blend=(1.0, 0.0), **FAST)
+    assert torch.equal(single.image, blended.image)
+    other = transfer.stylise(content, [style, _img(9, 20, 20)], style_blend=(0.5, 0.5), **FAST)
+    assert not torch.equal(single.image, other.image)
+
+
+def test_seeded_runs_are_bit_identical_on_cpu(content, style):
+    a = transfer.stylise(content, style, init="noise", seed=3, **FAST)
+    b = transfer.stylise(content, style, init="noise", seed=3, **FAST)
+    c = transfer.stylise(content, style, init="noise", seed=4, **FAST)
+    assert torch.equal(a.image, b.image)
+    assert a.history["total"] == b.history["total"]
+    assert not torch.equal(a.image, c.image)
+
+
+def test_luminance_transfer_keeps_the_contents_chroma(content, style):
+    r = transfer.stylise(content, style, preserve_colour="luminance", **FAST)
+    plain = transfer.stylise(content, style, **FAST)
+    assert colour.chroma_distance(r.image, content) < 0.01
+    assert colour.chroma_distance(r.image, content) < 0.5 * colour.chroma_distance(plain.image, content)
+
+
+def test_histogram_matching_moves_colours_towards_the_content(content):
+    red = _img(5, 30, 30) * torch.tensor([1.0, 0.2, 0.1]).view(1, 3, 1, 1)
+    plain = transfer.stylise(content, red, **FAST)
+    kept = transfer.stylise(content, red, preserve_colour="histogram", **FAST)
+    mean = lambda t: t.mean(dim=(2, 3))  # noqa: E731
+    assert (mean(kept.image) - mean(content)).abs().sum() < (mean(plain.image) - mean(content)).abs().sum()
+
+
+def test_interrupt_returns_the_best_image_so_far(content, style):
+    def interrupt(step, image, losses):
+        if step == 3:
+            raise KeyboardInterrupt  # what Ctrl-C / the kernel's stop button raises
+
+    r = transfer.stylise(content, style, callback=interrupt, **FAST)
+    assert r.stopped_reason == "interrupted" and r.steps_done == 3
+    assert r.image.shape == content.shape and torch.isfinite(r.image).all()
+    assert len(r.history["total"]) == 3
+
+
+def test_callback_can_stop_and_sees_each_step(content, style):
+    seen = []
+
+    def stop_at_two(step, image, losses):
+        seen.append((step, tuple(image.shape), sorted(losses)))
+        return step == 2
+
+    r = transfer.stylise(content, style, callback=stop_at_two, **FAST)
+    assert r.stopped_reason == "callback" and r.steps_done == 2
+    assert [s[0] for s in seen] == [1, 2]
+    assert seen[0][1] == tuple(content.shape)
+    assert seen[0][2] == ["content", "range", "style", "total", "tv"]
+
+
+def test_divergence_raises_with_the_best_image(content, style):
+    with pytest.raises(transfer.TransferError, match="lower lr") as info:
+        transfer.stylise(content, style, **{**FAST, "optimiser": "adam", "lr": 1e30,
+                                            "pixel_range": "none"})
+    res = info.value.result
+    assert res is not None and res.stopped_reason == "diverged"
+    assert res.image.shape == content.shape and torch.isfinite(res.image).all()
+
+
+def test_coarse_to_fine_and_size(content, style):
+    r = transfer.stylise(content, style, **{**FAST, "scales": (0.5, 1.0), "steps": (4, 3)})
+    assert r.image.shape == content.shape
+    assert r.history["scale"] == [0, 0, 0, 0, 1, 1, 1]
+    resized = transfer.stylise(content, style, **{**FAST, "size": 16, "steps": 2})
+    assert resized.image.shape == (1, 3, 12, 16)
+
+
+def test_sigmoid_keeps_every_iterate_in_range(content, style):
+    ranges = []
+    record = lambda step, image, losses: ranges.append((image.min().item(), image.max().item()))  # noqa: E731
+    transfer.stylise(content, style, callback=record, **{**FAST, "style_weight": 1e5})
+    assert all(0.0 < lo and hi < 1.0 for lo, hi in ranges)
+
+
+def test_settings_errors_name_the_setting(content, style):
+    with pytest.raises(TypeError, match="did you mean 'optimiser'"):
+        transfer.stylise(content, style, optimizer="adam")
+    with pytest.raises(ValueError, match="pixel_range"):
+        transfer.stylise(content, style, pixel_range="clip")
+    with pytest.raises(ValueError, match="scales"):
+        transfer.stylise(content, style, scales=(1.0, 0.5))
+    with pytest.raises(ValueError, match="not a VGG19 layer name"):
+        transfer.stylise(content, style, style_layers=("conv_4",))
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        transfer.stylise(content[0], style)
+    with pytest.raises(ValueError, match="style_blend"):
+        transfer.stylise(content, [style, style], style_blend=(1.0,))
+
+
+def test_live_preview_updates_in_place(content):
+    preview = transfer.LivePreview(display=False)
+    history = {"total": [3.0, 2.0, 1.0], "style": [1.0, 0.5, 0.2], "content": [0.0, 0.1, 0.2], "tv": [0.01] * 3}
+    preview.update(3, content, history)
+    first = preview.image.value
+    preview.update(4, content.flip(-1), history)
+    assert preview.frames == 2
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and preview.image.value != first
+    assert preview.curve.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "step 4" in preview.status.value
