@@ -2,8 +2,8 @@
 
 Each module holds one idea that a notebook has taught, so that later notebooks import it
 instead of repeating it: ``config``, ``images``, ``geometry``, ``plotting``, ``data``,
-``stn``, ``digits``, ``features``, ``weights``, ``losses``, ``transfer``, ``widgets`` and
-``exercises``.
+``stn``, ``digits``, ``features``, ``weights``, ``losses``, ``colour``, ``transfer``,
+``warps``, ``widgets``, ``gallery`` and ``exercises``.
 """
 
 __version__ = "0.1.0"

@@ -21,6 +21,22 @@ from tqdm.auto import tqdm
 from . import geometry
 
 
+def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
+    """Rotate (anticlockwise) and zoom a style image about its centre before its Gram
+    targets are computed, with **reflection** padding so that no empty border enters the
+    statistics. Rotation turns the strokes of the result; zoom > 1 makes them larger.
+
+    Args:
+        style: ``(B, 3, H, W)`` in [0, 1].
+        degrees: rotation in degrees; zoom: magnification (``geometry.scale_theta``).
+    """
+    if degrees == 0 and zoom == 1:
+        return style
+    h, w = style.shape[-2:]
+    theta = geometry.theta_from_params(angle=degrees, scale=zoom, aspect=w / h)
+    return geometry.warp(style, theta, padding_mode="reflection").clamp(0, 1)
+
+
 def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torch.Tensor:
     """The identity sampling grid ``(B, H, W, 2)``: every output pixel reads itself."""
     theta = geometry.identity_theta().to(device) if device is not None else geometry.identity_theta()

@@ -46,3 +46,16 @@ def test_foundation_checkers_for_notebook_00():
     assert ex00.check_mean_colour(img.mean(dim=(0, 2, 3)), img).passed
     with pytest.raises(AssertionError, match="expected about"):
         ex00.check_mean_colour(img.mean(dim=(0, 1, 2))[:3], img)
+
+
+def test_studio_checkers():
+    from course_utils.exercises import ex06
+    from course_utils.widgets import _slug
+
+    assert ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05).passed
+    assert not ex06.check_stop_callback(lambda step, image, losses: None).passed
+    with pytest.raises(AssertionError, match="below 0.05"):
+        ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.01)
+    assert ex06.check_safe_name(lambda n: _slug(n) or "image").passed
+    with pytest.raises(AssertionError, match="characters"):
+        ex06.check_safe_name(lambda n: n or "image")

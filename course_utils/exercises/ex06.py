@@ -1,0 +1,41 @@
+"""Checkers for notebook 06 (the interactive studio)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import torch
+
+from ._core import CheckResult, NotAttempted, check
+
+
+def check_stop_callback(fn: Callable | None, threshold: float = 0.05) -> CheckResult:
+    """Exercise 1: ``fn(step, image, losses)`` returns True once ``losses["style"] < 0.05``."""
+
+    def test(f):
+        image = torch.zeros(1, 3, 8, 8)
+        answers = {s: f(0, image, {"style": s, "content": 0.5, "tv": 0.01, "total": 1.0}) for s in (0.5, 0.051, 0.049, 0.001)}
+        if all(a is None for a in answers.values()):
+            raise NotAttempted
+        assert not answers[0.5] and not answers[0.051], "keep going while the style loss is still at or above 0.05"
+        assert answers[0.049] and answers[0.001], "return True once the style loss is below 0.05"
+
+    return check("Exercise 1 (stop callback)", fn, test, "the run will stop as soon as the style is close enough.")
+
+
+def check_safe_name(fn: Callable[[str], str] | None) -> CheckResult:
+    """Exercise 2: ``fn(name)`` makes a harmless file name out of any upload name."""
+    hostile = ["../../x.png", "..\\..\\evil.exe", "/etc/passwd", "Mona Lisa.PNG", "", "....", "a" * 300,
+               "名字.jpg", "con:stream", "x/../../y"]
+
+    def test(f):
+        for name in hostile:
+            out = f(name)
+            assert isinstance(out, str), f"return a string, got {type(out).__name__} for {name!r}"
+            assert out, f"never return an empty name (input {name!r}); fall back to something like 'image'"
+            assert re.fullmatch(r"[a-z0-9_-]+", out), f"{out!r} (from {name!r}) has characters other than a-z, 0-9, - and _"
+            assert len(out) <= 40, f"{out!r} is longer than 40 characters"
+            assert ".." not in out and "/" not in out
+
+    return check("Exercise 2 (safe file name)", fn, test, "no upload name can choose where a file goes.")

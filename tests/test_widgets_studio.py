@@ -1,0 +1,127 @@
+"""The style studio, headless: controls reach the engine, Stop stops a running
+optimisation, Save stays inside its folder, bad uploads are refused clearly."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from course_utils import transfer, warps, widgets
+from course_utils.widgets import StyleStudio
+
+
+def _png_bytes(w=40, h=30, seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class RecordingRunner:
+    """Calls the real engine and remembers what it was asked to do."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, content, style, **settings):
+        self.calls.append({"content": content, "style": style, **settings})
+        return transfer.stylise(content, style, **settings)
+
+
+def _small(studio: StyleStudio, steps: int = 5) -> StyleStudio:
+    c = studio.controls
+    c["size"].value = 64
+    c["steps"].value = steps
+    c["layers"].value = "fine texture (relu1_1 … relu3_1)"
+    return studio
+
+
+def test_controls_and_run_button_call_the_engine_with_those_settings(tmp_path):
+    runner = RecordingRunner()
+    studio = _small(StyleStudio(tmp_path, runner=runner))
+    c = studio.controls
+    c["optimiser"].value = "adam"
+    c["style_weight"].value = 1e4
+    c["preserve_colour"].value = "luminance"
+    c["coarse_to_fine"].value = True
+    c["seed"].value = 3
+    c["style"].value = "stripes"
+    c["style_rotation"].value = 90
+    studio.run_button.click()
+    result = studio.wait(timeout=300)
+    assert len(runner.calls) == 1
+    call = runner.calls[0]
+    assert call["optimiser"] == "adam" and call["style_weight"] == 1e4 and call["seed"] == 3
+    assert call["preserve_colour"] == "luminance" and call["scales"] == (0.5, 1.0)
+    assert call["style_layers"] == ("relu1_1", "relu2_1", "relu3_1") and call["size"] == 64
+    # the style reached the engine rotated by 90°: horizontal stripes became vertical
+    s = call["style"].mean(1)[0]
+    assert s.diff(dim=1).abs().mean() > 2 * s.diff(dim=0).abs().mean()
+    assert result is not None and max(result.image.shape[-2:]) == 64
+    assert studio.progress.value == studio.progress.max == 10  # 5 steps at each of 2 scales
+    assert studio.preview.value and studio.loss_plot.value
+    assert "offline fallback" in studio.network.value or "ImageNet" in studio.network.value
+    assert len(studio.history_strip.children) == 1 and not studio.save_button.disabled
+
+
+def test_stop_during_a_run_ends_it_and_keeps_an_image(tmp_path):
+    studio = _small(StyleStudio(tmp_path), steps=500)
+    studio.run_button.click()
+    assert studio.running
+    assert studio.wait_until_started(timeout=120)
+    studio.stop_button.click()
+    result = studio.wait(timeout=120)
+    assert not studio.running
+    assert result.stopped_reason == "callback" and result.steps_done < 500
+    assert len(result.history["total"]) >= 1  # at least the step that saw Stop was recorded
+    assert result.image.shape[:2] == (1, 3) and torch.isfinite(result.image).all()
+    assert "Stopped" in studio.status.value and not studio.run_button.disabled
+
+
+def test_save_writes_png_and_json_inside_the_folder_even_for_a_malicious_upload_name(tmp_path):
+    out = tmp_path / "out"
+    studio = _small(StyleStudio(out), steps=5)
+    assert studio.accept_upload("content", "../../x.png", _png_bytes())
+    assert studio.controls["content"].value.startswith("upload:")
+    studio.run(block=True)
+    png, meta = studio.save()
+    assert png.parent == out.resolve() and meta.parent == out.resolve()
+    assert "x" not in png.stem.split("-")[-2:] and png.stem.endswith("upload-swirl")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path.parent / "x.png").exists()
+    record = json.loads(meta.read_text())
+    assert record["steps"] == 5 and record["content"].startswith("upload:")
+    assert "feature_network" in record and set(record["final_losses"]) == {"total", "content", "style", "tv"}
+    second, _ = studio.save()
+    assert second != png and second.exists()  # unique names, nothing overwritten
+
+
+def test_oversized_or_broken_uploads_are_refused_with_a_message_and_nothing_written(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    studio = StyleStudio(out)
+    before = studio.controls["content"].options
+    monkeypatch.setattr(widgets, "MAX_UPLOAD_BYTES", 1000)
+    assert not studio.accept_upload("content", "huge.png", _png_bytes(200, 200))
+    assert "huge.png" in studio.status.value and "MB" in studio.status.value
+    assert not studio.accept_upload("style", "broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert "broken.jpg" in studio.error and ("not an image" in studio.error or "damaged" in studio.error)
+    assert not studio.accept_upload("style", "notes.txt", b"just some text")
+    assert "not an image" in studio.error
+    assert studio.controls["content"].options == before
+    assert not out.exists()
+    assert studio.save() is None and "Nothing to save" in studio.status.value
+
+
+def test_warp_style_keeps_statistics_free_of_empty_borders():
+    style = torch.rand(1, 3, 48, 64)
+    turned = warps.warp_style(style, 45, 0.7)
+    assert turned.shape == style.shape
+    # reflection padding: no black (zero) border pixels appear in the corners
+    assert turned[..., :3, :3].mean() > 0.1
+    assert warps.warp_style(style) is style
+    with pytest.raises(ValueError, match="content' or 'style"):
+        StyleStudio.accept_upload(StyleStudio.__new__(StyleStudio), "painting", "a.png", b"")
