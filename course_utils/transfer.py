@@ -30,6 +30,10 @@ What it does, in reading order of :func:`stylise`:
    penalty, that clamp and nothing.
 4. **Steps mean steps.** L-BFGS runs with ``max_iter=1`` and no line search: one step is
    one forward and backward pass, as for Adam, so curves and timings compare fairly.
+   PyTorch's L-BFGS keeps a curvature pair only if ``s·y > 1e-10`` (absolute); the
+   relative losses have tiny gradients at large sizes (largest entry ~1e-4 at 256 px), so
+   when the largest first gradient entry at a scale is below ``_GRAD_FLOOR``, L-BFGS sees
+   the loss scaled so that it is 1; without that it silently fell back to gradient descent.
 5. **Coarse to fine.** With ``scales=(0.5, 1.0)`` the image is first optimised at half
    size (a quarter of the cost per step), upsampled, and refined at full size.
 6. **Observable and interruptible.** A ``tqdm.auto`` bar, an optional live preview
@@ -69,6 +73,9 @@ COLOUR_MODES = (None, "luminance", "histogram")
 STOP_REASONS = ("finished", "callback", "interrupted", "diverged")
 
 _LOGIT_EPS = 1e-3  # sigmoid(z) never reaches 0 or 1: start pixels at least this far inside
+#: If the largest first gradient entry at a scale is below this, L-BFGS sees the loss scaled
+#: so that it is 1 (see _optimise_scale: PyTorch's curvature test ``s·y > 1e-10`` is absolute).
+_GRAD_FLOOR = 0.1
 
 
 class TransferError(RuntimeError):
@@ -667,7 +674,18 @@ def _optimise_scale(
                                 tolerance_grad=0.0, tolerance_change=0.0)
     else:
         opt = torch.optim.Adam([var], lr=cfg.lr)
-    state: dict[str, Any] = {"best": float("inf"), "first": None, "image": None, "losses": None}
+    # L-BFGS only stores a curvature pair (s, y) when s·y > 1e-10, an absolute threshold
+    # fixed inside PyTorch. The relative losses are means over many pixels, so at 256 px
+    # their gradients are tiny (largest entry ~1e-4), every pair was rejected, and L-BFGS
+    # silently became gradient descent with step lr (a loss falling by ~3e-5 per step:
+    # the 256 px "stall" of benchmarks/bench_transfer.py). So the optimiser sees the loss
+    # times a constant fixed at each scale's first evaluation: if the largest gradient entry
+    # is below _GRAD_FLOOR, 1 / that entry (so it becomes 1), else 1 (well-scaled objectives,
+    # such as notebook 04's, run bit-identical to a plain L-BFGS loop). L-BFGS's steps are
+    # otherwise invariant to this factor, so nothing else changes; history keeps true values.
+    # (Adam is invariant to it anyway and is left alone.)
+    state: dict[str, Any] = {"best": float("inf"), "first": None, "image": None, "losses": None,
+                             "scale": 0.0 if cfg.optimiser == "lbfgs" else None}
     tracker["image"] = image.detach().cpu().clone()
 
     def closure() -> torch.Tensor:
@@ -685,6 +703,12 @@ def _optimise_scale(
                         f"{cfg.max_loss_ratio:g}× its first value; lower lr or use "
                         "pixel_range='sigmoid'.")
         total.backward()
+        if state["scale"] is not None and var.grad is not None:
+            if state["scale"] == 0.0:  # first evaluation at this scale: fix the factor
+                g_max = var.grad.abs().max().item()
+                state["scale"] = 1.0 / g_max if 0 < g_max < _GRAD_FLOOR else 1.0
+            var.grad.mul_(state["scale"])
+            total = total.detach() * state["scale"]
         current = img.detach()
         if value < state["best"]:
             state["best"] = value

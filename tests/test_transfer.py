@@ -232,3 +232,19 @@ def test_live_preview_updates_in_place(content):
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and preview.image.value != first
     assert preview.curve.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert "step 4" in preview.status.value
+
+
+def test_lbfgs_does_not_depend_on_the_scale_of_the_objective(content, style):
+    # Regression: PyTorch's L-BFGS keeps a curvature pair only if s·y > 1e-10 (absolute).
+    # The relative losses are means over pixels, so at 256 px their gradients were so small
+    # that every pair was rejected and L-BFGS became plain gradient descent: the full-size
+    # stage of the benchmark crept down by ~3e-5 per step. Shrinking every weight 1e-6-fold
+    # recreates such tiny gradients at a test's size; the run must make the same progress.
+    kw = dict(FAST, steps=(4, 6), scales=(0.5, 1.0), tv_weight=0.0)
+    ref = transfer.stylise(content, style, **kw, content_weight=1.0, style_weight=1e3)
+    tiny = transfer.stylise(content, style, **kw, content_weight=1e-6, style_weight=1e-3)
+    for run in (ref, tiny):
+        full = [t for t, s in zip(run.history["total"], run.history["scale"], strict=True) if s == 1]
+        assert min(full) < 0.5 * full[0], "the full-size stage made no progress"
+    ratio = torch.tensor(tiny.history["total"]) / torch.tensor(ref.history["total"])
+    assert torch.allclose(ratio, torch.full_like(ratio, 1e-6), rtol=0.1)
