@@ -193,8 +193,6 @@ class StyleStudio:
     """
 
     def __init__(self, output_dir=None, *, runner=None, history_size: int = 4):
-        self._transfer = transfer
-        self._data = data
         self.runner = runner or transfer.stylise
         self.output_dir = Path(output_dir) if output_dir is not None else Path.cwd() / "studio_outputs"
         self.history_size = history_size
@@ -280,8 +278,8 @@ class StyleStudio:
         if name in self._uploads:
             return self._uploads[name]
         if which == "content":
-            return self._data.content_image(name, max_side=UPLOAD_MAX_SIDE)
-        return self._data.style_image(name)
+            return data.content_image(name, max_side=UPLOAD_MAX_SIDE)
+        return data.style_image(name)
 
     def content_image(self) -> torch.Tensor:
         """The chosen content image, ``(1, 3, H, W)``."""
@@ -415,7 +413,7 @@ class StyleStudio:
             self._live_history.setdefault("total", []).append(losses.get("total", float("nan")))
             for key in ("style", "content", "tv"):
                 self._live_history.setdefault(key, []).append(losses.get(key, float("nan")))
-            self.loss_plot.value = self._transfer.loss_curve_png(self._live_history)
+            self.loss_plot.value = transfer.loss_curve_png(self._live_history)
         self._started.set()
         return self._stop.is_set()
 
@@ -436,9 +434,9 @@ class StyleStudio:
             self.run_button.disabled, self.stop_button.disabled = False, True
         if result is not None:
             self.result = result
-            self.network.value = f"<small>feature network: <b>{self._transfer.short_source(result.source)}</b></small>"
+            self.network.value = f"<small>feature network: <b>{transfer.short_source(result.source)}</b></small>"
             self.preview.value = _png(_panel(result.image, 240))
-            self.loss_plot.value = self._transfer.loss_curve_png(result.history)
+            self.loss_plot.value = transfer.loss_curve_png(result.history)
             self.save_button.disabled = False
             self._remember(result.image, snapshot)
 
