@@ -355,7 +355,10 @@ class FeatureExtractor(nn.Module):
                 f"FeatureExtractor expects images of shape (B, 3, H, W) in [0, 1], got {shape}; "
                 "add a batch dimension with image[None] or convert grey images to RGB."
             )
-        x = (images.to(self.mean.device, torch.float32) - self.mean) / self.std
+        # Normalise in float32, then run the body in its own dtype (float32, or bfloat16 for
+        # the GPU fast path of course_utils.accel, which converts a copy of the body).
+        x = (images.to(self.mean.device, torch.float32) - self.mean.float()) / self.std.float()
+        x = x.to(self.body[0].weight.dtype)
         out: dict[str, torch.Tensor] = {}
         for i, module in enumerate(self.body):
             x = module(x)

@@ -44,6 +44,12 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
             "add a batch dimension with x[None]."
         )
     b, c, h, w = x.shape
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        # Channels-last features (the GPU fast path): view them as (B, H·W, C), no copy,
+        # and let the matrix product read the transpose (reshaping to (B, C, H·W) would
+        # copy the whole feature map, forward and backward).
+        f = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        return torch.bmm(f.transpose(1, 2), f) / (h * w)
     f = x.reshape(b, c, h * w)
     return torch.bmm(f, f.transpose(1, 2)) / (h * w)
 

@@ -60,7 +60,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import colour, features, losses
+from . import accel, colour, features, losses, warps
 from . import config as course_config
 from .images import resize
 
@@ -122,6 +122,16 @@ class TransferConfig:
         style_scale: the style is resized so that its longest side is ``style_scale``
             times the result's longest side (larger → larger strokes).
         style_blend: one weight per style image (normalised to sum to 1); ``None`` = equal.
+            With ``style_masks`` it weighs the regions' style losses instead.
+        style_warps: ``None``, or ``(degrees, zoom)`` pairs: each style's Gram targets are
+            the average of the Grams of its copies warped by
+            :func:`course_utils.warps.warp_style` (anticlockwise rotation, zoom > 1 =
+            larger strokes, reflection padding). ``[(45, 1)]`` turns the strokes by 45°;
+            ``[(0, 1), (45, 1), (90, 1), (135, 1)]`` makes the style (nearly) orientation-free.
+        style_masks: ``None``, or one region mask per style image, ``(1, 1, H, W)`` in
+            [0, 1] on the content's frame (any size of the content's aspect ratio): style
+            ``k`` is matched only inside mask ``k``, by Grams of the features weighted by the
+            mask (Gatys et al. 2017, spatial control). Masks are constants (no gradient).
         preserve_colour: ``None``, ``"luminance"`` (luminance-only transfer) or
             ``"histogram"`` (recolour the style to the content's colour statistics).
 
@@ -129,7 +139,14 @@ class TransferConfig:
         weights: feature network: ``"auto"``, ``"imagenet"``, ``"random"`` or a file path
             (see :class:`course_utils.features.FeatureExtractor`).
         device: ``None`` for :func:`course_utils.config.device`, or ``"cpu"`` etc.
-        channels_last: run the network in channels-last memory format.
+        precision: ``"auto"`` (bfloat16 network on a GPU that supports it, else float32),
+            ``"fp32"`` or ``"bf16"``; the loss and the optimised variable stay float32.
+        channels_last: run the network in channels-last memory format; ``None`` = on CUDA.
+        cuda_graphs: record one whole step as a CUDA graph and replay it; ``None`` = on
+            CUDA with Adam (see :mod:`course_utils.accel` for why not with L-BFGS).
+        compile: also ``torch.compile`` the objective, fusing the memory-bound work between
+            the convolutions (10-20 s of compilation per image size, once per process;
+            never automatic: see :mod:`course_utils.accel`).
         progress: show a ``tqdm.auto`` progress bar.
         preview_every: in a notebook, show a live preview updated every N steps (0 = off).
         callback: ``callback(step, image, losses)`` after every step; return ``True`` to
@@ -155,10 +172,15 @@ class TransferConfig:
     scales: Sequence[float] = (1.0,)
     style_scale: float = 1.0
     style_blend: Sequence[float] | None = None
+    style_warps: Sequence[tuple[float, float]] | None = None
+    style_masks: Sequence[torch.Tensor] | None = field(default=None, repr=False, compare=False)
     preserve_colour: str | None = None
     weights: str = "auto"
     device: str | None = None
-    channels_last: bool = False
+    precision: str = "auto"
+    channels_last: bool | None = None
+    cuda_graphs: bool | None = None
+    compile: bool = False
     progress: bool = True
     preview_every: int = 0
     callback: Callback | None = field(default=None, repr=False, compare=False)
@@ -218,6 +240,29 @@ class TransferConfig:
             raise bad("max_loss_ratio", "a number > 1")
         if not isinstance(self.preview_every, int) or self.preview_every < 0:
             raise bad("preview_every", "an integer >= 0 (0 switches the preview off)")
+        if self.precision not in accel.PRECISIONS:
+            raise bad("precision", f"one of {accel.PRECISIONS}")
+        if self.style_warps is not None:
+            pairs = list(self.style_warps) if isinstance(self.style_warps, Sequence) else []
+            if not pairs or any(
+                not isinstance(p, Sequence) or len(p) != 2 or not all(isinstance(v, (int, float)) for v in p)
+                or not all(math.isfinite(v) for v in p) or not p[1] > 0 for p in pairs
+            ):
+                raise bad("style_warps", "None or a non-empty list of (degrees, zoom) pairs with zoom > 0, "
+                          "e.g. [(0, 1), (90, 1)]")
+        if self.style_masks is not None:
+            masks = list(self.style_masks) if isinstance(self.style_masks, Sequence) else []
+            if not masks:
+                raise ValueError("TransferConfig.style_masks is empty: give None or one mask "
+                                 "(1, 1, H, W) in [0, 1] per style image.")
+            for i, m in enumerate(masks):
+                if not isinstance(m, torch.Tensor) or m.dim() != 4 or m.shape[:2] != (1, 1):
+                    shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+                    raise ValueError(f"TransferConfig.style_masks[{i}] has shape {shape}: expected a mask "
+                                     "(1, 1, H, W) in [0, 1]; add dimensions with mask[None, None].")
+                if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1 or m.sum() <= 0:
+                    raise ValueError(f"TransferConfig.style_masks[{i}] must have values in [0, 1] and "
+                                     "cover some pixels; an empty region has no style to match.")
         if self.callback is not None and not callable(self.callback):
             raise bad("callback", "None or a function callback(step, image, losses)")
         _layer_weights(self.content_layers, "content_layers")
@@ -265,8 +310,14 @@ class TransferResult:
         return (
             f"{self.steps_done} steps in {self.seconds:.1f} s ({self.stopped_reason}); "
             f"style {self.final('style'):.3g}, content {self.final('content'):.3g}, "
-            f"tv {self.final('tv'):.3g} | {short_source(self.source)}"
+            f"tv {self.final('tv'):.3g} | {short_source(self.source)}{self._fast_path()}"
         )
+
+    def _fast_path(self) -> str:
+        c = self.config
+        used = [name for name, on in (("bf16", c.precision == "bf16"), ("channels-last", c.channels_last),
+                                      ("CUDA graphs", c.cuda_graphs), ("compiled", c.compile)) if on]
+        return f" | {', '.join(used)}" if used else ""
 
 
 def short_source(source: str) -> str:
@@ -438,6 +489,34 @@ def loss_curve_png(history: Mapping[str, Sequence[float]], width: float = 3.6, h
     return buf.getvalue()
 
 
+# ----------------------------------------------------------------------- region masks
+def _masks_at(masks: Sequence[torch.Tensor], n_styles: int, hw: tuple[int, int]) -> torch.Tensor:
+    """``cfg.style_masks`` resized to the content's frame ``hw``: ``(1, n_styles, h, w)``."""
+    if len(masks) != n_styles:
+        raise ValueError(f"TransferConfig.style_masks has {len(masks)} masks for {n_styles} style images; "
+                         "give one mask per style image.")
+    out = []
+    for i, m in enumerate(masks):
+        mh, mw = m.shape[-2:]
+        if abs((mw / mh) / (hw[1] / hw[0]) - 1) > 0.05:
+            raise ValueError(f"TransferConfig.style_masks[{i}] is {mh}x{mw} px but the content is {hw[0]}x{hw[1]}: "
+                             "draw the mask on the content's frame (same aspect ratio).")
+        m = m.detach().float().cpu()
+        if (mh, mw) != tuple(hw):
+            m = F.interpolate(m, size=hw, mode="bilinear", align_corners=False, antialias=(mh > hw[0]))
+        if m.sum() <= 0:
+            raise ValueError(f"TransferConfig.style_masks[{i}] covers no pixel at {hw[0]}x{hw[1]} px; enlarge its region.")
+        out.append(m.clamp(0, 1))
+    return torch.cat(out, dim=1)
+
+
+def _masked_features(feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Features ``(1, C, h', w')`` times ``sqrt(m / mean(m))`` for a mask ``(1, 1, h, w)``
+    shrunk to the features' size: their Gram is ``Σ m·F·Fᵀ / Σ m``, the Gram of the region."""
+    m = F.adaptive_avg_pool2d(mask.to(feat.dtype), feat.shape[-2:])
+    return feat * (m / m.mean().clamp_min(1e-6)).sqrt()
+
+
 # ----------------------------------------------------------------------- the objective
 class Objective:
     """The weighted sum of content, style and TV losses for fixed targets at one size.
@@ -446,11 +525,22 @@ class Objective:
         extractor: the feature network (must return every content and style layer).
         content: ``(1, 3, h, w)`` in [0, 1], at the size being optimised.
         styles: style images ``(1, 3, h_k, w_k)`` (any sizes), already resized.
-        blend: one weight per style image, summing to 1.
-        cfg: the settings (layers, weights, pixel range).
+        blend: one weight per style image, summing to 1 (with ``cfg.style_masks``, one
+            weight per region).
+        cfg: the settings (layers, weights, pixel range, style warps and masks).
 
     Calling it on an image ``(1, 3, h, w)`` returns ``(total, terms)`` where ``terms``
-    holds the unweighted ``content``, ``style``, ``tv`` and ``range`` tensors.
+    holds the unweighted ``content``, ``style``, ``tv`` and ``range`` tensors. The feature
+    terms are also methods (:meth:`features`, :meth:`content_term`, :meth:`style_term`) for
+    objectives that measure them on different images, such as notebook 05's deformable
+    transfer (content on the image, style on its warped copy).
+
+    Attributes:
+        content_targets: ``{layer: (1, C, h', w')}`` features of the content.
+        style_targets: ``{layer: (1, C, C)}`` the blended Gram targets (empty with masks).
+        region_targets: with ``cfg.style_masks``, one ``{layer: Gram}`` per region whose
+            weight is > 0 (else empty); ``region_weights`` their weights and
+            ``region_masks`` the masks ``(1, R, h, w)`` at the content's size.
     """
 
     def __init__(
@@ -465,27 +555,78 @@ class Objective:
         self.cfg = cfg
         self.content_w = _layer_weights(cfg.content_layers, "content_layers")
         self.style_w = _layer_weights(cfg.style_layers, "style_layers")
+        style_warps = [(0.0, 1.0)] if cfg.style_warps is None else [(float(d), float(z)) for d, z in cfg.style_warps]
+        self.style_targets: dict[str, torch.Tensor] = {}
+        self.region_targets: list[dict[str, torch.Tensor]] = []
+        self.region_weights: list[float] = []
+        self.region_masks: torch.Tensor | None = None
         with torch.no_grad():  # targets: once, without a graph
             feats = self._features(content)
             self.content_targets = {k: feats[k].detach() for k in self.content_w}
-            self.style_targets: dict[str, torch.Tensor] = {}
-            for style, b in zip(styles, blend, strict=True):
-                if b == 0:
-                    continue
-                g = losses.grams({k: v for k, v in self._features(style).items() if k in self.style_w})
-                for k, v in g.items():
-                    self.style_targets[k] = b * v if k not in self.style_targets else self.style_targets[k] + b * v
+            grams = [self._style_grams(s, style_warps) if b > 0 else {}
+                     for s, b in zip(styles, blend, strict=True)]
+            if cfg.style_masks is None:
+                for g, b in zip(grams, blend, strict=True):
+                    for k, v in g.items():
+                        self.style_targets[k] = b * v if k not in self.style_targets else self.style_targets[k] + b * v
+            else:
+                masks = _masks_at(cfg.style_masks, len(styles), tuple(content.shape[-2:])).to(content.device)
+                keep = [i for i, b in enumerate(blend) if b > 0]
+                self.region_masks = masks[:, keep]
+                self.region_targets = [grams[i] for i in keep]
+                self.region_weights = [blend[i] for i in keep]
+
+    def _style_grams(self, style: torch.Tensor, style_warps: Sequence[tuple[float, float]]) -> dict[str, torch.Tensor]:
+        """The style's Grams, averaged over its copies warped by ``style_warps``."""
+        mean: dict[str, torch.Tensor] = {}
+        for degrees, zoom in style_warps:
+            g = losses.grams({k: v for k, v in self._features(warps.warp_style(style, degrees, zoom)).items()
+                              if k in self.style_w})
+            for k, v in g.items():
+                v = v / len(style_warps)
+                mean[k] = v if k not in mean else mean[k] + v
+        return mean
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.cfg.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         return self.extractor(image)
 
+    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{layer: (B, C, h', w')}`` for images ``(B, 3, h, w)``: every layer the terms need."""
+        return self._features(image)
+
+    def content_term(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The unweighted content loss of features from :meth:`features` (a scalar)."""
+        return sum(w * losses.content_loss(feats[k], self.content_targets[k]) for k, w in self.content_w.items())
+
+    def style_term(self, feats: dict[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
+        """The unweighted style loss of features from :meth:`features` (a scalar).
+
+        With region masks (``cfg.style_masks``), each region's Gram is that of the features
+        weighted by its mask (divided by the mask's mean, so it is an average over the
+        region) and the regions' losses are summed with ``region_weights``. ``masks``
+        ``(1, R, h, w)`` at the image's size replaces ``region_masks``, e.g. masks that a
+        deformation moved (:func:`course_utils.warps.warp_mask`); no gradient flows into them.
+        """
+        if self.region_masks is None:
+            return losses.style_loss(feats, self.style_targets, self.style_w)
+        masks = self.region_masks if masks is None else masks.detach()
+        if masks.dim() != 4 or masks.shape[1] != len(self.region_targets):
+            raise ValueError(f"masks must have shape (1, {len(self.region_targets)}, h, w), one channel per "
+                             f"region, got {tuple(masks.shape)}.")
+        total = None
+        for r, (targets, weight) in enumerate(zip(self.region_targets, self.region_weights, strict=True)):
+            weighted = {k: _masked_features(feats[k], masks[:, r : r + 1]) for k in targets}
+            term = weight * losses.style_loss(weighted, targets, self.style_w)
+            total = term if total is None else total + term
+        return total
+
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
         feats = self._features(image)
-        c = sum(w * losses.content_loss(feats[k], self.content_targets[k]) for k, w in self.content_w.items())
-        s = losses.style_loss(feats, self.style_targets, self.style_w)
+        c = self.content_term(feats)
+        s = self.style_term(feats)
         tv = losses.tv_loss(image)
         rng = _range_penalty(image)
         total = cfg.content_weight * c + cfg.style_weight * s + cfg.tv_weight * tv
@@ -495,6 +636,20 @@ class Objective:
 
 
 # -------------------------------------------------------------------------- the engine
+def lbfgs_gradient_scale(grad: torch.Tensor) -> float:
+    """The factor by which L-BFGS should see the loss, fixed from the first gradient.
+
+    PyTorch's L-BFGS keeps a curvature pair ``(s, y)`` only if ``s·y > 1e-10``, an
+    absolute threshold; with the course's relative losses the gradients can be so small
+    (largest entry ~1e-4 at 256 px) that every pair is rejected and L-BFGS silently runs
+    as gradient descent. Returns ``1 / max|grad|`` when that is below ``_GRAD_FLOOR``
+    (so the largest entry becomes 1), else 1.0. Multiply the loss and the gradient by it:
+    L-BFGS's later steps do not otherwise depend on the loss's scale.
+    """
+    g_max = grad.detach().abs().max().item()
+    return 1.0 / g_max if 0 < g_max < _GRAD_FLOOR else 1.0
+
+
 class _Stop(Exception):
     def __init__(self, reason: str, message: str = "") -> None:
         super().__init__(message)
@@ -513,6 +668,9 @@ def _prepare_styles(style: torch.Tensor | Sequence[torch.Tensor], cfg: TransferC
             f"style_blend={cfg.style_blend!r} must give one weight >= 0 per style image "
             f"({len(styles)} given), not all zero."
         )
+    if cfg.style_masks is not None and len(cfg.style_masks) != len(styles):
+        raise ValueError(f"TransferConfig.style_masks has {len(cfg.style_masks)} masks for {len(styles)} "
+                         "style images; give one mask per style image.")
     total = sum(blend)
     return styles, [b / total for b in blend]
 
@@ -548,8 +706,10 @@ def stylise(
     styles, blend = _prepare_styles(style, cfg)
     dev = torch.device(cfg.device) if cfg.device else course_config.device()
     extractor = feature_network(cfg.replace(device=str(dev)))
-    if cfg.channels_last:
-        extractor = extractor.to(memory_format=torch.channels_last)
+    fast = accel.plan(cfg, dev)  # bf16 / channels-last / CUDA graphs on a GPU; nothing on a CPU
+    cfg = cfg.replace(precision="bf16" if fast.dtype == torch.bfloat16 else "fp32",
+                      channels_last=fast.channels_last, cuda_graphs=fast.cuda_graphs)
+    network = accel.prepare_network(extractor, fast)
 
     out_hw = tuple(content.shape[-2:]) if cfg.size is None else _size_at(tuple(content.shape[-2:]), cfg.size)
     if cfg.preserve_colour == "histogram":
@@ -577,13 +737,16 @@ def stylise(
             c_s = (content if hw == tuple(content.shape[-2:]) else resize(content, hw)).to(dev)
             longest = max(8, round(max(hw) * cfg.style_scale))
             s_s = [resize(s, _size_at(tuple(s.shape[-2:]), longest)).to(dev) for s in styles]
-            objective = Objective(extractor, c_s, s_s, blend, cfg)
+            objective = Objective(network, c_s, s_s, blend, cfg)
+            if fast.compile:  # compiled once per image size and reused by later calls
+                objective = torch.compile(objective.__call__, dynamic=False)
             if image is None:
                 image = _initial_image(cfg.init, c_s, s_s[max(range(len(blend)), key=blend.__getitem__)], gen)
             else:
                 image = F.interpolate(image, size=hw, mode="bilinear", align_corners=False).clamp(0, 1)
-            best, step = _optimise_scale(objective, image.to(dev), n_steps, si, cfg, history, start,
-                                         step, bar, preview, tracker)
+            optimise = _optimise_scale_graphed if fast.cuda_graphs else _optimise_scale
+            best, step = optimise(objective, image.to(dev), n_steps, si, cfg, history, start,
+                                  step, bar, preview, tracker)
             image = best.detach().cpu()
             best = image
     except _Stop as stop:
@@ -705,14 +868,13 @@ def _optimise_scale(
         total.backward()
         if state["scale"] is not None and var.grad is not None:
             if state["scale"] == 0.0:  # first evaluation at this scale: fix the factor
-                g_max = var.grad.abs().max().item()
-                state["scale"] = 1.0 / g_max if 0 < g_max < _GRAD_FLOOR else 1.0
+                state["scale"] = lbfgs_gradient_scale(var.grad)
             var.grad.mul_(state["scale"])
             total = total.detach() * state["scale"]
         current = img.detach()
         if value < state["best"]:
             state["best"] = value
-            tracker["image"] = current.cpu().clone()
+            tracker["image"] = current.clone()  # on the device: no synchronisation per step
         state["image"] = current
         state["losses"] = {"total": value, **{k: v.item() for k, v in terms.items()}}
         return total
@@ -724,22 +886,82 @@ def _optimise_scale(
                 var.clamp_(0, 1)
         step += 1
         tracker["step"] = step
-        rec = state["losses"]
-        for k in ("total", "content", "style", "tv", "range"):
-            history[k].append(rec[k])
-        history["time"].append(time.perf_counter() - start)
-        history["scale"].append(scale_index)
-        bar.update(1)
-        if step % 10 == 0 or step == 1:
-            bar.set_postfix(loss=f"{rec['total']:.4g}", refresh=False)
-        if preview is not None and step % cfg.preview_every == 0:
-            preview.update(step, state["image"], history)
-        if cfg.callback is not None and cfg.callback(step, state["image"], dict(rec)) is True:
-            raise _Stop("callback")
+        _record_step(state["losses"], state["image"], step, scale_index, cfg, history, start, bar, preview)
     if n_steps == 0:
         return image.detach().cpu(), step
     # the last step's update has not been evaluated; the best evaluated image is returned
     return tracker["image"], step
+
+
+_TERMS = ("total", "content", "style", "tv", "range")
+
+
+def _record_step(rec: dict[str, float], image: torch.Tensor, step: int, scale_index: int, cfg: TransferConfig,
+                 history: dict[str, list[float]], start: float, bar, preview: LivePreview | None) -> None:
+    """After a step: history, progress bar, live preview, callback (which may stop the run)."""
+    for k in _TERMS:
+        history[k].append(rec[k])
+    history["time"].append(time.perf_counter() - start)
+    history["scale"].append(scale_index)
+    bar.update(1)
+    if step % 10 == 0 or step == 1:
+        bar.set_postfix(loss=f"{rec['total']:.4g}", refresh=False)
+    if preview is not None and step % cfg.preview_every == 0:
+        preview.update(step, image, history)
+    if cfg.callback is not None and cfg.callback(step, image, dict(rec)) is True:
+        raise _Stop("callback")
+
+
+#: Without a callback, the graphed loop reads its losses back every this many steps.
+_SYNC_EVERY = 50
+
+
+def _optimise_scale_graphed(
+    objective: Objective,
+    image: torch.Tensor,
+    n_steps: int,
+    scale_index: int,
+    cfg: TransferConfig,
+    history: dict[str, list[float]],
+    start: float,
+    step: int,
+    bar,
+    preview: LivePreview | None,
+    tracker: dict[str, Any],
+) -> tuple[torch.Tensor, int]:
+    """:func:`_optimise_scale` for Adam on a GPU: each step replays a recorded CUDA graph
+    (see :mod:`course_utils.accel`), and the losses are read back in batches."""
+    method = cfg.pixel_range
+    var = _to_variable(image, method).requires_grad_(True)
+    tracker["image"] = image.detach().cpu().clone()
+    if n_steps == 0:
+        return tracker["image"], step
+    runner = accel.GraphedAdam(objective, var, lambda v: _to_image(v, method), cfg.lr, n_steps, _TERMS[1:])
+    # A callback or preview needs the image of every step it looks at: read back that often.
+    every = 1 if cfg.callback is not None else (cfg.preview_every if preview is not None else _SYNC_EVERY)
+    first = None
+    done = 0
+    while done < n_steps:
+        chunk = min(every, n_steps - done)
+        for _ in range(chunk):
+            runner.step()
+        records = runner.read(done, done + chunk)
+        if first is None:
+            first = max(records[0]["total"], 1e-12)
+        for i, rec in enumerate(records):
+            value = rec["total"]
+            if not math.isfinite(value) or value > cfg.max_loss_ratio * first:
+                tracker["image"] = runner.best_image.detach().cpu().clone()
+                tracker["step"] = step + i
+                raise _Stop("diverged", f"The loss became {value:.3g} at step {step + i + 1}; "
+                            "lower lr or the style weight.")
+        tracker["image"] = runner.best_image.detach().cpu().clone()  # what an interrupt returns
+        for rec in records:
+            step += 1
+            tracker["step"] = step
+            _record_step(rec, runner.current, step, scale_index, cfg, history, start, bar, preview)
+        done += chunk
+    return runner.best_image.detach().cpu().clone(), step
 
 
 __all__ = [
@@ -753,6 +975,7 @@ __all__ = [
     "TransferError",
     "TransferResult",
     "feature_network",
+    "lbfgs_gradient_scale",
     "loss_curve_png",
     "short_source",
     "stylise",

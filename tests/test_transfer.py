@@ -248,3 +248,77 @@ def test_lbfgs_does_not_depend_on_the_scale_of_the_objective(content, style):
         assert min(full) < 0.5 * full[0], "the full-size stage made no progress"
     ratio = torch.tensor(tiny.history["total"]) / torch.tensor(ref.history["total"])
     assert torch.allclose(ratio, torch.full_like(ratio, 1e-6), rtol=0.1)
+
+
+# ------------------------------------------------- style warps and region masks (notebook 05)
+def test_style_warps_turn_the_targets_and_their_average_is_turn_invariant():
+    class _Conv(torch.nn.Module):  # a fixed oriented filter: its Gram sees which way edges run
+        def forward(self, x):
+            k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+            w = torch.stack([k, k.t()])[:, None].repeat(1, 3, 1, 1)
+            return {"relu1_1": torch.nn.functional.conv2d(x, w, padding=1)}
+
+    style = _img(5, 16, 16)
+    turned = torch.rot90(style, 1, dims=(-2, -1)).contiguous()  # 90° anticlockwise, exactly
+    cfg = transfer.TransferConfig(content_layers=("relu1_1",), style_layers=("relu1_1",))
+    net = _Conv()
+
+    def targets(image, warps_):
+        return transfer.Objective(net, style, [image], [1.0], cfg.replace(style_warps=warps_)).style_targets["relu1_1"]
+
+    assert torch.equal(targets(style, None), targets(style, [(0, 1.0)]))
+    assert torch.allclose(targets(style, [(90, 1.0)]), targets(turned, None), atol=1e-5)
+    assert not torch.allclose(targets(style, None), targets(turned, None), atol=1e-3)
+    four = [(a, 1.0) for a in (0, 90, 180, 270)]
+    assert torch.allclose(targets(style, four), targets(turned, four), atol=1e-5)
+
+
+def test_region_masks_give_each_region_its_own_style():
+    from course_utils import losses
+
+    red, blue = torch.zeros(1, 3, 4, 6), torch.zeros(1, 3, 4, 6)
+    red[:, 0], blue[:, 2] = 0.8, 0.6
+    image = torch.cat([red[..., :3], blue[..., 3:]], dim=-1)  # red left half, blue right half
+    left = torch.zeros(1, 1, 4, 6)
+    left[..., :3] = 1.0
+    cfg = transfer.TransferConfig(content_layers=("relu1_1",), style_layers=("relu1_1",),
+                                  style_masks=[left, 1 - left])
+    obj = transfer.Objective(_PixelsAsFeatures(), image, [red, blue], [0.5, 0.5], cfg)
+    feats = obj.features(image)
+    assert obj.style_term(feats).item() < 1e-10  # each region is exactly its style
+    swapped = torch.cat([1 - left, left], dim=1)
+    assert obj.style_term(feats, swapped).item() > 0.5
+    # a masked Gram by hand: the mean outer product over the region's pixels only
+    g = torch.Generator().manual_seed(0)
+    x, soft = torch.rand(1, 3, 4, 6, generator=g), torch.rand(1, 1, 4, 6, generator=g)
+    by_hand = torch.einsum("cp,dp->cd", x[0].flatten(1) * soft.flatten(), x[0].flatten(1)) / soft.sum()
+    masked = transfer._masked_features(x, soft)
+    assert torch.allclose(losses.gram_matrix(masked)[0], by_hand, atol=1e-6)
+
+
+def test_stylise_with_style_warps_and_masks(content, style):
+    left = torch.zeros(1, 1, 24, 32)
+    left[..., :16] = 1.0
+    r = transfer.stylise(content, [style, content], style_masks=[left, 1 - left],
+                         style_warps=[(0, 1.0), (90, 1.0)], **FAST)
+    assert r.image.shape == content.shape and r.history["style"][-1] < r.history["style"][0]
+    small = torch.nn.functional.interpolate(left, size=(12, 16))  # any size of the same aspect ratio
+    assert transfer.stylise(content, [style, content], style_masks=[small, 1 - small], **{**FAST, "steps": 1})
+
+
+def test_style_warps_and_masks_errors_name_the_setting(content, style):
+    with pytest.raises(ValueError, match="style_warps"):
+        transfer.stylise(content, style, style_warps=[(45, 0.0)])
+    with pytest.raises(ValueError, match="style_warps"):
+        transfer.stylise(content, style, style_warps=[45])
+    with pytest.raises(ValueError, match="style_warps"):
+        transfer.stylise(content, style, style_warps=[])
+    mask = torch.ones(1, 1, 24, 32)
+    with pytest.raises(ValueError, match="one mask per style image"):
+        transfer.stylise(content, [style, style], style_masks=[mask])
+    with pytest.raises(ValueError, match=r"style_masks\[0\] has shape \(24, 32\)"):
+        transfer.stylise(content, style, style_masks=[mask[0, 0]])
+    with pytest.raises(ValueError, match="cover some pixels"):
+        transfer.stylise(content, style, style_masks=[mask * 0])
+    with pytest.raises(ValueError, match="aspect ratio"):
+        transfer.stylise(content, style, style_masks=[torch.ones(1, 1, 32, 32)], **FAST)

@@ -1,0 +1,141 @@
+"""The GPU fast path's pieces, checked where they can be on a CPU (graphs need CUDA)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_utils import accel, data, features, images, transfer
+
+CPU = torch.device("cpu")
+
+
+def _cfg(**kw) -> transfer.TransferConfig:
+    return transfer.TransferConfig(weights="random", device="cpu", progress=False, **kw)
+
+
+def test_plan_on_cpu_changes_nothing():
+    p = accel.plan(_cfg(optimiser="adam"), CPU)
+    assert (p.dtype, p.channels_last, p.cuda_graphs, p.compile) == (torch.float32, False, False, False)
+    assert accel.prepare_network(transfer.feature_network(_cfg()), p) is transfer.feature_network(_cfg())
+
+
+def test_plan_refuses_graphs_where_they_cannot_run():
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device"):
+        accel.plan(_cfg(optimiser="adam", cuda_graphs=True), CPU)
+    with pytest.raises(ValueError, match="precision"):
+        _cfg(precision="fp16").validate()
+
+
+def test_explicit_choices_are_respected():
+    p = accel.plan(_cfg(precision="bf16", channels_last=True), CPU)
+    assert p.dtype == torch.bfloat16 and p.channels_last and not p.cuda_graphs
+    assert "bf16" in p.describe() and "channels-last" in p.describe()
+
+
+def test_bf16_network_is_a_copy_and_close_to_fp32():
+    fx = transfer.feature_network(_cfg())
+    fast = accel.prepare_network(fx, accel.Plan(CPU, torch.bfloat16, True, False, False))
+    assert fast is not fx
+    assert next(fx.parameters()).dtype == torch.float32  # the shared extractor is untouched
+    assert next(fast.parameters()).dtype == torch.bfloat16
+    assert accel.prepare_network(fx, accel.Plan(CPU, torch.bfloat16, True, False, False)) is fast  # cached
+    x = images.resize(data.content_image("chelsea"), (48, 48))
+    ref, low = fx(x), fast(x)
+    for name in ref:
+        err = (low[name].float() - ref[name]).norm() / ref[name].norm()
+        assert err < 0.05, (name, err.item())
+
+
+def test_bf16_stylise_on_cpu_tracks_fp32():
+    content = images.resize(data.content_image("chelsea"), (40, 40))
+    style = images.resize(data.style_image("swirl"), (40, 40))
+    cfg = _cfg(optimiser="adam", steps=15)
+    ref = transfer.stylise(content, style, cfg, precision="fp32")
+    low = transfer.stylise(content, style, cfg, precision="bf16")
+    assert low.config.precision == "bf16" and ref.config.precision == "fp32"
+    assert low.final("style") < 0.7 * low.history["style"][0]  # it optimises
+    assert abs(low.final() - ref.final()) / ref.final() < 0.1
+
+
+def _objective(size: int = 32):
+    cfg = _cfg(optimiser="adam", lr=0.05)
+    content = images.resize(data.content_image("chelsea"), (size, size)).to(CPU)
+    style = images.resize(data.style_image("stripes"), (size, size)).to(CPU)
+    return cfg, transfer.Objective(transfer.feature_network(cfg), content, [style], [1.0], cfg), content
+
+
+def test_device_resident_adam_matches_a_plain_adam_loop():
+    cfg, objective, content = _objective()
+    to_image = torch.sigmoid
+    z0 = torch.logit(content.clamp(1e-3, 1 - 1e-3))
+    runner = accel.GraphedAdam(objective, z0.clone().requires_grad_(True), to_image, 0.05, 6,
+                               ("content", "style", "tv", "range"), use_graph=True)
+    assert not runner.use_graph  # no graphs on a CPU: the same bookkeeping, eagerly
+    for _ in range(6):
+        runner.step()
+    recorded = [r["total"] for r in runner.read(0, 6)]
+
+    z = z0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=0.05)
+    plain = []
+    for _ in range(6):
+        opt.zero_grad(set_to_none=True)
+        total, _ = objective(to_image(z))
+        total.backward()
+        opt.step()
+        plain.append(total.item())
+    assert recorded == pytest.approx(plain, rel=1e-6)
+    best = min(range(6), key=recorded.__getitem__)
+    assert runner.best_value.item() == pytest.approx(recorded[best], rel=1e-6)
+    assert all(math.isfinite(v) for v in recorded) and recorded[-1] < recorded[0]
+
+
+def test_graphed_loop_gives_the_same_run_as_the_plain_loop():
+    """transfer's device-resident loop (used on CUDA) against its plain loop, on a CPU."""
+    cfg, objective, content = _objective()
+    cfg = cfg.replace(lr=0.05)
+    runs = []
+    for loop in (transfer._optimise_scale, transfer._optimise_scale_graphed):
+        history = {k: [] for k in ("total", "content", "style", "tv", "range", "time", "scale")}
+        tracker = {"image": None, "step": 0}
+        bar = transfer._progress_bar(8, False)
+        best, step = loop(objective, content.clone(), 8, 0, cfg, history, 0.0, 0, bar, None, tracker)
+        runs.append((best, step, history))
+    (b1, s1, h1), (b2, s2, h2) = runs
+    assert s1 == s2 == 8
+    for k in ("total", "content", "style"):
+        assert h2[k] == pytest.approx(h1[k], rel=1e-5), k
+    assert torch.allclose(b1, b2, atol=1e-5)
+
+
+def test_graphed_loop_honours_a_stopping_callback():
+    cfg, objective, content = _objective()
+    seen = []
+    cfg = cfg.replace(lr=0.05, callback=lambda step, image, losses: seen.append(step) or step == 3)
+    history = {k: [] for k in ("total", "content", "style", "tv", "range", "time", "scale")}
+    tracker = {"image": None, "step": 0}
+    with pytest.raises(transfer._Stop):
+        transfer._optimise_scale_graphed(objective, content.clone(), 10, 0, cfg, history, 0.0, 0,
+                                         transfer._progress_bar(10, False), None, tracker)
+    assert seen == [1, 2, 3] and len(history["total"]) == 3 and tracker["image"] is not None
+
+
+def test_feature_extractor_runs_its_body_in_its_dtype():
+    fx = features.FeatureExtractor(["relu1_1"], weights="random", device="cpu", verbose=False)
+    fx.body.to(torch.bfloat16)
+    out = fx(torch.rand(1, 3, 16, 16))
+    assert out["relu1_1"].dtype == torch.bfloat16
+
+
+def test_gram_of_channels_last_features_needs_no_copy_and_agrees():
+    from course_utils import losses
+
+    x = torch.randn(2, 8, 5, 7)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(losses.gram_matrix(cl), losses.gram_matrix(x), atol=1e-5)
+    # the channels-last branch works on a view of the features (no copy of the map)
+    f = cl.permute(0, 2, 3, 1).reshape(2, 35, 8)
+    assert f.data_ptr() == cl.data_ptr()
