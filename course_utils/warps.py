@@ -253,6 +253,46 @@ def register_field(
     return control.detach(), history
 
 
+def fit_field_to_points(
+    source_px: torch.Tensor,
+    target_px: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    grid_size: tuple[int, int] = (6, 6),
+    smooth_weight: float = 0.01,
+    steps: int = 100,
+) -> torch.Tensor:
+    """The smooth field that carries ``source_px`` onto ``target_px``: control displacements
+    ``(1, 2, gh, gw)`` minimising the mean squared keypoint distance in **normalised**
+    units (pixels ÷ half the longer side, so the result does not depend on the image size)
+    plus ``smooth_weight`` × :func:`smoothness`.
+
+    The field is linear in the control displacements and the loss is quadratic, so L-BFGS
+    with a line search solves it in a few dozen iterations, with no image involved.
+
+    Args:
+        source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
+        size: ``(H, W)`` of the image the field will warp.
+
+    Returns:
+        Control displacements ``(1, 2, gh, gw)`` for :func:`field_grid` (normalised units).
+    """
+    scale = max(size) / 2.0
+    control = zero_control(tuple(grid_size), requires_grad=True)
+    opt = torch.optim.LBFGS([control], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = keypoint_loss(field_grid(control, size), source_px, target_px) / scale**2
+        loss = loss + smooth_weight * smoothness(control)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return control.detach()
+
+
 def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
     """Mean distance in pixels between two sampling grids (optionally ignoring a border)."""
     d = (grid_in_pixels(grid_a) - grid_in_pixels(grid_b)).norm(dim=-1)
