@@ -2,8 +2,9 @@
 
 Each module holds one idea that a notebook has taught, so that later notebooks import it
 instead of repeating it: ``config``, ``images``, ``geometry``, ``plotting``, ``data``,
-``stn``, ``digits``, ``features``, ``weights``, ``losses``, ``colour``, ``transfer``,
-``warps``, ``widgets``, ``gallery`` and ``exercises``.
+``stn``, ``digits``, ``features``, ``weights``, ``losses``, ``colour``, ``transfer``
+(with ``accel``, its GPU fast path), ``warps``, ``texture``, ``deform``, ``perf``,
+``widgets``, ``gallery`` and ``exercises``.
 """
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ fp32 loop takes ~7 ms):
   are float32), and the optimiser's variable stays float32: only the network runs in bf16.
   ``benchmarks/bench_transfer.py --device cuda`` checks that the result is equivalent
   (measured on an H200 at 512 px after 300 steps: final loss within 0.8 % of fp32's,
-  images 31 dB apart, mean pixel difference 0.012).
+  images 31 dB apart, mean pixel difference 0.011; not yet shown at small sizes).
 * **channels-last** is the layout the tensor-core convolution kernels want; in the default
   layout cuDNN inserts a transpose before and after every convolution.
 * **CUDA graphs**: a step launches hundreds of small kernels (13 convolutions, their
@@ -32,8 +32,8 @@ fp32 loop takes ~7 ms):
   each curvature pair (``if ys > 1e-10``), so every step waits for the GPU and cannot be
   recorded in a graph, and its two-loop recursion over 100 stored pairs is hundreds of
   small kernels per step; Adam (``capturable=True``) runs entirely on the device. Measured
-  on an H200 at 512 px: L-BFGS 17.0 ms per step (11.0 with ``history_size=10``) against
-  2.4 ms for graphed Adam. On a CPU L-BFGS needs fewer steps and stays the default
+  on an H200 at 512 px: L-BFGS 17-20 ms per step (9-11 with ``history_size=10``) against
+  1.8-2.4 ms for graphed Adam. On a CPU L-BFGS needs fewer steps and stays the default
   (notebook 04).
 
 On a CPU nothing here changes anything: :func:`plan` returns float32, the default layout
