@@ -96,6 +96,41 @@ def test_rotation_scale_translation_matches_geometry():
     torch.testing.assert_close(wide[0], geometry.rotation_theta(30.0, aspect=2.0))
 
 
+def test_rotation_theta_form():
+    """The rotation family: a direction (1 + u, v), normalised; a pure rotation, no shift."""
+    torch.manual_seed(3)
+    module = stn.SpatialTransformer(1, "rotation")
+    nn.init.normal_(module.localization.head[-1].weight, std=0.5)
+    nn.init.normal_(module.localization.head[-1].bias, std=0.5)
+    _, theta = module(torch.rand(6, 1, 28, 28))
+    a = theta[:, :, :2]
+    torch.testing.assert_close(a @ a.transpose(1, 2), torch.eye(2).expand(6, 2, 2))
+    torch.testing.assert_close(torch.linalg.det(a), torch.ones(6))  # no scale, no flip
+    assert torch.all(theta[:, :, 2] == 0)
+    assert len({round(v, 4) for v in stn.rotation_degrees(theta).tolist()}) == 6
+    # (u, v) = (-1, 1) is the direction (0, 1): a quarter turn; (-2, 0) is a half turn.
+    quarter, half = stn.params_to_theta(torch.tensor([[-1.0, 1.0], [-2.0, 0.0]]), "rotation")
+    torch.testing.assert_close(quarter, geometry.rotation_theta(90.0))
+    torch.testing.assert_close(half, geometry.rotation_theta(180.0))
+    # only the direction counts, and the aspect correction is that of geometry
+    torch.testing.assert_close(stn.params_to_theta(torch.tensor([[2.0, 3.0]]), "rotation"),
+                               stn.params_to_theta(torch.tensor([[0.0, 1.0]]), "rotation"))
+    wide = stn.params_to_theta(torch.tensor([[-1.0, 1.0]]), "rotation", aspect=2.0)[0]
+    torch.testing.assert_close(wide, geometry.rotation_theta(90.0, aspect=2.0))
+
+
+def test_localization_net_size_is_configurable():
+    small = stn.SpatialTransformer(1, "rotation")
+    wide = stn.SpatialTransformer(1, "rotation", hidden=64, loc_channels=(16, 32), pooled=4)
+    assert stn.count_parameters(wide) > 3 * stn.count_parameters(small)
+    assert wide.localization.features[1].out_channels == 16
+    assert wide.localization.head[1].in_features == 32 * 4 * 4
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(wide(x)[0], x, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="channels"):
+        stn.LocalizationNet(1, 2, channels=(8, 0))
+
+
 def test_attention_theta_form():
     torch.manual_seed(1)
     module = stn.SpatialTransformer(3, "attention")
@@ -205,14 +240,14 @@ def test_training_is_deterministic_and_learns():
 
 
 def test_committed_checkpoints_load_into_the_full_models():
-    names = {"stn02_rts_cnn": ("affine", "CNN"), "stn02_rts_stn": ("affine", "STN-CNN"),
-             "stn02_r_stn": ("rst", "STN-CNN")}
+    names = {"stn02_rts_cnn": lambda: stn.build_models(stn.RECIPE_FULL)["CNN"],
+             "stn02_rts_stn": lambda: stn.build_models(stn.RECIPE_FULL)["STN-CNN"],
+             "stn02_r_stn": lambda: stn.build_rotation_model(stn.RECIPE_FULL)}
     found = [n for n in names if stn.checkpoint_path(n).exists()]
     if not found:
         pytest.skip("no checkpoints committed yet")
     for name in found:
-        transform, which = names[name]
-        model = stn.build_models(stn.RECIPE_FULL, transform=transform)[which]
+        model = names[name]()
         message = stn.load_or_train(model, name, train=lambda: pytest.fail("should have loaded"))
         assert message.startswith("loaded")
         assert stn.checkpoint_path(name).stat().st_size < 300_000
@@ -229,8 +264,10 @@ def test_upright_then_stn_trains_only_the_stn_in_stage_two():
 
     data = make_digits(96, "R", seed=1)
     upright = render_glyphs(data.labels, data.params)
-    recipe = stn.Recipe(n_train=96, n_test=0, epochs=1, batch_size=32, reader_epochs=1, name="test")
-    model = stn.build_models(recipe, transform="rst", seed=0)["STN-CNN"]
+    recipe = stn.Recipe(n_train=96, n_test=0, epochs=1, batch_size=32, reader_epochs=1,
+                        stn_only_epochs=2, name="test")
+    model = stn.build_rotation_model(recipe, seed=0)
+    assert model.stn.transform == "rotation"
     stn.train_classifier(model.cnn, upright, data.labels, recipe, progress=False)
     reader_before = {k: v.clone() for k, v in model.cnn.state_dict().items()}
     stn_before = {k: v.clone() for k, v in model.stn.state_dict().items()}
@@ -240,8 +277,10 @@ def test_upright_then_stn_trains_only_the_stn_in_stage_two():
         assert torch.equal(value, reader_before[key]), key
     assert any(not torch.equal(v, stn_before[k]) for k, v in model.stn.state_dict().items())
     # and the whole two-stage helper runs end to end
-    fresh = stn.build_models(recipe, transform="rst", seed=0)["STN-CNN"]
-    stn.train_upright_then_stn(fresh, upright, data.images, data.labels, recipe, progress=False)
+    fresh = stn.build_rotation_model(recipe, seed=0)
+    losses = stn.train_upright_then_stn(fresh, upright, data.images, data.labels, recipe,
+                                        progress=False)
+    assert len(losses) == recipe.stn_only_epochs
     assert not any(p.requires_grad for p in fresh.cnn.parameters())
 
 
@@ -259,6 +298,22 @@ def test_committed_rts_checkpoints_show_the_gap():
         stn.load_or_train(models[which], name, train=lambda: pytest.fail("should have loaded"))
         errors[which] = 1 - stn.accuracy(models[which], test.images, test.labels)
     assert errors["STN-CNN"] <= 0.67 * errors["CNN"], errors
+
+
+def test_committed_r_checkpoint_finds_the_rotation():
+    """The shipped rotation model: its rotation follows the hidden one on fresh test digits
+    (negative r: it undoes it), and it reads most of them."""
+    from course_utils.digits import make_digits
+
+    if not stn.checkpoint_path("stn02_r_stn").exists():
+        pytest.skip("no R checkpoint committed yet")
+    test = make_digits(1000, "R", seed=0, split="test")
+    model = stn.build_rotation_model(stn.RECIPE_FULL)
+    stn.load_or_train(model, "stn02_r_stn", train=lambda: pytest.fail("should have loaded"))
+    _, thetas = stn.transform_batch(model.stn, test.images)
+    r = torch.corrcoef(torch.stack([stn.rotation_degrees(thetas), test.params["angle"]]))[0, 1]
+    assert r < -0.8, r
+    assert stn.accuracy(model, test.images, test.labels) > 0.9
 
 
 @pytest.mark.parametrize("transform", ["rst", "attention"])
