@@ -1,0 +1,606 @@
+"""Measuring what style transfer costs: time, memory, arithmetic, and where the time goes.
+
+Notebook 07 teaches these measurements; they live here once so that every notebook and
+script measures the same way::
+
+    from course_utils import data, perf
+
+    step = perf.Step(data.content_image("chelsea", 128), data.style_image("swirl"))
+    perf.time_call(step, repeats=5)       # Timing: median and best of 5 passes, in seconds
+    step.flops()                          # FlopCount: FLOPs of one forward + backward pass
+    step.activation_mb()                  # MB of tensors autograd keeps for the backward pass
+    perf.profile(step).table              # torch.profiler's table of the top operators
+
+* **Time** is wall-clock time, measured after a warm-up call, with the GPU synchronised
+  before the clock is read (a CUDA call only *queues* work). On a shared machine other
+  programs slow some calls down and never speed any up, so the **best** of several calls
+  is the least disturbed estimate of the cost and the **median** what you typically wait.
+* **Arithmetic** is counted, not timed: :func:`count_flops` runs the function under
+  :class:`torch.utils.flop_counter.FlopCounterMode`, which adds up the FLOPs of every
+  matrix product and convolution (a multiply-add counts as 2 FLOPs). It is exact and
+  deterministic, so it is what tests and checkpoints can rely on.
+* **Memory**: on a GPU, the allocator's peak during the call (:func:`peak_memory_mb`). A
+  CPU has no such counter in PyTorch, so :func:`activation_memory_mb` measures what grows
+  with the image: the tensors autograd saves during the forward pass for the backward
+  pass (feature maps, pooling indices), counted once per storage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import accel, transfer
+from . import config as course_config
+from .images import resize
+
+#: Where ``benchmarks/bench_transfer.py`` stores its GPU figures (see benchmarks/README.md).
+BENCH_CUDA_JSON = course_config.PROJECT_ROOT / "benchmarks" / "results" / "bench_transfer_cuda.json"
+PRECISIONS = ("fp32", "bf16")
+
+
+# ------------------------------------------------------------------------------ timing
+def _synchronise() -> None:
+    """Wait for queued GPU work, so that the clock measures it."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        mps.synchronize()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock times of repeated calls, in seconds.
+
+    Attributes:
+        seconds: one entry per timed call (warm-up calls excluded).
+    """
+
+    seconds: tuple[float, ...]
+
+    @property
+    def repeats(self) -> int:
+        """How many calls were timed."""
+        return len(self.seconds)
+
+    @property
+    def median(self) -> float:
+        """The typical time of one call (s)."""
+        return float(statistics.median(self.seconds))
+
+    @property
+    def best(self) -> float:
+        """The fastest call (s): the least disturbed by other programs."""
+        return float(min(self.seconds))
+
+    def __str__(self) -> str:
+        return f"{1e3 * self.median:.1f} ms (median of {self.repeats}; best {1e3 * self.best:.1f} ms)"
+
+
+def _check_count(name: str, value: Any, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> Timing:
+    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
+
+    The first call of a PyTorch function pays one-off costs (memory allocation, kernel
+    selection, caches), so it is not timed. A GPU is synchronised before each clock read.
+
+    Args:
+        fn: a function of no arguments (e.g. a :class:`Step`).
+        repeats: timed calls (≥ 1).
+        warmup: untimed calls before them (≥ 0).
+
+    Returns:
+        A :class:`Timing` with ``repeats`` entries.
+    """
+    return time_calls({"fn": fn}, repeats=repeats, warmup=warmup)["fn"]
+
+
+def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1,
+               desc: str | None = None) -> dict[Any, Timing]:
+    """Time several functions **interleaved**: round after round, each is called once.
+
+    A burst of activity from another program then slows one call of *every* function
+    instead of all the calls of one, so the comparison between them (and the best of each)
+    stays fair on a shared machine. Warm-up calls, untimed, come first.
+
+    Args:
+        fns: ``{name: function of no arguments}`` (at least one).
+        repeats: timed calls of each (≥ 1); warmup: untimed calls of each first (≥ 0).
+        desc: if given, a ``tqdm.auto`` progress bar with this label counts the rounds.
+
+    Returns:
+        ``{name: Timing}`` in the order given.
+    """
+    if not fns:
+        raise ValueError("time_calls needs at least one function to time.")
+    for name, fn in fns.items():
+        if not callable(fn):
+            raise TypeError(f"time_call needs a function of no arguments, got {type(fn).__name__} for {name!r}.")
+    _check_count("repeats", repeats, 1)
+    _check_count("warmup", warmup, 0)
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    _synchronise()
+    out: dict[Any, list[float]] = {name: [] for name in fns}
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(repeats), desc=desc, disable=desc is None, leave=False):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            _synchronise()
+            out[name].append(time.perf_counter() - start)
+    return {name: Timing(tuple(times)) for name, times in out.items()}
+
+
+def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
+    """Per-step wall-clock times of a finished :func:`course_utils.transfer.stylise` run.
+
+    The differences of ``result.history["time"]`` at the last scale, without the first
+    ``skip`` of them (the first steps pay one-off costs). This is what one step of the
+    engine costs, its own overheads included.
+
+    Raises:
+        ValueError: the run has too few steps at its last scale to leave one difference.
+    """
+    _check_count("skip", skip, 0)
+    times, scales = result.history.get("time", []), result.history.get("scale", [])
+    if not times:
+        raise ValueError("the result has no steps; run stylise with steps >= 2.")
+    last = scales[-1] if scales else 0
+    at_last = [t for t, s in zip(times, scales or [last] * len(times), strict=True) if s == last]
+    diffs = [b - a for a, b in zip(at_last, at_last[1:], strict=False)][skip:]
+    if not diffs:
+        raise ValueError(
+            f"the run has {len(at_last)} steps at its last scale; step_times(skip={skip}) "
+            f"needs at least {skip + 2}: run more steps or lower skip."
+        )
+    return Timing(tuple(diffs))
+
+
+# ------------------------------------------------------------------------------ FLOPs
+@dataclass(frozen=True)
+class FlopCount:
+    """FLOPs counted by :class:`torch.utils.flop_counter.FlopCounterMode`.
+
+    Attributes:
+        total: all FLOPs of the call (a multiply-add counts as 2).
+        by_operator: ``{"aten.convolution": n, ...}``, largest first.
+    """
+
+    total: int
+    by_operator: dict[str, int] = field(default_factory=dict)
+
+    def share(self, prefix: str) -> float:
+        """Fraction (0…1) of the FLOPs in operators whose name starts with ``prefix``."""
+        part = sum(n for k, n in self.by_operator.items() if k.startswith(prefix))
+        return part / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.total / 1e9:.3g} GFLOP"
+
+
+def count_flops(fn: Callable[[], Any]) -> FlopCount:
+    """Count the FLOPs of one call of ``fn()`` (matrix products and convolutions,
+    forward and backward), exactly and independently of the machine's speed."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not callable(fn):
+        raise TypeError(f"count_flops needs a function of no arguments, got {type(fn).__name__}.")
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    by_op: dict[str, int] = {}
+    for op, n in counter.get_flop_counts().get("Global", {}).items():
+        name = str(op)
+        by_op[name] = by_op.get(name, 0) + int(n)
+    by_op = dict(sorted(by_op.items(), key=lambda kv: -kv[1]))
+    return FlopCount(int(counter.get_total_flops()), by_op)
+
+
+def conv2d_flops(c_in: int, c_out: int, kernel: int | tuple[int, int], out_hw: tuple[int, int],
+                 batch: int = 1) -> int:
+    """FLOPs of one 2-D convolution's forward pass: ``2 · B · C_in · C_out · k_h · k_w · H_out · W_out``
+    (each output value is ``C_in·k_h·k_w`` multiply-adds, 2 FLOPs each; bias not counted)."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    for name, v in (("c_in", c_in), ("c_out", c_out), ("kernel", kh), ("kernel", kw),
+                    ("out_hw", out_hw[0]), ("out_hw", out_hw[1]), ("batch", batch)):
+        _check_count(name, v, 1)
+    return 2 * batch * c_in * c_out * kh * kw * out_hw[0] * out_hw[1]
+
+
+# ------------------------------------------------------------------------------ memory
+def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> float:
+    """MB (2**20 bytes) of the tensors autograd saves for the backward pass during ``fn()``.
+
+    Every tensor saved by an operation (a feature map, pooling indices, …) is counted once
+    per storage, so a ReLU output that the next convolution saves too counts once. The
+    tensors in ``exclude`` (typically a network's weights, which do not grow with the
+    image) are left out. This is the memory that grows with the image size; on a GPU,
+    :func:`peak_memory_mb` measures the allocator's peak as well.
+    """
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        try:
+            storage = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):  # e.g. a tensor subclass without storage
+            return t
+        ptr = storage.data_ptr()
+        if ptr not in skip:
+            seen[ptr] = max(seen.get(ptr, 0), storage.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values()) / 2**20
+
+
+def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float | None:
+    """Peak of the GPU allocator during ``fn()`` above what was allocated before, in MB;
+    ``None`` on a CPU (PyTorch keeps no such counter there: see :func:`activation_memory_mb`)."""
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return None
+    torch.cuda.synchronize(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    before = torch.cuda.memory_allocated(dev)
+    fn()
+    torch.cuda.synchronize(dev)
+    return (torch.cuda.max_memory_allocated(dev) - before) / 2**20
+
+
+# --------------------------------------------------------------------- one engine step
+def _with_longest_side(image: torch.Tensor, longest: int) -> torch.Tensor:
+    """Resize (up or down) so that the longest side is ``longest``: the rule ``stylise`` uses."""
+    size = transfer._size_at(tuple(image.shape[-2:]), longest)
+    return image if size == tuple(image.shape[-2:]) else resize(image, size)
+
+
+class Step:
+    """One step's work of :func:`course_utils.transfer.stylise`, callable on its own.
+
+    One call is one forward and backward pass of the engine's objective
+    (:class:`course_utils.transfer.Objective`) at the content's size, through the same
+    (cached) feature network, from the content image: the work of one L-BFGS or Adam step
+    without the optimiser's own vector arithmetic. The targets are computed once, here.
+
+    Args:
+        content: ``(1, 3, H, W)`` in [0, 1]; resized so that its longest side is
+            ``config.size`` when that is set.
+        style: ``(1, 3, H_s, W_s)`` in [0, 1]; resized like ``stylise`` does
+            (longest side ``style_scale`` × the content's).
+        config: a :class:`course_utils.transfer.TransferConfig` (layers, weights, device).
+        precision: ``"fp32"``, or ``"bf16"`` to run a bfloat16 copy of the network (the
+            engine's GPU path, :func:`course_utils.accel.prepare_network`), with the loss
+            summed in float32 (on any device; fast only where the hardware has bf16 units).
+        **overrides: settings that replace ``config``'s, e.g. ``style_layers=["relu1_1"]``.
+
+    Calling it returns the loss (a float).
+    """
+
+    def __init__(self, content: torch.Tensor, style: torch.Tensor,
+                 config: transfer.TransferConfig | None = None, *, precision: str = "fp32",
+                 **overrides: Any) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+        cfg = (config or transfer.TransferConfig()).replace(**overrides)
+        cfg.validate()
+        for what, image in (("content", content), ("style", style)):
+            if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
+                raise ValueError(f"{what} must be one RGB image of shape (1, 3, H, W) in [0, 1].")
+        self.device = torch.device(cfg.device) if cfg.device else course_config.device()
+        self.config = cfg.replace(device=str(self.device))
+        self.precision = precision
+        self.extractor = transfer.feature_network(self.config)
+        if cfg.size is not None:
+            content = _with_longest_side(content, cfg.size)
+        style = _with_longest_side(style, max(8, round(max(content.shape[-2:]) * cfg.style_scale)))
+        self.size = tuple(content.shape[-2:])
+        # bf16: the engine's own GPU-path network (a bf16 copy; losses stay float32)
+        network = self.extractor if precision == "fp32" else accel.prepare_network(
+            self.extractor, accel.Plan(next(self.extractor.parameters()).device, torch.bfloat16, False, False, False))
+        self.objective = transfer.Objective(network, content.to(self.device),
+                                            [style.to(self.device)], [1.0], self.config)
+        self.variable = torch.logit(content.clamp(1e-3, 1 - 1e-3)).to(self.device).requires_grad_(True)
+
+    def __call__(self) -> float:
+        self.variable.grad = None
+        total, _ = self.objective(torch.sigmoid(self.variable))
+        total.backward()
+        return float(total.item())
+
+    def weights(self) -> list[torch.Tensor]:
+        """The feature network's parameters and buffers (memory that does not grow with size)."""
+        return [*self.extractor.parameters(), *self.extractor.buffers()]
+
+    def flops(self) -> FlopCount:
+        """FLOPs of one call (see :func:`count_flops`)."""
+        return count_flops(self)
+
+    def activation_mb(self) -> float:
+        """MB saved for the backward pass in one call, weights excluded (see :func:`activation_memory_mb`)."""
+        return activation_memory_mb(self, exclude=self.weights())
+
+    def __repr__(self) -> str:
+        return f"Step(size={self.size}, device={self.device.type}, precision={self.precision})"
+
+
+# ------------------------------------------------------------------------------ fitting
+@dataclass(frozen=True)
+class QuadraticFit:
+    """``value ≈ a + b·side + c·side²`` fitted by least squares; ``b`` is 0 unless the linear
+    term was asked for. ``r2`` is the coefficient of determination (1 = a perfect fit)."""
+
+    a: float
+    b: float
+    c: float
+    r2: float
+
+    def predict(self, side: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
+        """The fitted value at ``side`` (a number or an array of them)."""
+        s = np.asarray(side, dtype=float)
+        out = self.a + self.b * s + self.c * s**2
+        return float(out) if out.ndim == 0 else out
+
+    def __str__(self) -> str:
+        lin = f" {self.b:+.3g}·side" if self.b else ""
+        return f"{self.a:.3g}{lin} {self.c:+.3g}·side²  (R² = {self.r2:.3f})"
+
+
+def fit_quadratic(sides: Sequence[float], values: Sequence[float], *, linear_term: bool = False,
+                  nonnegative_overhead: bool = True) -> QuadraticFit:
+    """Fit ``values ≈ a + c·side²`` (or ``a + b·side + c·side²`` with ``linear_term=True``).
+
+    The work of a convolutional network grows with the number of pixels, ``side²``, plus a
+    fixed overhead ``a`` (launching operations, Python): so by default the fit has those two
+    terms only, and its R² says how well that model explains the measurements.
+
+    Args:
+        sides: image sides in pixels (at least 3 distinct values; one more with the linear term).
+        values: one measurement per side (seconds, MB, FLOPs…).
+        nonnegative_overhead: for the two-term fit, an overhead ``a`` that comes out below 0
+            (noisy timings) is set to 0 and ``c`` refitted alone.
+
+    Returns:
+        A :class:`QuadraticFit`.
+    """
+    s = np.asarray(sides, dtype=float)
+    y = np.asarray(values, dtype=float)
+    if s.ndim != 1 or s.shape != y.shape:
+        raise ValueError(f"sides and values must be two equally long lists, got {s.shape} and {y.shape}.")
+    need = 4 if linear_term else 3
+    if len(np.unique(s)) < need:
+        raise ValueError(f"fit_quadratic needs at least {need} distinct sides, got {len(np.unique(s))}.")
+    if not (np.isfinite(s).all() and np.isfinite(y).all()):
+        raise ValueError("sides and values must be finite numbers (no NaN or infinity).")
+    columns = [np.ones_like(s), s, s**2] if linear_term else [np.ones_like(s), s**2]
+    design = np.stack(columns, axis=1)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    if not linear_term and nonnegative_overhead and coef[0] < 0:
+        # a cost below zero at side 0 is noise, not overhead: fit c·side² alone
+        design = design[:, 1:]
+        coef = np.concatenate([[0.0], np.linalg.lstsq(design, y, rcond=None)[0]])
+        design = np.stack(columns, axis=1)
+    fitted = design @ coef
+    ss_res = float(((y - fitted) ** 2).sum())
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    a, b, c = (coef[0], coef[1], coef[2]) if linear_term else (coef[0], 0.0, coef[1])
+    return QuadraticFit(float(a), float(b), float(c), float(r2))
+
+
+def largest_side(fit: QuadraticFit, seconds: float, steps: int) -> int:
+    """The largest image side (px) whose ``steps`` steps fit in ``seconds`` by ``fit``
+    (a fit of seconds per step against the side, with ``b == 0``); 0 if none does."""
+    if fit.b != 0:
+        raise ValueError("largest_side needs a fit without the linear term (fit_quadratic(..., linear_term=False)).")
+    _check_count("steps", steps, 1)
+    if not seconds > 0:
+        raise ValueError(f"seconds must be a positive time budget, got {seconds!r}.")
+    per_step = seconds / steps - fit.a
+    if per_step <= 0 or fit.c <= 0:
+        return 0
+    return int(math.floor(math.sqrt(per_step / fit.c)))
+
+
+# ---------------------------------------------------------------------------- profiler
+@dataclass(frozen=True)
+class Profile:
+    """Where the time of one call went, from :mod:`torch.profiler`.
+
+    Attributes:
+        table: the profiler's text table of the top operators by self time.
+        top: ``[(operator, self milliseconds, share of all self time), …]``, largest first.
+    """
+
+    table: str
+    top: list[tuple[str, float, float]]
+
+    def share(self, contains: str) -> float:
+        """Share (0…1) of the self time in the listed operators whose name contains ``contains``."""
+        return sum(sh for name, _, sh in self.top if contains in name)
+
+
+_KINETO_NOISE = ("USDT:", "STAGE:")
+
+
+@contextmanager
+def _without_profiler_chatter() -> Iterator[None]:
+    """Hide the profiler back-end's (Kineto's) log lines, written straight to file
+    descriptor 2 (``USDT: … profiler_start``, and on a CPU-only machine with a CUDA build of
+    PyTorch ``ERROR: … gpuGetDeviceCount failed``); anything else written there is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                if line.strip() and not line.startswith(_KINETO_NOISE) and "gpuGetDeviceCount" not in line:
+                    print(line, file=sys.stderr)
+
+
+def profile(fn: Callable[[], Any], *, row_limit: int = 10, warmup: int = 1) -> Profile:
+    """Profile one call of ``fn()`` (after ``warmup`` untimed calls) with :mod:`torch.profiler`:
+    CPU operators, and GPU kernels when CUDA is available."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    _check_count("row_limit", row_limit, 1)
+    _check_count("warmup", warmup, 0)
+    for _ in range(warmup):
+        fn()
+    _synchronise()
+    activities = [ProfilerActivity.CPU]
+    on_gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
+    if on_gpu:
+        activities.append(ProfilerActivity.CUDA)
+    with _without_profiler_chatter():
+        with torch_profile(activities=activities) as prof:
+            fn()
+            _synchronise()
+        averages = prof.key_averages()
+    key = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+    values = [(e.key, float(getattr(e, key, 0.0) or 0.0)) for e in averages]
+    total = sum(v for _, v in values) or 1.0
+    values.sort(key=lambda kv: -kv[1])
+    top = [(name, v / 1e3, v / total) for name, v in values[:row_limit]]
+    table = averages.table(sort_by=key, row_limit=row_limit)
+    return Profile(table, top)
+
+
+# ------------------------------------------------------------------- parameter sweeps
+def sweep(content: torch.Tensor, style: torch.Tensor, config: transfer.TransferConfig | None,
+          name: str, values: Sequence[Any], **overrides: Any) -> dict[Any, transfer.TransferResult]:
+    """Run :func:`course_utils.transfer.stylise` once per value of one setting.
+
+    Args:
+        content, style: as for ``stylise``.
+        config: the base settings (``None`` for the defaults).
+        name: the :class:`~course_utils.transfer.TransferConfig` setting to vary, e.g.
+            ``"style_weight"``.
+        values: the values to try (at least one).
+        **overrides: further settings shared by every run.
+
+    Returns:
+        ``{value: TransferResult}`` in the order given (a list or dict value is keyed by its ``repr``).
+    """
+    from tqdm.auto import tqdm
+
+    base = (config or transfer.TransferConfig()).replace(**overrides)
+    values = list(values)
+    if not values:
+        raise ValueError(f"sweep over {name!r} needs at least one value.")
+    base.replace(**{name: values[0]})  # an unknown setting raises a TypeError with a hint
+    out: dict[Any, transfer.TransferResult] = {}
+    for v in tqdm(values, desc=f"sweep {name}", leave=False):
+        key = v if isinstance(v, (int, float, str, tuple, type(None))) else repr(v)
+        out[key] = transfer.stylise(content, style, base, progress=False, **{name: v})
+    return out
+
+
+# -------------------------------------------------------------------- stored figures
+_BENCH_KEYS = {"device": str, "torch": str, "date": str, "command": str, "rows": list}
+_ROW_KEYS = ("size", "variant", "ms_per_step", "peak_mem_mb", "tflops", "ratio_vs_baseline", "note")
+
+
+def load_benchmark(path: str | Path = BENCH_CUDA_JSON) -> dict[str, Any] | None:
+    """The stored GPU benchmark of ``benchmarks/bench_transfer.py``, or ``None`` if the
+    file does not exist (no GPU run has been recorded).
+
+    Raises:
+        ValueError: the file exists but does not follow the schema (the message says what
+            is missing).
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        bench = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{p} is not readable JSON ({exc}); rerun benchmarks/bench_transfer.py.") from None
+    if not isinstance(bench, Mapping):
+        raise ValueError(f"{p} must hold a JSON object with keys {sorted(_BENCH_KEYS)}.")
+    for key, kind in _BENCH_KEYS.items():
+        if not isinstance(bench.get(key), kind):
+            raise ValueError(f"{p} lacks '{key}' (expected a {kind.__name__}); rerun benchmarks/bench_transfer.py.")
+    for i, row in enumerate(bench["rows"]):
+        missing = [k for k in _ROW_KEYS if not isinstance(row, Mapping) or k not in row]
+        if missing:
+            raise ValueError(f"{p}: row {i} lacks {missing}; rerun benchmarks/bench_transfer.py.")
+    return dict(bench)
+
+
+def benchmark_markdown(bench: Mapping[str, Any], path: str | Path = BENCH_CUDA_JSON) -> str:
+    """A Markdown table of a stored benchmark (from :func:`load_benchmark`), headed by its
+    source: file, device, torch version, date and command."""
+
+    def num(v: Any, fmt: str) -> str:
+        return "–" if v is None else format(v, fmt)
+
+    p = Path(path)
+    shown = p.relative_to(course_config.PROJECT_ROOT) if p.is_absolute() and p.is_relative_to(course_config.PROJECT_ROOT) else p
+    lines = [
+        f"**Stored benchmark figures** (not measured by this notebook) from `{shown}`: "
+        f"{bench['device']}, torch {bench['torch']}, {bench['date']}, command `{bench['command']}`.",
+        "",
+        "| size (px) | variant | ms / step | peak memory (MB) | TFLOP/s | × vs baseline | note |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in sorted(bench["rows"], key=lambda row: row["size"]):  # stable: the file's order within a size
+        lines.append(
+            f"| {r['size']} | {r['variant']} | {num(r['ms_per_step'], '.3g')} | "
+            f"{num(r['peak_mem_mb'], '.0f')} | {num(r['tflops'], '.3g')} | "
+            f"{num(r['ratio_vs_baseline'], '.2f')} | {r['note']} |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "BENCH_CUDA_JSON",
+    "FlopCount",
+    "PRECISIONS",
+    "Profile",
+    "QuadraticFit",
+    "Step",
+    "Timing",
+    "activation_memory_mb",
+    "benchmark_markdown",
+    "conv2d_flops",
+    "count_flops",
+    "fit_quadratic",
+    "largest_side",
+    "load_benchmark",
+    "peak_memory_mb",
+    "profile",
+    "step_times",
+    "sweep",
+    "time_call",
+    "time_calls",
+]
