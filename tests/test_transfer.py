@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_images import smooth_image as _img
 
 from course_utils import colour, transfer
 
@@ -19,13 +20,6 @@ FAST = dict(
     progress=False,
     steps=6,
 )
-
-
-def _img(seed: int, h: int, w: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    base = torch.rand(1, 3, max(2, h // 4), max(2, w // 4), generator=g)
-    smooth = torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear", align_corners=False)
-    return (0.8 * smooth + 0.2 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
 
 
 @pytest.fixture(scope="module")
