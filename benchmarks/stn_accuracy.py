@@ -20,6 +20,13 @@ Usage (from the project root)::
     .venv/bin/python benchmarks/stn_accuracy.py --modes fast --seeds 0
     .venv/bin/python benchmarks/stn_accuracy.py --modes full --seeds 0 --save-checkpoints
 
+``--ablation`` trains the rotation model once more per seed with each label-free ingredient
+of :func:`course_utils.stn.upright_search_loss` and :func:`~course_utils.stn.train_upright_then_stn`
+taken away (the reader's turned examples, the half-turn check, the prior for the smaller
+turn, the larger training set, and all four: plain cross-entropy), and prints r for each::
+
+    .venv/bin/python benchmarks/stn_accuracy.py --modes full --seeds 0 --no-rts --ablation
+
 ``--save-checkpoints`` writes the full-mode models of the first seed to
 ``data/checkpoints/`` (float16 state_dicts, loaded by the notebook's checkpoint-or-train).
 """
@@ -27,6 +34,7 @@ Usage (from the project root)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -37,6 +45,16 @@ import torch
 from course_utils import config, digits, stn
 
 RECIPES = {"full": stn.RECIPE_FULL, "fast": stn.RECIPE_FAST}
+
+#: What ``--ablation`` takes away, as changes to the recipe.
+ABLATIONS = {
+    "no turned examples for the reader": {"reader_outlier_share": 0.0},
+    "no half-turn check": {"half_turn_weight": 0.0},
+    "no prior for the smaller turn": {"upright_prior": 0.0},
+    "half the training digits": {"rotation_n_train": 8_000},
+    "plain cross-entropy (none of the four)": {"reader_outlier_share": 0.0, "half_turn_weight": 0.0,
+                                               "upright_prior": 0.0, "rotation_n_train": 8_000},
+}
 
 
 def run_rts(recipe: stn.Recipe, seed: int, save: bool) -> dict:
@@ -72,7 +90,7 @@ def circular_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def run_rotation(recipe: stn.Recipe, seed: int, save: bool) -> dict:
     """The rotation experiment on R digits: accuracy, correlation r and training time."""
-    train_r = digits.make_digits(recipe.n_train, "R", seed=seed)
+    train_r = digits.make_digits(recipe.rotation_n_train, "R", seed=seed)
     test_r = digits.make_digits(recipe.n_test, "R", seed=seed, split="test")
     model = stn.build_rotation_model(recipe, seed=seed)
     upright = digits.render_glyphs(train_r.labels, train_r.params)
@@ -136,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--no-rotation", action="store_true", help="skip the R-variant model")
     parser.add_argument("--no-rts", action="store_true", help="skip CNN vs STN-CNN on RTS")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also train the rotation model without each of its ingredients")
     parser.add_argument("--save-checkpoints", action="store_true",
                         help="save the first seed's full-mode models to data/checkpoints/")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -170,6 +190,16 @@ def main(argv: list[str] | None = None) -> int:
                          f"r forgiving symmetric ones {row['r sym']:+.3f}; {row['time R']:.1f} s)")
             print(line, flush=True)
         report(mode, rows)
+        if args.ablation:
+            print(f"\n| {mode} mode, rotation experiment | r per seed | mean r |\n|---|---|---|")
+            full_r = [row["r"] for row in rows]
+            print(f"| all ingredients | {', '.join(f'{v:+.3f}' for v in full_r)} | "
+                  f"{statistics.mean(full_r):+.3f} |", flush=True)
+            for name, change in ABLATIONS.items():
+                values = [run_rotation(dataclasses.replace(recipe, **change), seed, False)["r"]
+                          for seed in args.seeds]
+                print(f"| {name} | {', '.join(f'{v:+.3f}' for v in values)} | "
+                      f"{statistics.mean(values):+.3f} |", flush=True)
         print(f"load average after {mode} mode: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 

@@ -320,9 +320,12 @@ class SpatialTransformer(nn.Module):
                 f"{self.in_channels}; build it with in_channels={x.shape[1]}."
             )
         theta = self.theta(x)
-        out = sample(x, self.grid(theta, x), padding_mode=self.padding_mode,
-                     align_corners=self.align_corners)
-        return out, theta
+        return self.resample(x, theta), theta
+
+    def resample(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Grid generator and sampler for a given θ ``(B, 2, 3)``, with this STN's padding."""
+        return sample(x, self.grid(theta, x), padding_mode=self.padding_mode,
+                      align_corners=self.align_corners)
 
     def extra_repr(self) -> str:
         return (f"transform={self.transform!r}, padding_mode={self.padding_mode!r}, "
@@ -447,6 +450,12 @@ class Recipe:
         rotation_loc_channels, rotation_loc_hidden: the localization net of that experiment's
             rotation-only STN (:func:`build_rotation_model`). Telling *which way up* a digit
             lying on its side is takes more than finding where it is.
+        rotation_n_train: training digits of the rotation experiment.
+        reader_outlier_share, outlier_min_degrees: the reader also sees this share (of the
+            upright set) of glyphs turned by ``outlier_min_degrees`` … 180°, labelled
+            :data:`NOT_UPRIGHT` (see :func:`turned_outliers`).
+        half_turn_weight, half_turn_margin, upright_prior: the terms of
+            :func:`upright_search_loss` beyond the cross-entropy.
     """
 
     n_train: int
@@ -462,6 +471,12 @@ class Recipe:
     stn_only_lr: float = 5e-3
     rotation_loc_channels: tuple[int, int] = (16, 32)
     rotation_loc_hidden: int = 64
+    rotation_n_train: int = 16_000
+    reader_outlier_share: float = 0.5
+    outlier_min_degrees: float = 45.0
+    half_turn_weight: float = 1.0
+    half_turn_margin: float = 0.5
+    upright_prior: float = 0.3
     name: str = "full"
 
 
@@ -469,7 +484,7 @@ class Recipe:
 RECIPE_FULL = Recipe(n_train=8_000, n_test=2_000, epochs=6, name="full")
 #: The fast-mode recipe (seconds; used by the tests and CI).
 RECIPE_FAST = Recipe(n_train=2_000, n_test=500, epochs=4, stn_only_epochs=4, stn_only_lr=1e-2,
-                     name="fast")
+                     rotation_n_train=2_000, name="fast")
 
 
 def recipe() -> Recipe:
@@ -507,6 +522,27 @@ def build_rotation_model(r: Recipe, seed: int = 0) -> STNClassifier:
                          loc_hidden=r.rotation_loc_hidden, pooled=4)
 
 
+#: The label of a "not an upright digit" example: its target is the uniform distribution over
+#: the classes ("I cannot tell"), a form of *outlier exposure* (Hendrycks et al., 2019).
+NOT_UPRIGHT = -1
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy; rows labelled :data:`NOT_UPRIGHT` count as the cross-entropy
+    against the uniform distribution, ``-mean(log softmax)``, so that the classifier learns
+    to be unsure about them rather than to call them a class of their own.
+
+    Args:
+        logits: ``(B, n_classes)``; labels: ``(B,)`` int64, a class or ``NOT_UPRIGHT``.
+    """
+    outliers = labels == NOT_UPRIGHT
+    if not outliers.any():
+        return F.cross_entropy(logits, labels)
+    log_p = F.log_softmax(logits, dim=1)
+    picked = log_p.gather(1, labels.clamp_min(0)[:, None])[:, 0]
+    return torch.where(outliers, -log_p.mean(dim=1), -picked).mean()
+
+
 def train_classifier(
     model: nn.Module,
     images: torch.Tensor,
@@ -518,6 +554,7 @@ def train_classifier(
     desc: str = "training",
     callback: Callable[[int, float], None] | None = None,
     max_grad_norm: float | None = None,
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[float]:
     """Train a classifier with Adam and cross-entropy; return the mean loss per epoch.
 
@@ -534,6 +571,9 @@ def train_classifier(
         progress: show a ``tqdm.auto`` bar.
         callback: called as ``callback(epoch, mean_loss)`` after each epoch.
         max_grad_norm: if given, clip the gradient norm to it at every step.
+        loss_fn: ``loss_fn(model, images, labels)`` for one batch; defaults to
+            :func:`classification_loss` of ``model(images)`` (cross-entropy, with
+            :data:`NOT_UPRIGHT` rows pushed towards "cannot tell").
     """
     from tqdm.auto import tqdm
 
@@ -564,7 +604,10 @@ def train_classifier(
         total = 0.0
         for start in range(0, len(images), r.batch_size):
             idx = order[start : start + r.batch_size]
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
+            if loss_fn is None:
+                loss = classification_loss(model(images[idx]), labels[idx])
+            else:
+                loss = loss_fn(model, images[idx], labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm is not None:
@@ -591,6 +634,86 @@ def freeze_(module: nn.Module) -> nn.Module:
     return module
 
 
+def rotation_params(degrees: torch.Tensor) -> torch.Tensor:
+    """The ``"rotation"`` family's parameters ``(B, 2)`` for given angles ``(B,)`` (degrees,
+    anticlockwise): ``(cos α - 1, sin α)``, so that :func:`params_to_theta` gives the rotation."""
+    a = torch.deg2rad(degrees)
+    return torch.stack([torch.cos(a) - 1.0, torch.sin(a)], dim=-1)
+
+
+def turned_outliers(
+    upright: torch.Tensor, share: float, min_degrees: float, seed: int = 0
+) -> torch.Tensor:
+    """Copies of random upright digits turned by a random ``min_degrees`` … 180° either way:
+    the examples that teach a reader what is *not* an upright digit.
+
+    Args:
+        upright: ``(N, C, H, W)`` upright digits.
+        share: how many copies, as a share of ``N`` (0 gives none).
+        min_degrees: the smallest turn; smaller turns still count as upright.
+        seed: seeds which digits and which angles.
+
+    Returns:
+        ``(round(share * N), C, H, W)``.
+    """
+    if not 0.0 <= share or not 0.0 <= min_degrees < 180.0:
+        raise ValueError(
+            f"share must be >= 0 and min_degrees in [0, 180), got {share!r} and {min_degrees!r}."
+        )
+    gen = torch.Generator().manual_seed(seed + 1000)
+    n = round(share * len(upright))
+    if n == 0:
+        return upright[:0].clone()
+    pick = torch.randint(len(upright), (n,), generator=gen)
+    size = min_degrees + (180.0 - min_degrees) * torch.rand(n, generator=gen)
+    sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    aspect = upright.shape[-1] / upright.shape[-2]
+    theta = params_to_theta(rotation_params(size * sign), ROTATION_TRANSFORM, aspect)
+    return geometry.warp(upright[pick], theta).clamp(0.0, 1.0)
+
+
+def upright_search_loss(
+    model: STNClassifier, images: torch.Tensor, labels: torch.Tensor, r: Recipe
+) -> torch.Tensor:
+    """The loss of the rotation-only STN in front of a frozen reader, for one batch.
+
+    Three terms, none of which uses an angle label:
+
+    * the cross-entropy of the reader on the STN's output (turn the digit so that it reads);
+    * a **half-turn check**: the reader also reads the output turned by 180° (a flip of
+      both axes, exact on the pixel grid). Where that reads the label better by more than
+      ``r.half_turn_margin``, the STN is upside down, in the wrong valley of the loss, with
+      only worse turns between it and the right one; gradient descent cannot cross over,
+      so the STN's direction is pulled straight towards its opposite instead
+      (weight ``r.half_turn_weight``);
+    * a small **prior for the smaller turn**, ``r.upright_prior · (1 − cos α)``: for a 0 or
+      an 8, upside down reads as well as upright, and only this breaks the tie.
+
+    Args:
+        model: an :class:`STNClassifier` whose STN has ``transform="rotation"``.
+        images: ``(B, 1, H, W)``; labels: ``(B,)``.
+        r: the :class:`Recipe` (the weights above).
+    """
+    transformer = model.stn
+    if transformer.transform != ROTATION_TRANSFORM:
+        raise ValueError(
+            f"upright_search_loss needs a rotation-only STN, got transform "
+            f"{transformer.transform!r}; build the model with stn.build_rotation_model."
+        )
+    params = transformer.localization(images)
+    theta = params_to_theta(params, ROTATION_TRANSFORM, images.shape[-1] / images.shape[-2])
+    output = transformer.resample(images, theta)
+    reading = F.cross_entropy(model.cnn(output), labels, reduction="none")
+    with torch.no_grad():
+        turned = F.cross_entropy(model.cnn(output.flip(-2, -1)), labels, reduction="none")
+        upside_down = (turned < reading - r.half_turn_margin).float()
+    direction = torch.stack([1.0 + params[:, 0], params[:, 1]], dim=-1)
+    pull_over = (direction + direction.detach()).square().sum(dim=-1)  # towards −direction
+    smaller_turn = 1.0 - theta[:, 0, 0]  # 1 − cos α
+    return (reading.mean() + r.half_turn_weight * (upside_down * pull_over).mean()
+            + r.upright_prior * smaller_turn.mean())
+
+
 def train_upright_then_stn(
     model: STNClassifier,
     upright: torch.Tensor,
@@ -603,12 +726,14 @@ def train_upright_then_stn(
 ) -> list[float]:
     """The rotation-discovery experiment of notebook 02, in two stages.
 
-    1. Train ``model.cnn`` alone on ``upright`` digits for ``r.reader_epochs`` epochs: a
-       reader that knows upright digits only.
+    1. Train ``model.cnn`` alone for ``r.reader_epochs`` epochs on ``upright`` digits and on
+       turned copies of them (:func:`turned_outliers`) labelled :data:`NOT_UPRIGHT`: a
+       reader that knows upright digits, and is unsure about anything turned by 45° or more.
     2. Freeze the reader and train only the STN in front of it on the ``distorted``
-       digits for ``r.stn_only_epochs`` epochs, with the class labels and
-       ``lr = r.stn_only_lr``. Nobody gives the angles: the only way to lower the loss is
-       to turn each digit back.
+       digits for ``r.stn_only_epochs`` epochs, with the class labels,
+       ``lr = r.stn_only_lr`` and :func:`upright_search_loss` (for a rotation-only STN;
+       plain cross-entropy for any other). Nobody gives the angles: the only way to lower
+       the loss is to turn each digit back.
 
     Args:
         model: an :class:`STNClassifier` (any transform family; :func:`build_rotation_model`
@@ -620,13 +745,20 @@ def train_upright_then_stn(
     Returns:
         The mean training loss per epoch of stage 2.
     """
-    reader = replace(r, epochs=r.reader_epochs)
-    train_classifier(model.cnn, upright, labels, reader, seed=seed, progress=progress,
-                     desc="reader on upright digits")
+    outliers = turned_outliers(upright, r.reader_outlier_share, r.outlier_min_degrees, seed)
+    reader_images = torch.cat([upright, outliers])
+    reader_labels = torch.cat([labels, torch.full((len(outliers),), NOT_UPRIGHT, dtype=labels.dtype)])
+    train_classifier(model.cnn, reader_images, reader_labels, replace(r, epochs=r.reader_epochs),
+                     seed=seed, progress=progress, desc="reader on upright digits")
     freeze_(model.cnn)
     stage2 = replace(r, lr=r.stn_only_lr, epochs=r.stn_only_epochs)
+    loss_fn = None
+    if model.stn.transform == ROTATION_TRANSFORM:
+        def loss_fn(m, x, y):
+            return upright_search_loss(m, x, y, r)
     return train_classifier(model, distorted, labels, stage2, seed=seed, progress=progress,
-                            desc="STN in front of the frozen reader", max_grad_norm=1.0)
+                            desc="STN in front of the frozen reader", max_grad_norm=1.0,
+                            loss_fn=loss_fn)
 
 
 @torch.no_grad()
