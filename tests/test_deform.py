@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_images import FAST_SETTINGS
 from tiny_images import smooth_image as _img
 
 from course_utils import deform, transfer, warps
 
-FAST = dict(
-    content_layers=("relu2_1",),
-    style_layers=("relu1_1", "relu2_1"),
-    weights="random",
-    device="cpu",
-    progress=False,
-    steps=25,
-)
+FAST = dict(FAST_SETTINGS, steps=25)
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_images import FAST_SETTINGS
 from tiny_images import smooth_image as _img
 
 from course_utils import colour, transfer
 
-FAST = dict(
-    content_layers=("relu2_1",),
-    style_layers=("relu1_1", "relu2_1"),
-    weights="random",
-    device="cpu",
-    progress=False,
-    steps=6,
-)
+FAST = dict(FAST_SETTINGS, steps=6)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,19 @@
-"""Small seeded test images shared by the transfer and deformable-transfer tests."""
+"""Small seeded test images and a fast engine set-up, shared by the transfer and
+deformable-transfer tests."""
 
 from __future__ import annotations
 
 import torch
+
+#: TransferConfig settings that keep an engine run to a fraction of a second on a CPU: two
+#: shallow layers of the offline (random) network, no progress bar. Add ``steps``.
+FAST_SETTINGS = dict(
+    content_layers=("relu2_1",),
+    style_layers=("relu1_1", "relu2_1"),
+    weights="random",
+    device="cpu",
+    progress=False,
+)
 
 
 def smooth_image(seed: int, h: int, w: int) -> torch.Tensor:
