@@ -198,7 +198,7 @@ def deformable_stylise(
         raise ValueError(f"source_points {tuple(src.shape)} and target_points {tuple(tgt.shape)} must pair up one to one.")
     dev = torch.device(cfg.device) if cfg.device else course_config.device()
     extractor = transfer.feature_network(cfg.replace(device=str(dev)))
-    out_hw = in_hw if cfg.size is None else transfer._size_at(in_hw, cfg.size)
+    out_hw = transfer._output_size(in_hw, cfg)
     to_out = torch.tensor([out_hw[1] / in_hw[1], out_hw[0] / in_hw[0]])
     src_out, tgt_out = (src + 0.5) * to_out - 0.5, (tgt + 0.5) * to_out - 0.5  # pixel centres scale
 
@@ -218,15 +218,9 @@ def deformable_stylise(
     image, best, reason, step = None, None, "finished", 0  # step: steps done, all scales
     try:
         for si, (scale, n_steps) in enumerate(zip(cfg.scales, cfg.steps_per_scale(), strict=True)):
-            hw = out_hw if scale == 1.0 else transfer._size_at(out_hw, round(max(out_hw) * scale))
-            c_s = (content if hw == in_hw else resize(content, hw)).to(dev)
-            longest = max(8, round(max(hw) * cfg.style_scale))
-            s_s = [resize(s, transfer._size_at(tuple(s.shape[-2:]), longest)).to(dev) for s in styles]
+            hw, c_s, s_s = transfer._inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
             objective = transfer.Objective(extractor, c_s, s_s, blend, cfg)
-            if image is None:
-                image = transfer._initial_image(cfg.init, c_s, s_s[max(range(len(blend)), key=blend.__getitem__)], gen)
-            else:
-                image = F.interpolate(image, size=hw, mode="bilinear", align_corners=False).clamp(0, 1)
+            image = transfer._level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
             to_s = torch.tensor([hw[1] / out_hw[1], hw[0] / out_hw[0]])
             points = ((src_out + 0.5) * to_s - 0.5).to(dev), ((tgt_out + 0.5) * to_s - 0.5).to(dev)
             best, step = _optimise_scale(objective, image.to(dev), control, points, n_steps, si, cfg,

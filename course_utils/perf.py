@@ -45,7 +45,6 @@ import torch
 
 from . import accel, transfer
 from . import config as course_config
-from .images import resize
 
 #: Where ``benchmarks/bench_transfer.py`` stores its GPU figures (see benchmarks/README.md).
 BENCH_CUDA_JSON = course_config.PROJECT_ROOT / "benchmarks" / "results" / "bench_transfer_cuda.json"
@@ -272,12 +271,6 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float |
 
 
 # --------------------------------------------------------------------- one engine step
-def _with_longest_side(image: torch.Tensor, longest: int) -> torch.Tensor:
-    """Resize (up or down) so that the longest side is ``longest``: the rule ``stylise`` uses."""
-    size = transfer._size_at(tuple(image.shape[-2:]), longest)
-    return image if size == tuple(image.shape[-2:]) else resize(image, size)
-
-
 class Step:
     """One step's work of :func:`course_utils.transfer.stylise`, callable on its own.
 
@@ -314,16 +307,14 @@ class Step:
         self.config = cfg.replace(device=str(self.device))
         self.precision = precision
         self.extractor = transfer.feature_network(self.config)
-        if cfg.size is not None:
-            content = _with_longest_side(content, cfg.size)
-        style = _with_longest_side(style, max(8, round(max(content.shape[-2:]) * cfg.style_scale)))
-        self.size = tuple(content.shape[-2:])
+        # the sizes stylise would use at its full-size level
+        out_hw = transfer._output_size(content.shape[-2:], cfg)
+        self.size, content, styles = transfer._inputs_at_scale(content, [style], out_hw, 1.0, cfg, self.device)
         # bf16: the engine's own GPU-path network (a bf16 copy; losses stay float32)
         network = self.extractor if precision == "fp32" else accel.prepare_network(
             self.extractor, accel.Plan(next(self.extractor.parameters()).device, torch.bfloat16, False, False, False))
-        self.objective = transfer.Objective(network, content.to(self.device),
-                                            [style.to(self.device)], [1.0], self.config)
-        self.variable = torch.logit(content.clamp(1e-3, 1 - 1e-3)).to(self.device).requires_grad_(True)
+        self.objective = transfer.Objective(network, content, styles, [1.0], self.config)
+        self.variable = torch.logit(content.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
 
     def __call__(self) -> float:
         self.variable.grad = None

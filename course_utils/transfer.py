@@ -384,6 +384,24 @@ def _size_at(hw: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(8, round(h * s)), max(8, round(w * s))
 
 
+def _output_size(content_hw: tuple[int, int], cfg: TransferConfig) -> tuple[int, int]:
+    """The result's ``(H, W)``: the content's, or with its longest side ``cfg.size``."""
+    return tuple(content_hw) if cfg.size is None else _size_at(tuple(content_hw), cfg.size)
+
+
+def _inputs_at_scale(
+    content: torch.Tensor, styles: Sequence[torch.Tensor], out_hw: tuple[int, int], scale: float,
+    cfg: TransferConfig, dev: torch.device,
+) -> tuple[tuple[int, int], torch.Tensor, list[torch.Tensor]]:
+    """One level of the pyramid: its size ``hw``, the content resized to it and each style
+    resized so that its longest side is ``cfg.style_scale`` × the level's, on ``dev``."""
+    hw = out_hw if scale == 1.0 else _size_at(out_hw, round(max(out_hw) * scale))
+    c_s = (content if hw == tuple(content.shape[-2:]) else resize(content, hw)).to(dev)
+    longest = max(8, round(max(hw) * cfg.style_scale))
+    s_s = [resize(s, _size_at(tuple(s.shape[-2:]), longest)).to(dev) for s in styles]
+    return hw, c_s, s_s
+
+
 @lru_cache(maxsize=4)
 def _extractor(layers: tuple[str, ...], weights: str, device: str) -> features.FeatureExtractor:
     # A frozen measuring instrument: building it once per (layers, weights, device) saves
@@ -711,7 +729,7 @@ def stylise(
                       channels_last=fast.channels_last, cuda_graphs=fast.cuda_graphs)
     network = accel.prepare_network(extractor, fast)
 
-    out_hw = tuple(content.shape[-2:]) if cfg.size is None else _size_at(tuple(content.shape[-2:]), cfg.size)
+    out_hw = _output_size(content.shape[-2:], cfg)
     if cfg.preserve_colour == "histogram":
         styles = [colour.match_colour_histogram(s, content) for s in styles]
     elif cfg.preserve_colour == "luminance":
@@ -733,17 +751,11 @@ def stylise(
     reason, message, step = "finished", "", 0
     try:
         for si, (scale, n_steps) in enumerate(zip(cfg.scales, steps, strict=True)):
-            hw = out_hw if scale == 1.0 else _size_at(out_hw, round(max(out_hw) * scale))
-            c_s = (content if hw == tuple(content.shape[-2:]) else resize(content, hw)).to(dev)
-            longest = max(8, round(max(hw) * cfg.style_scale))
-            s_s = [resize(s, _size_at(tuple(s.shape[-2:]), longest)).to(dev) for s in styles]
+            hw, c_s, s_s = _inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
             objective = Objective(network, c_s, s_s, blend, cfg)
             if fast.compile:  # compiled once per image size and reused by later calls
                 objective = torch.compile(objective.__call__, dynamic=False)
-            if image is None:
-                image = _initial_image(cfg.init, c_s, s_s[max(range(len(blend)), key=blend.__getitem__)], gen)
-            else:
-                image = F.interpolate(image, size=hw, mode="bilinear", align_corners=False).clamp(0, 1)
+            image = _level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
             optimise = _optimise_scale_graphed if fast.cuda_graphs else _optimise_scale
             best, step = optimise(objective, image.to(dev), n_steps, si, cfg, history, start,
                                   step, bar, preview, tracker)
@@ -810,6 +822,15 @@ def _initial_image(init: str, content: torch.Tensor, style: torch.Tensor, gen: t
         # (measured: 3x higher loss after 40 steps from uniform [0, 1] noise).
         return 0.25 + 0.5 * torch.rand(content.shape, generator=gen)
     return resize(style.detach().cpu(), tuple(content.shape[-2:]))
+
+
+def _level_start(image: torch.Tensor | None, hw: tuple[int, int], init: str, content: torch.Tensor,
+                 styles: Sequence[torch.Tensor], blend: Sequence[float], gen: torch.Generator) -> torch.Tensor:
+    """The image a pyramid level starts from: the ``init`` image at the first level (from
+    the most heavily blended style), else the previous level's result upsampled to ``hw``."""
+    if image is None:
+        return _initial_image(init, content, styles[max(range(len(blend)), key=blend.__getitem__)], gen)
+    return F.interpolate(image, size=hw, mode="bilinear", align_corners=False).clamp(0, 1)
 
 
 def _optimise_scale(
