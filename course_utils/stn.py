@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -300,8 +301,12 @@ class SpatialTransformer(nn.Module):
 
     def theta(self, x: torch.Tensor) -> torch.Tensor:
         """The localization net and the θ parametrisation: ``(B, C, H, W)`` → ``(B, 2, 3)``."""
-        aspect = x.shape[-1] / x.shape[-2]
-        return params_to_theta(self.localization(x), self.transform, aspect)
+        return self.theta_from_params(self.localization(x), x)
+
+    def theta_from_params(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """θ ``(B, 2, 3)`` from the localization net's output ``params`` for the input ``x``
+        (whose width / height keeps a rotation a rotation, see :func:`params_to_theta`)."""
+        return params_to_theta(params, self.transform, x.shape[-1] / x.shape[-2])
 
     def grid(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The grid generator: θ ``(B, 2, 3)`` → sampling grid ``(B, H_out, W_out, 2)``."""
@@ -701,7 +706,7 @@ def upright_search_loss(
             f"{transformer.transform!r}; build the model with stn.build_rotation_model."
         )
     params = transformer.localization(images)
-    theta = params_to_theta(params, ROTATION_TRANSFORM, images.shape[-1] / images.shape[-2])
+    theta = transformer.theta_from_params(params, images)
     output = transformer.resample(images, theta)
     reading = F.cross_entropy(model.cnn(output), labels, reduction="none")
     with torch.no_grad():
@@ -752,10 +757,7 @@ def train_upright_then_stn(
                      seed=seed, progress=progress, desc="reader on upright digits")
     freeze_(model.cnn)
     stage2 = replace(r, lr=r.stn_only_lr, epochs=r.stn_only_epochs)
-    loss_fn = None
-    if model.stn.transform == ROTATION_TRANSFORM:
-        def loss_fn(m, x, y):
-            return upright_search_loss(m, x, y, r)
+    loss_fn = partial(upright_search_loss, r=r) if model.stn.transform == ROTATION_TRANSFORM else None
     return train_classifier(model, distorted, labels, stage2, seed=seed, progress=progress,
                             desc="STN in front of the frozen reader", max_grad_norm=1.0,
                             loss_fn=loss_fn)
