@@ -222,6 +222,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="(--device) also write the figures to this JSON file")
     p.add_argument("--compile-sizes", type=int, nargs="*", default=[256, 512, 1024],
                    help="(--device) sizes at which the torch.compile variant is timed")
+    p.add_argument("--autotune-sizes", type=int, nargs="*", default=[512],
+                   help="(--device) sizes at which torch.compile's max-autotune mode is also timed "
+                        "(minutes of compilation; the last variant of its size)")
     p.add_argument("--profile-sizes", type=int, nargs="*", default=[512],
                    help="(--device) sizes at which one eager step is profiled")
     p.add_argument("--quality-size", type=int, default=512,

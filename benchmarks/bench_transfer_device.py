@@ -9,7 +9,9 @@ timing does not depend on the weights), for each size it measures:
 * the engine, one optimisation at a time: ``fp32 eager`` (Adam, the plain loop),
   ``bf16+CL eager`` (bf16 network, channels-last), ``bf16+CL+graphs`` (what
   ``stylise`` picks by itself on a GPU), ``+compile`` (``torch.compile`` inside the graph),
-  and ``L-BFGS bf16+CL`` (eager: see ``course_utils/accel.py`` for why L-BFGS is not graphed).
+  ``L-BFGS bf16+CL`` (eager: see ``course_utils/accel.py`` for why L-BFGS is not graphed)
+  and, last and only at ``--autotune-sizes``, ``+max-autotune`` (``torch.compile``'s
+  ``max-autotune-no-cudagraphs`` mode: Triton templates timed against cuDNN per layer).
 
 Per variant: **ms per step** in steady state (two runs of different lengths; the
 difference of their wall times over the difference of their step counts, so set-up,
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 import traceback
@@ -166,6 +169,8 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
         ("L-BFGS bf16+CL eager", dict(optimiser="lbfgs", precision="bf16", channels_last=True)),
         ("L-BFGS bf16+CL, history 10", dict(optimiser="lbfgs", precision="bf16", channels_last=True,
                                             history_size=10)),
+        # last: it compiles for minutes, and a run cut short keeps everything before it
+        ("bf16+CL+graphs+max-autotune", dict(compile="max-autotune-no-cudagraphs")),
     ]
     for size in args.sizes:
         content = images.resize(data.content_image("chelsea"), (size, size))
@@ -190,6 +195,8 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
             if not cuda and ("bf16" in label or "graphs" in label or "L-BFGS" in label):
                 continue  # a CPU has neither: the dry run checks the rest
             if "compile" in label and size not in args.compile_sizes:
+                continue
+            if "max-autotune" in label and size not in getattr(args, "autotune_sizes", ()):
                 continue
             cfg = base_cfg.replace(**over)
             try:
@@ -224,12 +231,19 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
             if fast_label in results:
                 report["quality"] = quality(base_cfg, content, style, results["fp32 eager"]["result"],
                                             results[fast_label]["result"], fast_label)
+        _write_json(report, args.json)  # after every size: a run cut short keeps what it measured
     print_table(report)
+    _write_json(report, args.json)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=1)
         print("wrote", args.json)
     return 0
+
+
+def _write_json(report: dict, path: str | None) -> None:
+    if path:
+        with open(path + ".tmp", "w") as fh:
+            json.dump(report, fh, indent=1)
+        os.replace(path + ".tmp", path)
 
 
 def quality(cfg, content, style, ref: transfer.TransferResult, fast: transfer.TransferResult, label: str) -> dict:

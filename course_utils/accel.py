@@ -31,8 +31,8 @@ fp32 loop takes ~7 ms):
 * **Adam is the fast path on a GPU.** PyTorch's L-BFGS decides on the host whether to keep
   each curvature pair (``if ys > 1e-10``), so every step waits for the GPU and cannot be
   recorded in a graph, and its two-loop recursion over 100 stored pairs is hundreds of
-  small kernels per step; Adam (``capturable=True``) runs entirely on the device. Measured
-  on an H200 at 512 px: L-BFGS 17-20 ms per step (9-11 with ``history_size=10``) against
+  small kernels per step; Adam (``capturable=True``, fused into one kernel) runs entirely
+  on the device. Measured on an H200 at 512 px: L-BFGS 17-20 ms per step (9-11 with ``history_size=10``) against
   1.8-2.4 ms for graphed Adam. On a CPU L-BFGS needs fewer steps and stays the default
   (notebook 04).
 
@@ -50,6 +50,13 @@ from typing import Any
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
+#: ``TransferConfig.compile`` may name one of these ``torch.compile`` modes (``True`` means
+#: ``"default"``). Only modes without inductor's own CUDA graphs: the engine records its own
+#: graph around the whole step, and a graph cannot be recorded inside another.
+#: ``"max-autotune-no-cudagraphs"`` also times Triton templates against cuDNN for every
+#: convolution and matrix product (so a winner can take bias and ReLU into its epilogue);
+#: it compiles for minutes rather than seconds.
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class Plan:
     channels_last: bool
     cuda_graphs: bool
     compile: bool
+    compile_mode: str = "default"
 
     def describe(self) -> str:
         parts = [str(self.device), "bf16" if self.dtype == torch.bfloat16 else "fp32"]
@@ -69,7 +77,7 @@ class Plan:
         if self.cuda_graphs:
             parts.append("CUDA graphs")
         if self.compile:
-            parts.append("torch.compile")
+            parts.append("torch.compile" + ("" if self.compile_mode == "default" else f" ({self.compile_mode})"))
         return ", ".join(parts)
 
 
@@ -107,7 +115,8 @@ def plan(cfg: Any, device: torch.device) -> Plan:
         )
     else:
         graphs = bool(cfg.cuda_graphs)
-    return Plan(device, dtype, channels_last, graphs, bool(cfg.compile))
+    mode = cfg.compile if isinstance(cfg.compile, str) else "default"
+    return Plan(device, dtype, channels_last, graphs, bool(cfg.compile), mode)
 
 
 _NETWORK_CACHE: dict[tuple[int, torch.dtype, bool], torch.nn.Module] = {}
@@ -159,7 +168,9 @@ class GraphedAdam:
         self.terms = terms
         dev = variable.device
         self.use_graph = use_graph and dev.type == "cuda"
-        self.opt = torch.optim.Adam([variable], lr=lr, capturable=self.use_graph)
+        # On CUDA, the fused Adam: one kernel for the whole update instead of about ten
+        # (inside a graph every kernel still costs a few microseconds of the step).
+        self.opt = torch.optim.Adam([variable], lr=lr, capturable=self.use_graph, fused=dev.type == "cuda")
         self.table = torch.full((max(n_steps, 1), 1 + len(terms)), float("nan"), device=dev)
         self.counter = torch.zeros((), dtype=torch.long, device=dev)
         self.best_value = torch.full((), math.inf, device=dev)
@@ -211,4 +222,4 @@ class GraphedAdam:
         return [dict(zip(names, r, strict=True)) for r in rows]
 
 
-__all__ = ["GraphedAdam", "PRECISIONS", "Plan", "bf16_supported", "plan", "prepare_network"]
+__all__ = ["COMPILE_MODES", "GraphedAdam", "PRECISIONS", "Plan", "bf16_supported", "plan", "prepare_network"]

@@ -146,7 +146,8 @@ class TransferConfig:
             CUDA with Adam (see :mod:`course_utils.accel` for why not with L-BFGS).
         compile: also ``torch.compile`` the objective, fusing the memory-bound work between
             the convolutions (10-20 s of compilation per image size, once per process;
-            never automatic: see :mod:`course_utils.accel`).
+            never automatic: see :mod:`course_utils.accel`). ``True`` or the name of a mode
+            in :data:`course_utils.accel.COMPILE_MODES`.
         progress: show a ``tqdm.auto`` progress bar.
         preview_every: in a notebook, show a live preview updated every N steps (0 = off).
         callback: ``callback(step, image, losses)`` after every step; return ``True`` to
@@ -180,7 +181,7 @@ class TransferConfig:
     precision: str = "auto"
     channels_last: bool | None = None
     cuda_graphs: bool | None = None
-    compile: bool = False
+    compile: bool | str = False
     progress: bool = True
     preview_every: int = 0
     callback: Callback | None = field(default=None, repr=False, compare=False)
@@ -242,6 +243,8 @@ class TransferConfig:
             raise bad("preview_every", "an integer >= 0 (0 switches the preview off)")
         if self.precision not in accel.PRECISIONS:
             raise bad("precision", f"one of {accel.PRECISIONS}")
+        if not (isinstance(self.compile, bool) or self.compile in accel.COMPILE_MODES):
+            raise bad("compile", f"True, False or one of {accel.COMPILE_MODES}")
         if self.style_warps is not None:
             pairs = list(self.style_warps) if isinstance(self.style_warps, Sequence) else []
             if not pairs or any(
@@ -754,7 +757,8 @@ def stylise(
             hw, c_s, s_s = _inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
             objective = Objective(network, c_s, s_s, blend, cfg)
             if fast.compile:  # compiled once per image size and reused by later calls
-                objective = torch.compile(objective.__call__, dynamic=False)
+                objective = torch.compile(objective.__call__, dynamic=False,
+                                          mode=None if fast.compile_mode == "default" else fast.compile_mode)
             image = _level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
             optimise = _optimise_scale_graphed if fast.cuda_graphs else _optimise_scale
             best, step = optimise(objective, image.to(dev), n_steps, si, cfg, history, start,

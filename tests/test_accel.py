@@ -29,6 +29,16 @@ def test_plan_refuses_graphs_where_they_cannot_run():
         _cfg(precision="fp16").validate()
 
 
+def test_compile_takes_true_or_a_named_mode():
+    assert accel.plan(_cfg(compile=True), CPU).compile_mode == "default"
+    p = accel.plan(_cfg(compile="max-autotune-no-cudagraphs"), CPU)
+    assert p.compile and p.compile_mode == "max-autotune-no-cudagraphs"
+    assert "max-autotune" in p.describe()
+    # inductor's own CUDA graphs cannot be recorded inside the engine's graph
+    with pytest.raises(ValueError, match=r"TransferConfig.compile='reduce-overhead' is invalid"):
+        _cfg(compile="reduce-overhead").validate()
+
+
 def test_explicit_choices_are_respected():
     p = accel.plan(_cfg(precision="bf16", channels_last=True), CPU)
     assert p.dtype == torch.bfloat16 and p.channels_last and not p.cuda_graphs
