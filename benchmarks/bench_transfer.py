@@ -225,6 +225,9 @@ def main(argv=None) -> int:
     p.add_argument("--autotune-sizes", type=int, nargs="*", default=[512],
                    help="(--device) sizes at which torch.compile's max-autotune mode is also timed "
                         "(minutes of compilation; the last variant of its size)")
+    p.add_argument("--memory-probe-sizes", type=int, nargs="*", default=[256],
+                   help="(--device) sizes at which one eager step's peak memory is measured with "
+                        "cuDNN's benchmark mode on and off")
     p.add_argument("--profile-sizes", type=int, nargs="*", default=[512],
                    help="(--device) sizes at which one eager step is profiled")
     p.add_argument("--quality-size", type=int, default=512,

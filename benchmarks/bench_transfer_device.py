@@ -147,6 +147,49 @@ def profile_step(cfg: transfer.TransferConfig, content: torch.Tensor, style: tor
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
+def _eager_step(objective, x: torch.Tensor) -> None:
+    x.grad = None
+    total, _ = objective(x)
+    total.backward()
+
+
+def memory_probe(cfg: transfer.TransferConfig, content: torch.Tensor, style: torch.Tensor,
+                 dev: torch.device) -> dict:
+    """Peak memory of one eager step with cuDNN's benchmark mode on and off, per precision.
+
+    The table's eager bf16 variant peaked far above fp32 at 256 px (1071 vs 286 MB on an
+    H200) although the warm-up runs before the peak is reset. The suspect is the workspace
+    of the algorithm that benchmark mode *chose* (fastest, whatever its workspace), which
+    every later call allocates again; this measures it directly.
+    """
+    from course_utils import accel
+
+    out = {}
+    for precision in ("fp32", "bf16"):
+        for bench_mode in (True, False):
+            p = accel.plan(cfg.replace(precision=precision, channels_last=precision == "bf16",
+                                       cuda_graphs=False), dev)
+            net = accel.prepare_network(transfer.feature_network(cfg), p)
+            torch.backends.cudnn.benchmark = bench_mode  # after prepare_network, which sets it
+            obj = transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0],
+                                     cfg.replace(channels_last=p.channels_last))
+            x = content.to(dev).clone().requires_grad_(True)
+            for _ in range(3):
+                _eager_step(obj, x)
+            _sync(dev)
+            _reset_peak(dev)
+            base = torch.cuda.memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0
+            _eager_step(obj, x)
+            _sync(dev)
+            peak = _peak_mb(dev)
+            key = f"{precision}, cudnn.benchmark={bench_mode}"
+            out[key] = None if peak is None else peak - base
+            print(f"  memory probe: one eager step, {key}: "
+                  f"{'-' if peak is None else f'{peak - base:.0f} MB above the {base:.0f} MB held'}", flush=True)
+    torch.backends.cudnn.benchmark = True
+    return out
+
+
 def run_device(args, equivalent_config, tutorial_cnn) -> int:
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
@@ -216,6 +259,12 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
             print(f"  {label}: {r['ms_per_step']:.3f} ms/step (×{b['ms_per_step'] / r['ms_per_step']:.1f} "
                   f"vs tutorial), {flops / r['ms_per_step'] / 1e9:.1f} TFLOP/s; {note}", flush=True)
         report["rows"].extend(rows)
+        if size in getattr(args, "memory_probe_sizes", ()):
+            try:
+                report.setdefault("memory_probe", {})[str(size)] = memory_probe(base_cfg, content, style, dev)
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                report["errors"].append(f"{size} memory probe: {exc!r}")
         if size in args.profile_sizes:
             try:
                 table = profile_step(base_cfg.replace(precision="auto", channels_last=None, compile=cuda),
