@@ -33,8 +33,8 @@ def _theta(rows: Sequence[Sequence[float]]) -> Theta:
 def identity_theta() -> Theta:
     """The identity θ ``[[1, 0, 0], [0, 1, 0]]`` of shape ``(2, 3)``: output = input.
 
-    (The seed article wrote ``[1, 0, 0, 0, 0, 1]``, which is *not* the identity: SEED_NOTES
-    row 2.)
+    (The seed article wrote ``[1, 0, 0, 0, 0, 1]``, which is *not* the identity: seed
+    defect 2 in ``docs/seed_defects.md``.)
     """
     return _theta([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 

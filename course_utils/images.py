@@ -1,7 +1,7 @@
 """Load, convert and save images as tensors, with errors a learner can act on.
 
 Every image in the course is a float32 tensor of shape ``(1, 3, H, W)`` with values in
-``[0, 1]`` (the seed article's missing step, SEED_NOTES row 7). ImageNet mean/std
+``[0, 1]`` (the seed article's missing step, seed defect 7). ImageNet mean/std
 normalisation is *not* applied here: the feature extractor owns it, so pictures stay
 pictures everywhere else.
 """

@@ -5,7 +5,7 @@ Notebook 03 teaches them, notebook 04 puts them together:
 * :func:`gram_matrix` — batched ``(B, C, H, W) → (B, C, C)``, divided by ``H·W``: the
   average outer product of the feature vectors over positions, so the same texture gives
   the same Gram at any image size (the seed article's version used one image and no
-  normalisation, SEED_NOTES row 4).
+  normalisation: seed defect 4 in ``docs/seed_defects.md``).
 * :func:`content_loss` and :func:`style_loss` — squared errors divided by the squared norm
   of the target, so every layer contributes on the same scale whatever its number of
   channels, its spatial size or the magnitude of its activations (which differs by orders
@@ -79,7 +79,7 @@ class _SymmetricGram(torch.autograd.Function):
 
 def grams(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``{layer: (B, C, H, W)}`` → ``{layer: (B, C, C)}``, detached: style *targets*
-    are computed once, before the optimisation (SEED_NOTES row 6)."""
+    are computed once, before the optimisation (seed defect 6)."""
     return {name: gram_matrix(f).detach() for name, f in features.items()}
 
 

@@ -8,7 +8,7 @@ An STN has three parts (notebook 02 explains each with pictures):
    per output pixel (:func:`course_utils.geometry.sampling_grid`);
 3. a **sampler** (采样器) that reads the input at those positions (:func:`sample`).
 
-It fixes the two bugs of the seed article's module (SEED_NOTES rows 1–2): the localization
+It fixes the two bugs of the seed article's module (seed defects 1–2): the localization
 net ends with adaptive pooling, so it accepts any ``(B, C, H, W)``, and θ starts at the
 exact identity ``[[1, 0, 0], [0, 1, 0]]``, so an untrained STN passes its input through
 unchanged.

@@ -14,7 +14,7 @@ def _template(x):
     raise NotImplementedError
 
 
-def _seed_gram(x):  # the seed article's version (SEED_NOTES row 4)
+def _seed_gram(x):  # the seed article's version (seed defect 4)
     a = x.view(x.size(1), -1)
     return torch.mm(a, a.t())
 

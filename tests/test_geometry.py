@@ -36,7 +36,7 @@ def test_identity_warp_reproduces_input_exactly():
 def test_seed_identity_is_not_identity():
     seed_theta = torch.tensor([1, 0, 0, 0, 0, 1], dtype=torch.float32).view(2, 3)
     grid = g.sampling_grid(seed_theta, (5, 5))
-    # every output row samples y = +1 (the bottom edge) -- SEED_NOTES row 2
+    # every output row samples y = +1 (the bottom edge) -- seed defect 2
     assert torch.allclose(grid[..., 1], torch.ones(1, 5, 5))
 
 

@@ -1,7 +1,7 @@
 """Checkers for notebook 02, *The Spatial Transformer Network*.
 
 * :func:`check_identity_init`: write the identity initialisation of the localization net's
-  last layer (the seed article got it wrong: SEED_NOTES row 2).
+  last layer (the seed article got it wrong: seed defect 2).
 * :func:`check_rotation_scale_theta`: restrict the STN to rotation + scale by building θ
   from two numbers per sample.
 """
