@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from course_utils import geometry
+from course_utils import data, geometry, images
 from course_utils.exercises import ex00, ex01
 
 
@@ -36,13 +37,38 @@ def test_invert_checker():
         ex01.check_invert(lambda t: t[..., :2, :] * torch.tensor([[1.0, 1.0, -1.0]]))
 
 
-def test_foundation_checkers_for_notebook_00():
-    img = torch.rand(1, 3, 100, 256)
-    assert ex00.check_loaded_image(img).passed
+def test_loaded_image_checker_accepts_the_right_photo():
+    right = images.load_image(data.DATA_DIR / "content" / "coffee.jpg", max_side=256)
+    assert ex00.check_loaded_image(right, max_side=256).passed
+    # another sensible resize of the same photo is close enough
+    full = images.load_image(data.DATA_DIR / "content" / "coffee.jpg")
+    other_resize = F.interpolate(full, size=right.shape[-2:], mode="area")
+    assert ex00.check_loaded_image(other_resize, max_side=256).passed
+
+
+def test_loaded_image_checker_rejects_wrong_answers():
+    right = images.load_image(data.DATA_DIR / "content" / "coffee.jpg", max_side=256)
+    with pytest.raises(AssertionError, match="pixels differ"):
+        ex00.check_loaded_image(torch.rand(right.shape), max_side=256)
+    with pytest.raises(AssertionError, match="is 256×170 px.*yours is 8×8 px"):
+        ex00.check_loaded_image(torch.rand(1, 3, 8, 8), max_side=256)
+    with pytest.raises(AssertionError, match="yours is 200×133 px"):
+        ex00.check_loaded_image(data.content_image("chelsea", max_side=200), max_side=256)
+    # chelsea at 256 px happens to have coffee's shape: the pixels tell them apart
+    chelsea = data.content_image("chelsea", max_side=256)
+    assert chelsea.shape == right.shape
+    with pytest.raises(AssertionError, match="pixels differ"):
+        ex00.check_loaded_image(chelsea, max_side=256)
     with pytest.raises(AssertionError, match="longest side"):
-        ex00.check_loaded_image(torch.rand(1, 3, 100, 300))
+        ex00.check_loaded_image(images.load_image(data.DATA_DIR / "content" / "coffee.jpg"))
     with pytest.raises(AssertionError, match="shape"):
-        ex00.check_loaded_image(torch.rand(3, 100, 100))
+        ex00.check_loaded_image(right[0])
+    with pytest.raises(AssertionError, match=r"\[0, 1\]"):
+        ex00.check_loaded_image(right * 255)
+
+
+def test_mean_colour_checker():
+    img = torch.rand(1, 3, 100, 256)
     assert ex00.check_mean_colour(img.mean(dim=(0, 2, 3)), img).passed
     with pytest.raises(AssertionError, match="expected about"):
         ex00.check_mean_colour(img.mean(dim=(0, 1, 2))[:3], img)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import torch
 
+from .. import data
 from ._core import CheckResult, check
 
+#: How far (mean absolute difference, on the [0, 1] scale) a loaded picture may be from the
+#: course's own ``load_image``: room for another sensible resize, not for another picture.
+_PIXEL_TOLERANCE = 0.03
 
-def check_loaded_image(image: torch.Tensor | None, max_side: int = 256) -> CheckResult:
-    """Exercise 1: an image loaded with ``load_image(path, max_side=256)``."""
+
+def check_loaded_image(
+    image: torch.Tensor | None, max_side: int = 256, name: str = "coffee"
+) -> CheckResult:
+    """Exercise 1: ``data/content/coffee.jpg`` loaded with ``load_image(path, max_side=256)``.
+
+    The answer is compared with what the course's own loader gives for the same photo
+    (``name``, a key of ``data.CONTENT_IMAGES``) and ``max_side``: the same shape, and
+    pixels equal up to a small tolerance.
+    """
+    filename = data.CONTENT_IMAGES[name]
 
     def test(img):
         assert isinstance(img, torch.Tensor), f"expected a torch.Tensor, got {type(img).__name__}"
@@ -16,8 +29,24 @@ def check_loaded_image(image: torch.Tensor | None, max_side: int = 256) -> Check
         assert img.dtype == torch.float32, f"expected float32, got {img.dtype}"
         assert 0.0 <= img.min() and img.max() <= 1.0, "pixel values must lie in [0, 1]"
         assert max(img.shape[-2:]) <= max_side, f"the longest side must be at most {max_side}: pass max_side"
+        expected = data.content_image(name, max_side=max_side)
+        (h, w), (eh, ew) = img.shape[-2:], expected.shape[-2:]
+        assert (h, w) == (eh, ew), (
+            f"{filename} with its longest side at most {max_side} is {ew}×{eh} px (width × height), "
+            f"yours is {w}×{h} px: load it with images.load_image(path, max_side={max_side}), "
+            "which keeps the aspect ratio"
+        )
+        diff = (img.detach().cpu() - expected).abs().mean().item()
+        assert diff < _PIXEL_TOLERANCE, (
+            f"the size is right, but the pixels differ from {filename}'s (mean difference "
+            f"{diff:.3f} on the 0–1 scale, at most {_PIXEL_TOLERANCE} expected): did you load "
+            f"another picture? The path is data.DATA_DIR / \"content\" / \"{filename}\""
+        )
 
-    return check("Exercise 1 (load an image)", image, test, "a (1, 3, H, W) float image in [0, 1].")
+    return check(
+        "Exercise 1 (load an image)", image, test,
+        f"{filename}, longest side at most {max_side} px, a (1, 3, H, W) float image in [0, 1].",
+    )
 
 
 def check_mean_colour(answer: torch.Tensor | None, image: torch.Tensor) -> CheckResult:
