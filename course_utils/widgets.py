@@ -230,7 +230,9 @@ class StyleStudio:
         self.save_button = W.Button(description="Save", icon="save", disabled=True)
         self.progress = W.IntProgress(value=0, min=0, max=1, description="progress", layout=W.Layout(width="330px"))
         self.status = W.HTML("Pick a content photo and a style, then press <b>Run</b>.")
-        self.network = W.HTML()
+        # Say from the start which feature network a run will use: the same cached
+        # extractor stylise builds for the default layers (built once, shared with Run).
+        self.network = W.HTML(self._network_line(self._default_source()))
         self.content_view = W.Image(format="png", layout=W.Layout(width="150px"))
         self.style_view = W.Image(format="png", layout=W.Layout(width="150px"))
         self.preview = W.Image(format="png", layout=W.Layout(width="320px"))
@@ -271,6 +273,22 @@ class StyleStudio:
         ])
         self.widget.add_class("style-studio")
         self._show_inputs()
+
+    @staticmethod
+    def _default_source() -> str:
+        """The ``.source`` line of the feature network a run with the default settings uses."""
+        cfg = transfer.TransferConfig(style_layers=LAYER_PRESETS[next(iter(LAYER_PRESETS))])
+        try:
+            return transfer.feature_network(cfg).source
+        except Exception as exc:  # e.g. a damaged weights file: Run will report it in full
+            return f"unavailable ({exc})"
+
+    @staticmethod
+    def _network_line(source: str) -> str:
+        if source.startswith("unavailable"):
+            shown = html.escape(source if len(source) <= 200 else source[:197] + "...")
+            return f"<small>feature network: <b>{shown}</b></small>"
+        return f"<small>feature network: <b>{transfer.short_source(source)}</b></small>"
 
     # ----------------------------------------------------------------------- inputs
     def _image(self, which: str) -> torch.Tensor:
@@ -434,7 +452,7 @@ class StyleStudio:
             self.run_button.disabled, self.stop_button.disabled = False, True
         if result is not None:
             self.result = result
-            self.network.value = f"<small>feature network: <b>{transfer.short_source(result.source)}</b></small>"
+            self.network.value = self._network_line(result.source)
             self.preview.value = _png(_panel(result.image, 240))
             self.loss_plot.value = transfer.loss_curve_png(result.history)
             self.save_button.disabled = False

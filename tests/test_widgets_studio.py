@@ -69,6 +69,22 @@ def test_controls_and_run_button_call_the_engine_with_those_settings(tmp_path):
     assert len(studio.history_strip.children) == 1 and not studio.save_button.disabled
 
 
+def test_network_line_names_the_feature_network_before_any_run(tmp_path):
+    studio = StyleStudio(tmp_path)
+    assert studio.result is None and studio.network.value
+    expected = transfer.short_source(transfer.feature_network(
+        transfer.TransferConfig(style_layers=widgets.LAYER_PRESETS[studio.controls["layers"].value])).source)
+    assert expected in studio.network.value
+    assert "offline fallback" in studio.network.value or "ImageNet VGG19" in studio.network.value
+    # the run then uses that same (cached) network, and the line still names it
+    info = transfer._extractor.cache_info()
+    _small(studio, steps=5)
+    studio.controls["layers"].value = next(iter(widgets.LAYER_PRESETS))  # back to the default layers
+    studio.run(block=True)
+    assert transfer._extractor.cache_info().misses == info.misses
+    assert expected in studio.network.value
+
+
 def test_stop_during_a_run_ends_it_and_keeps_an_image(tmp_path):
     studio = _small(StyleStudio(tmp_path), steps=500)
     studio.run_button.click()

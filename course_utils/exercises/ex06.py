@@ -11,14 +11,20 @@ from ._core import CheckResult, NotAttempted, check
 
 
 def check_stop_callback(fn: Callable | None, threshold: float = 0.05) -> CheckResult:
-    """Exercise 1: ``fn(step, image, losses)`` returns True once ``losses["style"] < 0.05``."""
+    """Exercise 1: ``fn(step, image, losses)`` returns True once ``losses["style"] < 0.05``
+    (strictly below: at exactly 0.05 the run keeps going)."""
 
     def test(f):
         image = torch.zeros(1, 3, 8, 8)
-        answers = {s: f(0, image, {"style": s, "content": 0.5, "tv": 0.01, "total": 1.0}) for s in (0.5, 0.051, 0.049, 0.001)}
+        answers = {s: f(0, image, {"style": s, "content": 0.5, "tv": 0.01, "total": 1.0})
+                   for s in (0.5, 0.051, 0.05, 0.049, 0.001)}
         if all(a is None for a in answers.values()):
             raise NotAttempted
         assert not answers[0.5] and not answers[0.051], "keep going while the style loss is still at or above 0.05"
+        assert not answers[0.05], (
+            "at a style loss of exactly 0.05 the run must keep going: stop only when it is below 0.05 "
+            "(use <, not <=)"
+        )
         assert answers[0.049] and answers[0.001], "return True once the style loss is below 0.05"
 
     return check("Exercise 1 (stop callback)", fn, test, "the run will stop as soon as the style is close enough.")
@@ -37,5 +43,19 @@ def check_safe_name(fn: Callable[[str], str] | None) -> CheckResult:
             assert re.fullmatch(r"[a-z0-9_-]+", out), f"{out!r} (from {name!r}) has characters other than a-z, 0-9, - and _"
             assert len(out) <= 40, f"{out!r} is longer than 40 characters"
             assert ".." not in out and "/" not in out
+        # a harmless name is not enough: it must still say what the file was ...
+        mona = f("Mona Lisa.PNG")
+        assert "mona" in mona and "lisa" in mona, (
+            f"keep the readable part of the name: 'Mona Lisa.PNG' gave {mona!r}; expected something "
+            "like 'mona-lisa-png' (lowercase the letters, replace the rest by '-')"
+        )
+        # ... and different uploads must not all get the same name
+        normal = ["cat.png", "dog.png", "Mona Lisa.PNG", "holiday_2024.jpg", "IMG-0042.jpeg"]
+        outs = {name: f(name) for name in normal}
+        for i, a in enumerate(normal):
+            for b in normal[i + 1:]:
+                assert outs[a] != outs[b], (
+                    f"different names must give different results: {a!r} and {b!r} both gave {outs[a]!r}"
+                )
 
     return check("Exercise 2 (safe file name)", fn, test, "no upload name can choose where a file goes.")
