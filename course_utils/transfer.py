@@ -868,8 +868,8 @@ def _optimise_scale(
     # silently became gradient descent with step lr (a loss falling by ~3e-5 per step:
     # the 256 px "stall" of benchmarks/bench_transfer.py). So the optimiser sees the loss
     # times a constant fixed at each scale's first evaluation: if the largest gradient entry
-    # is below _GRAD_FLOOR, 1 / that entry (so it becomes 1), else 1 (well-scaled objectives,
-    # such as notebook 04's, run bit-identical to a plain L-BFGS loop). L-BFGS's steps are
+    # is below _GRAD_FLOOR, 1 / that entry (so it becomes 1), else 1 (well-scaled objectives
+    # run bit-identical to a plain L-BFGS loop). L-BFGS's steps are
     # otherwise invariant to this factor, so nothing else changes; history keeps true values.
     # (Adam is invariant to it anyway and is left alone.)
     state: dict[str, Any] = {"best": float("inf"), "first": None, "image": None, "losses": None,
