@@ -42,6 +42,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from course_utils import data, features, images, transfer
 
 STEPS_SHORT, STEPS_LONG = 20, 120
+#: timed only at ``--autotune-sizes``, after everything else of its size
+AUTOTUNE = ("bf16+CL+graphs+max-autotune", {"compile": "max-autotune-no-cudagraphs"})
 
 
 def _sync(dev: torch.device) -> None:
@@ -212,8 +214,6 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
         ("L-BFGS bf16+CL eager", dict(optimiser="lbfgs", precision="bf16", channels_last=True)),
         ("L-BFGS bf16+CL, history 10", dict(optimiser="lbfgs", precision="bf16", channels_last=True,
                                             history_size=10)),
-        # last: it compiles for minutes, and a run cut short keeps everything before it
-        ("bf16+CL+graphs+max-autotune", dict(compile="max-autotune-no-cudagraphs")),
     ]
     for size in args.sizes:
         content = images.resize(data.content_image("chelsea"), (size, size))
@@ -229,36 +229,19 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
             traceback.print_exc()
             report["errors"].append(f"{size} tutorial: {exc!r}")
             b = {"ms_per_step": float("nan"), "peak_mem_mb": None}
-        rows = [{"size": size, "variant": "tutorial (fp32, L-BFGS)", "ms_per_step": b["ms_per_step"],
-                 "peak_mem_mb": b["peak_mem_mb"], "tflops": flops / b["ms_per_step"] / 1e9,
-                 "ratio_vs_baseline": 1.0, "note": "tutorial_baseline.py"}]
+        report["rows"].append({"size": size, "variant": "tutorial (fp32, L-BFGS)", "ms_per_step": b["ms_per_step"],
+                               "peak_mem_mb": b["peak_mem_mb"], "tflops": flops / b["ms_per_step"] / 1e9,
+                               "ratio_vs_baseline": 1.0, "note": "tutorial_baseline.py"})
         print(f"  tutorial: {b['ms_per_step']:.3f} ms/step", flush=True)
         results = {}
+        at = {"size": size, "content": content, "style": style, "dev": dev, "flops": flops,
+              "baseline_ms": b["ms_per_step"], "report": report, "results": results, "json": args.json}
         for label, over in variants:
             if not cuda and ("bf16" in label or "graphs" in label or "L-BFGS" in label):
                 continue  # a CPU has neither: the dry run checks the rest
             if "compile" in label and size not in args.compile_sizes:
                 continue
-            if "max-autotune" in label and size not in getattr(args, "autotune_sizes", ()):
-                continue
-            cfg = base_cfg.replace(**over)
-            try:
-                r = time_engine(content, style, cfg, dev)
-            except Exception as exc:  # noqa: BLE001
-                traceback.print_exc()
-                report["errors"].append(f"{size} {label}: {exc!r}")
-                continue
-            results[label] = r
-            used = r["result"].config
-            note = (f"precision={used.precision}, channels_last={used.channels_last}, "
-                    f"cuda_graphs={used.cuda_graphs}, compile={used.compile}, optimiser={used.optimiser}; "
-                    f"300 steps end to end {r['end_to_end_300_s']:.3f} s; first call {r['first_call_s']:.1f} s")
-            rows.append({"size": size, "variant": label, "ms_per_step": r["ms_per_step"],
-                         "peak_mem_mb": r["peak_mem_mb"], "tflops": flops / r["ms_per_step"] / 1e9,
-                         "ratio_vs_baseline": b["ms_per_step"] / r["ms_per_step"], "note": note})
-            print(f"  {label}: {r['ms_per_step']:.3f} ms/step (×{b['ms_per_step'] / r['ms_per_step']:.1f} "
-                  f"vs tutorial), {flops / r['ms_per_step'] / 1e9:.1f} TFLOP/s; {note}", flush=True)
-        report["rows"].extend(rows)
+            _measure(label, base_cfg.replace(**over), at)
         if size in getattr(args, "memory_probe_sizes", ()):
             try:
                 report.setdefault("memory_probe", {})[str(size)] = memory_probe(base_cfg, content, style, dev)
@@ -280,12 +263,38 @@ def run_device(args, equivalent_config, tutorial_cnn) -> int:
             if fast_label in results:
                 report["quality"] = quality(base_cfg, content, style, results["fp32 eager"]["result"],
                                             results[fast_label]["result"], fast_label)
-        _write_json(report, args.json)  # after every size: a run cut short keeps what it measured
+        _write_json(report, args.json)
+        if cuda and size in getattr(args, "autotune_sizes", ()):
+            # last of its size: it compiles for minutes, and a run cut short keeps all the rest
+            _measure(AUTOTUNE[0], base_cfg.replace(**AUTOTUNE[1]), at)
     print_table(report)
     _write_json(report, args.json)
     if args.json:
         print("wrote", args.json)
     return 0
+
+
+def _measure(label: str, cfg: transfer.TransferConfig, at: dict) -> None:
+    """Time one variant at one size (``at``: that size's images, device, FLOPs, baseline and
+    report), add its row and write the JSON at once, so a run cut short keeps it."""
+    report, size = at["report"], at["size"]
+    try:
+        r = time_engine(at["content"], at["style"], cfg, at["dev"])
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports and goes on
+        traceback.print_exc()
+        report["errors"].append(f"{size} {label}: {exc!r}")
+        return
+    at["results"][label] = r
+    used = r["result"].config
+    note = (f"precision={used.precision}, channels_last={used.channels_last}, "
+            f"cuda_graphs={used.cuda_graphs}, compile={used.compile}, optimiser={used.optimiser}; "
+            f"300 steps end to end {r['end_to_end_300_s']:.3f} s; first call {r['first_call_s']:.1f} s")
+    ms, tflops = r["ms_per_step"], at["flops"] / r["ms_per_step"] / 1e9
+    report["rows"].append({"size": size, "variant": label, "ms_per_step": ms, "peak_mem_mb": r["peak_mem_mb"],
+                           "tflops": tflops, "ratio_vs_baseline": at["baseline_ms"] / ms, "note": note})
+    print(f"  {label}: {ms:.3f} ms/step (×{at['baseline_ms'] / ms:.1f} vs tutorial), {tflops:.1f} TFLOP/s; {note}",
+          flush=True)
+    _write_json(report, at["json"])
 
 
 def _write_json(report: dict, path: str | None) -> None:
