@@ -30,6 +30,11 @@ still has the style's fine texture, and that costs content (measured at 64 px, 2
 the content loss 1.6× that of plain transfer with bilinear sampling, 0.9–0.95× with
 bicubic).
 
+With ``transform="affine"`` the warp is the STN's own: six numbers θ, turned into a grid by
+the grid generator (``F.affine_grid``), learned by the same backward pass as the image. An
+affine map moves the whole picture (it can turn, scale, shear and shift, nothing local),
+so three pairs of points fix it; a field can move one part and leave the rest.
+
 Region masks (``style_masks``) are drawn on the content's frame and warped by the same
 grid as the image at every step (:func:`course_utils.warps.warp_mask`), so each style stays
 on its region wherever the field moves it.
@@ -47,9 +52,13 @@ import torch
 import torch.nn.functional as F
 
 from . import config as course_config
-from . import losses, transfer, warps
+from . import geometry, losses, transfer, warps
 from .images import resize
 from .transfer import TransferConfig, TransferError
+
+#: The warps :func:`deformable_stylise` can learn: a smooth field of control displacements,
+#: or one affine θ (the spatial transformer's).
+TRANSFORMS = ("field", "affine")
 
 #: Settings of :class:`~course_utils.transfer.TransferConfig` this engine needs at one value,
 #: with what to do instead.
@@ -66,14 +75,15 @@ class DeformableResult:
     Attributes:
         image: the output ``W(x)``, ``(1, 3, H, W)`` in [0, 1] on the CPU.
         unwarped: the optimised image ``x`` before the warp (same shape).
-        control: the control displacements ``(1, 2, gh, gw)`` (normalised units).
+        control: the warp's parameters: the field's control displacements ``(1, 2, gh, gw)``
+            (normalised units), or θ ``(1, 2, 3)`` with ``transform="affine"``.
         grid: the sampling grid ``(1, H, W, 2)`` of the output (output → input).
         source_points, target_points: ``(K, 2)`` pixel positions (x, y) at the output size.
         history: per step, ``"total"`` (weighted), the unweighted ``"content"``, ``"style"``,
             ``"tv"``, ``"keypoint"`` (normalised units²), ``"smooth"``, and
             ``"time"`` (s) and ``"scale"`` (index into ``config.scales``).
-        config: the settings used; ``grid_size``, ``keypoint_weight``, ``smooth_weight``
-            the field's settings.
+        config: the settings used; ``transform`` the kind of warp; ``grid_size``,
+            ``keypoint_weight``, ``smooth_weight`` the warp's settings.
         stopped_reason: ``"finished"``, ``"callback"`` or ``"interrupted"``.
         steps_done, seconds, source, is_imagenet: as in
             :class:`~course_utils.transfer.TransferResult`.
@@ -90,6 +100,7 @@ class DeformableResult:
     grid_size: tuple[int, int]
     keypoint_weight: float
     smooth_weight: float
+    transform: str = "field"
     stopped_reason: str = "finished"
     steps_done: int = 0
     seconds: float = 0.0
@@ -146,6 +157,7 @@ def deformable_stylise(
     config: TransferConfig | None = None,
     *,
     grid_size: tuple[int, int] = (6, 6),
+    transform: str = "field",
     keypoint_weight: float = 1e4,
     smooth_weight: float = 1e2,
     field_lr: float = 0.002,
@@ -163,6 +175,9 @@ def deformable_stylise(
             scales, optimiser, size, style warps and masks); ``preserve_colour`` must be
             ``None`` and ``pixel_range`` ``"sigmoid"``.
         grid_size: control points ``(rows, columns)``, at least 2×2: fewer = smoother field.
+        transform: ``"field"`` (a smooth deformation field) or ``"affine"`` (one θ, six
+            numbers: the whole picture turns, scales, shears and shifts; ``grid_size`` and
+            ``smooth_weight`` are then unused, an affine map being smooth by construction).
         keypoint_weight: weight of the keypoint term, the mean squared distance in normalised
             units (pixels ÷ half the longer side), so it means the same at every size.
         smooth_weight: weight of :func:`course_utils.warps.smoothness` (normalised units).
@@ -186,6 +201,8 @@ def deformable_stylise(
                         ("field_lr", field_lr)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (name == "field_lr" and value == 0):
             raise ValueError(f"{name}={value!r} is invalid: expected a finite number >= 0 (> 0 for field_lr).")
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform={transform!r} is invalid: expected one of {TRANSFORMS}.")
     if len(grid_size) != 2 or min(grid_size) < 2:
         raise ValueError(f"grid_size={tuple(grid_size)!r} is invalid: expected (rows, columns), each at least 2.")
     cfg = cfg.replace(lr=cfg.resolved_lr())
@@ -203,9 +220,12 @@ def deformable_stylise(
     src_out, tgt_out = (src + 0.5) * to_out - 0.5, (tgt + 0.5) * to_out - 0.5  # pixel centres scale
 
     gen = torch.Generator().manual_seed(cfg.seed)
-    # Warm start: the smooth field that the keypoints alone ask for (a small least-squares
-    # problem, no network); the joint optimisation then adjusts it with the style.
-    if keypoint_weight > 0:
+    # Warm start: the warp that the keypoints alone ask for (a small least-squares problem,
+    # no network); the joint optimisation then adjusts it with the style.
+    if transform == "affine":
+        control = (warps.fit_affine_to_points(src_out, tgt_out, out_hw) if keypoint_weight > 0
+                   else geometry.identity_theta()[None])
+    elif keypoint_weight > 0:
         control = warps.fit_field_to_points(src_out, tgt_out, out_hw, grid_size=tuple(grid_size),
                                             smooth_weight=smooth_weight / keypoint_weight)
     else:
@@ -223,7 +243,7 @@ def deformable_stylise(
             image = transfer._level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
             to_s = torch.tensor([hw[1] / out_hw[1], hw[0] / out_hw[0]])
             points = ((src_out + 0.5) * to_s - 0.5).to(dev), ((tgt_out + 0.5) * to_s - 0.5).to(dev)
-            best, step = _optimise_scale(objective, image.to(dev), control, points, n_steps, si, cfg,
+            best, step = _optimise_scale(objective, image.to(dev), control, transform, points, n_steps, si, cfg,
                                          keypoint_weight, smooth_weight, field_lr, history, start, step, bar)
             image = best["image"]
             with torch.no_grad():
@@ -244,15 +264,25 @@ def deformable_stylise(
         print(f"Interrupted after {len(history['total'])} steps: returning the best image so far "
               "(result.stopped_reason == 'interrupted').")
     ctrl = best["control"].detach().cpu().float()
-    grid = warps.field_grid(ctrl, out_hw)
+    grid = _grid(ctrl, transform, out_hw)
     output = warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1)
     return DeformableResult(
         image=output.contiguous(), unwarped=x.clamp(0, 1).contiguous(), control=ctrl, grid=grid,
         source_points=src_out, target_points=tgt_out, history=history, config=cfg,
         grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight), smooth_weight=float(smooth_weight),
-        stopped_reason=reason, steps_done=len(history["total"]), seconds=time.perf_counter() - start,
+        transform=transform, stopped_reason=reason, steps_done=len(history["total"]), seconds=time.perf_counter() - start,
         source=extractor.source, is_imagenet=extractor.is_imagenet,
     )
+
+
+def _grid(params: torch.Tensor, transform: str, hw: tuple[int, int]) -> torch.Tensor:
+    """The sampling grid ``(1, H, W, 2)`` of the warp's parameters (differentiable in them)."""
+    return geometry.sampling_grid(params, hw) if transform == "affine" else warps.field_grid(params, hw)
+
+
+def _smoothness(params: torch.Tensor, transform: str) -> torch.Tensor:
+    """The field's smoothness penalty; an affine map is smooth by construction (0)."""
+    return params.new_zeros(()) if transform == "affine" else warps.smoothness(params)
 
 
 class _Stop(Exception):
@@ -266,6 +296,7 @@ def _optimise_scale(
     objective: transfer.Objective,
     image: torch.Tensor,
     control: torch.Tensor,
+    transform: str,
     points: tuple[torch.Tensor, torch.Tensor],
     n_steps: int,
     scale_index: int,
@@ -278,7 +309,7 @@ def _optimise_scale(
     step: int,
     bar,
 ) -> tuple[dict[str, torch.Tensor], int]:
-    """``n_steps`` joint steps on the image logits and the control displacements at one size."""
+    """``n_steps`` joint steps on the image logits and the warp's parameters at one size."""
     hw = tuple(image.shape[-2:])
     source, target = points
     region_masks = objective.region_masks
@@ -299,7 +330,7 @@ def _optimise_scale(
         opt.zero_grad(set_to_none=True)
         field_opt.zero_grad(set_to_none=True)
         x = torch.sigmoid(z)
-        grid = warps.field_grid(control, hw)
+        grid = _grid(control, transform, hw)
         warped = warps.warp_with_grid(x, grid, mode="bicubic")  # see the module docstring
         feats = objective.features(torch.cat([x, warped]))
         c = objective.content_term({k: v[:1] for k, v in feats.items()})
@@ -310,7 +341,7 @@ def _optimise_scale(
         s = objective.style_term({k: v[1:] for k, v in feats.items()}, masks)
         tv = losses.tv_loss(x)
         kp = warps.keypoint_loss(grid, source, target) / (max(hw) / 2) ** 2  # normalised units²
-        sm = warps.smoothness(control)
+        sm = _smoothness(control, transform)
         total = (cfg.content_weight * c + cfg.style_weight * s + cfg.tv_weight * tv
                  + keypoint_weight * kp + smooth_weight * sm)
         value = total.item()
@@ -352,4 +383,4 @@ def _optimise_scale(
     return best, step
 
 
-__all__ = ["DeformableResult", "deformable_stylise"]
+__all__ = ["TRANSFORMS", "DeformableResult", "deformable_stylise"]

@@ -293,6 +293,30 @@ def fit_field_to_points(
     return control.detach()
 
 
+def fit_affine_to_points(
+    source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *, prior_weight: float = 1e-4
+) -> torch.Tensor:
+    """The affine θ ``(1, 2, 3)`` (output → input, as the STN's grid generator uses it) that
+    carries ``source_px`` onto ``target_px``: least squares in normalised coordinates.
+
+    θ has six numbers and each pair of points gives two equations, so three pairs in
+    general position fix it exactly and more are fitted as well as an affine map can. The
+    small pull towards the identity (``prior_weight``) makes fewer than three pairs still
+    give one answer: the affine map closest to the identity that fits them.
+
+    Args:
+        source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
+        size: ``(H, W)`` of the image the transform will warp.
+    """
+    src = geometry.pixel_to_normalised(source_px.double(), size)
+    tgt = geometry.pixel_to_normalised(target_px.double(), size)
+    design = torch.cat([tgt, torch.ones(len(tgt), 1, dtype=torch.float64)], dim=1)  # (K, 3): output (x, y, 1)
+    identity = geometry.identity_theta().double().T  # (3, 2)
+    lhs = design.T @ design + prior_weight * torch.eye(3, dtype=torch.float64)
+    rhs = design.T @ src + prior_weight * identity
+    return torch.linalg.solve(lhs, rhs).T.float()[None]
+
+
 def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
     """Mean distance in pixels between two sampling grids (optionally ignoring a border)."""
     d = (grid_in_pixels(grid_a) - grid_in_pixels(grid_b)).norm(dim=-1)

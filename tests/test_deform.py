@@ -7,7 +7,7 @@ import torch
 from tiny_images import FAST_SETTINGS
 from tiny_images import smooth_image as _img
 
-from course_utils import deform, transfer, warps
+from course_utils import deform, geometry, transfer, warps
 
 FAST = dict(FAST_SETTINGS, steps=25)
 
@@ -87,6 +87,21 @@ def test_region_masks_move_with_the_field(content, style):
     assert obj.style_term(feats, moved) < obj.style_term(obj.features(content), moved)
 
 
+def test_an_affine_theta_learned_with_the_image(content, style):
+    r = deform.deformable_stylise(content, style, SRC, TGT, transform="affine", **FAST)
+    assert r.transform == "affine" and r.control.shape == (1, 2, 3)
+    assert r.keypoint_errors().max() < 0.5  # two pairs: an affine map can carry both exactly
+    # the output is the optimised image warped by the STN's grid of that θ
+    expected = warps.warp_with_grid(r.unwarped, geometry.sampling_grid(r.control, r.unwarped.shape[-2:]), mode="bicubic")
+    assert torch.allclose(r.image, expected.clamp(0, 1), atol=1e-6)
+    # an affine map has the same Jacobian everywhere: det of θ's 2x2 part, > 0 (no mirror, no fold)
+    jac = warps.jacobian_determinant(r.grid)
+    assert jac.min() > 0 and (jac.max() - jac.min()) < 1e-3 * jac.abs().max()
+    assert abs(jac.mean().item() - torch.linalg.det(r.control[0, :, :2]).item()) < 1e-2
+    assert max(r.history["smooth"]) == 0.0
+    assert min(r.history["style"]) < r.history["style"][0]
+
+
 def test_bad_input_names_the_problem(content, style):
     with pytest.raises(ValueError, match="source_points"):
         deform.deformable_stylise(content, style, torch.zeros(3), TGT, **FAST)
@@ -94,6 +109,8 @@ def test_bad_input_names_the_problem(content, style):
         deform.deformable_stylise(content, style, SRC, TGT + 100, **FAST)
     with pytest.raises(ValueError, match="pair up"):
         deform.deformable_stylise(content, style, SRC, TGT[:1], **FAST)
+    with pytest.raises(ValueError, match="transform='rigid' is invalid"):
+        deform.deformable_stylise(content, style, SRC, TGT, transform="rigid", **FAST)
     with pytest.raises(ValueError, match="grid_size"):
         deform.deformable_stylise(content, style, SRC, TGT, grid_size=(1, 4), **FAST)
     with pytest.raises(ValueError, match="smooth_weight"):

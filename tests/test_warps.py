@@ -106,6 +106,23 @@ def test_fit_field_to_points_carries_sources_to_targets_at_any_size():
     assert warps.fit_field_to_points(src, src, (40, 40)).abs().max() < 1e-6
 
 
+def test_fit_affine_to_points_recovers_a_known_theta_and_prefers_the_identity():
+    size = (40, 50)
+    theta = torch.tensor([[[1.1, 0.2, 0.05], [-0.1, 0.9, -0.03]]])
+    tgt = torch.tensor([[5.0, 6.0], [40.0, 10.0], [20.0, 35.0], [30.0, 30.0]])
+    src = warps.sample_grid_at(geometry.sampling_grid(theta, size), tgt[None])[0]  # where each target reads
+    assert torch.allclose(warps.fit_affine_to_points(src, tgt, size), theta, atol=1e-4)
+    # one pair leaves four numbers free: the fit carries it and is the map nearest the
+    # identity (no further from it than the plain shift that also carries the pair)
+    one = warps.fit_affine_to_points(src[:1], tgt[:1], size)
+    reached = warps.sample_grid_at(geometry.sampling_grid(one, size), tgt[None, :1])[0]
+    assert (reached - src[:1]).norm() < 0.1
+    offset = geometry.pixel_to_normalised(src[:1], size) - geometry.pixel_to_normalised(tgt[:1], size)
+    shift = torch.cat([torch.eye(2), offset.T], dim=1)[None]
+    identity = geometry.identity_theta()[None]
+    assert (one - identity).norm() <= (shift - identity).norm()
+
+
 def test_register_field_meets_the_course_figure_at_128_px():
     # notebook 05's claim: a smooth field is recovered to a mean end-point error under 1 px
     moving = F.avg_pool2d(_photo(128), 3, stride=1, padding=1)
