@@ -182,8 +182,8 @@ def deformable_stylise(
             units (pixels ÷ half the longer side), so it means the same at every size.
         smooth_weight: weight of :func:`course_utils.warps.smoothness` (normalised units).
         field_lr: Adam's step for the warp's parameters, the control displacements or θ's
-            entries (normalised units; 0.002 is
-            a quarter of a pixel at 256 px). The image uses ``config.optimiser``.
+            entries (normalised units; 0.002 is a quarter of a pixel at 256 px). The image
+            uses ``config.optimiser``.
         **overrides: settings that replace ``config``'s, e.g. ``steps=100``.
 
     Returns:
