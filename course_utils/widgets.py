@@ -232,7 +232,7 @@ class StyleStudio:
         self.status = W.HTML("Pick a content photo and a style, then press <b>Run</b>.")
         # Say from the start which feature network a run will use: the same cached
         # extractor stylise builds for the default layers (built once, shared with Run).
-        self.network = W.HTML(self._network_line(self._default_source()))
+        self.network = W.HTML(self._default_network_line())
         self.content_view = W.Image(format="png", layout=W.Layout(width="150px"))
         self.style_view = W.Image(format="png", layout=W.Layout(width="150px"))
         self.preview = W.Image(format="png", layout=W.Layout(width="320px"))
@@ -275,20 +275,18 @@ class StyleStudio:
         self._show_inputs()
 
     @staticmethod
-    def _default_source() -> str:
-        """The ``.source`` line of the feature network a run with the default settings uses."""
+    def _network_line(shown: str) -> str:
+        return f"<small>feature network: <b>{shown}</b></small>"
+
+    @classmethod
+    def _default_network_line(cls) -> str:
+        """The line for the feature network a run with the default settings uses."""
         cfg = transfer.TransferConfig(style_layers=LAYER_PRESETS[next(iter(LAYER_PRESETS))])
         try:
-            return transfer.feature_network(cfg).source
+            return cls._network_line(transfer.short_source(transfer.feature_network(cfg).source))
         except Exception as exc:  # e.g. a damaged weights file: Run will report it in full
-            return f"unavailable ({exc})"
-
-    @staticmethod
-    def _network_line(source: str) -> str:
-        if source.startswith("unavailable"):
-            shown = html.escape(source if len(source) <= 200 else source[:197] + "...")
-            return f"<small>feature network: <b>{shown}</b></small>"
-        return f"<small>feature network: <b>{transfer.short_source(source)}</b></small>"
+            reason = f"unavailable ({exc})"
+            return cls._network_line(html.escape(reason if len(reason) <= 200 else reason[:197] + "..."))
 
     # ----------------------------------------------------------------------- inputs
     def _image(self, which: str) -> torch.Tensor:
@@ -452,7 +450,7 @@ class StyleStudio:
             self.run_button.disabled, self.stop_button.disabled = False, True
         if result is not None:
             self.result = result
-            self.network.value = self._network_line(result.source)
+            self.network.value = self._network_line(transfer.short_source(result.source))
             self.preview.value = _png(_panel(result.image, 240))
             self.loss_plot.value = transfer.loss_curve_png(result.history)
             self.save_button.disabled = False
