@@ -32,9 +32,9 @@ fp32 loop takes ~7 ms):
   each curvature pair (``if ys > 1e-10``), so every step waits for the GPU and cannot be
   recorded in a graph, and its two-loop recursion over 100 stored pairs is hundreds of
   small kernels per step; Adam (``capturable=True``, fused into one kernel) runs entirely
-  on the device. Measured on an H200 at 512 px: L-BFGS 17-20 ms per step (9-11 with ``history_size=10``) against
-  1.8-2.4 ms for graphed Adam. On a CPU L-BFGS needs fewer steps and stays the default
-  (notebook 04).
+  on the device. Measured on an H200 at 512 px: L-BFGS 17-20 ms per step (9-11 with
+  ``history_size=10``) against 1.8-2.4 ms for graphed Adam. On a CPU L-BFGS needs fewer
+  steps and stays the default (notebook 04).
 
 On a CPU nothing here changes anything: :func:`plan` returns float32, the default layout
 and no graphs, and :func:`course_utils.transfer.stylise` runs its plain loop.
