@@ -147,3 +147,29 @@ def test_gradients_flow_to_theta():
     loss.backward()
     assert angle.grad is not None and angle.grad < 0  # increasing the angle lowers the loss
     assert math.isfinite(angle.grad.item())
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: g.rotation_theta("45"), r"degrees must be a number, got '45' \(str\)"),
+        (lambda: g.theta_from_params(angle="30"), "angle must be a number"),
+        (lambda: g.theta_from_params(scale=None), "scale must be a number"),
+        (lambda: g.scale_theta(float("nan")), "sx must be a finite number"),
+        (lambda: g.shear_theta([0.2]), "shx must be a number"),
+        (lambda: g.translation_theta(0.1, "up"), "ty must be a number"),
+        (lambda: g.translation_theta_pixels(3, 4, 0, 10), "positive pixel counts"),
+    ],
+)
+def test_theta_builders_name_a_parameter_that_is_not_a_number(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_theta_builders_accept_numpy_and_tensor_scalars():
+    import numpy as np
+
+    expected = g.rotation_theta(30.0)
+    torch.testing.assert_close(g.rotation_theta(np.float64(30.0)), expected)
+    torch.testing.assert_close(g.rotation_theta(torch.tensor(30.0)), expected)
+    torch.testing.assert_close(g.theta_from_params(angle=np.int64(30)), expected)
