@@ -40,6 +40,30 @@ def test_notebook_is_a_lesson(path):
     assert any("course_utils" in c for c in code)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_has_a_tagged_hidden_solution(path):
+    """The exercise report removes the cells tagged ``solution``; a solution without the
+    tag would pass its exercise for every learner."""
+    from course_utils.exercises.report import expected_checkers
+
+    nb = json.loads(path.read_text())
+    number = path.name[:2]
+    checkers = [c.split(".")[-1] for c in expected_checkers(number)]
+    assert len(checkers) == 2, f"{path.name}: expected two checkers in ex{number}"
+    solutions = []
+    for cell in nb["cells"]:
+        hidden = cell["metadata"].get("jupyter", {}).get("source_hidden", False)
+        tagged = "solution" in cell["metadata"].get("tags", [])
+        assert hidden == tagged, f"{path.name}: a hidden cell must be tagged 'solution' and vice versa"
+        if tagged:
+            solutions.append("".join(cell["source"]))
+    for checker in checkers:
+        assert any(f".{checker}(" in s for s in solutions), f"{path.name}: no solution cell runs {checker}"
+        assert any(f".{checker}(" in "".join(c["source"]) for c in nb["cells"]
+                   if c["cell_type"] == "code" and "solution" not in c["metadata"].get("tags", [])), (
+            f"{path.name}: no exercise cell runs {checker} on the learner's answer")
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
