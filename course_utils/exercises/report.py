@@ -1,0 +1,277 @@
+"""A teacher's report on learners' notebooks: for each exercise, passed, not attempted yet,
+wrong (with the checker's hint) or never run; and whether the checkpoints still hold.
+
+    python -m course_utils.exercises report submissions/ --csv grades.csv
+
+Each notebook is executed from a copy in a temporary folder, in a fresh ``python3``
+kernel, with its hidden solution cells (tagged ``solution``) removed, so a solution
+cell cannot pass an exercise for its learner. The checkers write their verdicts to a
+log (:data:`~course_utils.exercises._core.LOG_ENV`) that the report reads back. It runs
+the learners' code: run it where you would run their notebooks anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import inspect
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._core import LOG_ENV
+
+#: What a verdict can be; "not run" means the checker was never called (its cell was
+#: deleted, or the notebook stopped before it).
+STATUSES = ("passed", "not attempted", "wrong", "error", "not run")
+_MARKS = {"passed": "✅", "not attempted": "✏️", "wrong": "✗", "error": "✗", "not run": "–"}
+_TITLE = re.compile(r"^#\s*(\d{2})\s*·", re.MULTILINE)
+_FILE_NUMBER = re.compile(r"(?<!\d)(\d{2})_")
+
+
+@dataclass(frozen=True)
+class ExerciseVerdict:
+    """One exercise of one notebook: the checker (``"ex04.check_total_loss"``), the
+    exercise's display name, one of :data:`STATUSES` and the checker's message."""
+
+    checker: str
+    name: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A code cell that raised: its index in the learner's notebook, whether it is a
+    checkpoint, its first line and the error."""
+
+    cell: int
+    checkpoint: bool
+    first_line: str
+    error: str
+
+
+@dataclass
+class NotebookReport:
+    """What :func:`report_notebook` found in one learner's notebook."""
+
+    path: Path
+    notebook: str | None
+    exercises: list[ExerciseVerdict] = field(default_factory=list)
+    checkpoints_passed: int = 0
+    checkpoints_total: int = 0
+    errors: list[CellError] = field(default_factory=list)
+    seconds: float = 0.0
+    problem: str | None = None
+
+    @property
+    def exercises_passed(self) -> int:
+        return sum(v.status == "passed" for v in self.exercises)
+
+
+def expected_checkers(notebook: str) -> list[str]:
+    """The checkers of notebook ``"04"`` (``["ex04.check_total_loss", ...]``), in the
+    order they are defined, which is the order of the exercises."""
+    try:
+        module = importlib.import_module(f"{__package__}.ex{notebook}")
+    except ModuleNotFoundError:
+        return []
+    checkers = [
+        (inspect.getsourcelines(fn)[1], name)
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if name.startswith("check_") and fn.__module__ == module.__name__
+    ]
+    return [f"ex{notebook}.{name}" for _, name in sorted(checkers)]
+
+
+def notebook_number(nb, path: Path) -> str | None:
+    """The course notebook a learner's file is (``"04"``): from its title cell
+    ("# 04 · ..."), else from its file name (``alice_04_style.ipynb``)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = _TITLE.search(cell.source)
+            if match:
+                return match.group(1)
+            break
+    match = _FILE_NUMBER.search(path.name)
+    return match.group(1) if match else None
+
+
+def _is_solution(cell) -> bool:
+    return "solution" in cell.get("metadata", {}).get("tags", [])
+
+
+def _is_checkpoint(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.lstrip().startswith("# Checkpoint")
+
+
+def _first_line(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip()]
+    return lines[0][:80] if lines else ""
+
+
+def _cell_error(cell) -> str | None:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()[:300]
+    return None
+
+
+def _read_verdicts(log: Path) -> dict[str, ExerciseVerdict]:
+    """The last verdict of each checker (a learner may run a checker several times)."""
+    verdicts: dict[str, ExerciseVerdict] = {}
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            verdicts[record["checker"]] = ExerciseVerdict(**record)
+    return verdicts
+
+
+def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) -> NotebookReport:
+    """Execute a learner's notebook (a copy, without its solution cells) and report on it.
+
+    Args:
+        path: the learner's ``.ipynb`` file.
+        fast: run in fast mode (``COURSE_FAST=1``: small images, few steps), as the tests do.
+        timeout: seconds any one cell may run before it is interrupted.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    path = Path(path)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # a junk or truncated file is reported, not raised
+        return NotebookReport(path, None, problem=f"not a readable notebook ({type(exc).__name__}: {exc})")
+    number = notebook_number(nb, path)
+    # Keep the learner's cell numbers: a solution cell becomes an empty one rather than
+    # disappearing, so "cell 31" in the report is cell 31 in their notebook.
+    for cell in nb.cells:
+        if _is_solution(cell):
+            cell.source, cell.outputs = "", []
+    report = NotebookReport(path, number)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="course-report-") as work:
+        log = Path(work) / "verdicts.jsonl"
+        env = dict(os.environ, **{LOG_ENV: str(log)})
+        if fast:
+            env["COURSE_FAST"] = "1"
+        else:
+            env.pop("COURSE_FAST", None)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                interrupt_on_timeout=True, resources={"metadata": {"path": work}})
+        try:
+            client.execute(env=env, cwd=work)
+        except DeadKernelError as exc:
+            report.problem = f"the kernel died ({exc})"
+        except Exception as exc:
+            report.problem = f"could not run it ({type(exc).__name__}: {exc})"
+        verdicts = _read_verdicts(log)
+    report.seconds = time.perf_counter() - start
+    expected = expected_checkers(number) if number else []
+    for checker in expected:
+        report.exercises.append(verdicts.pop(checker, None) or ExerciseVerdict(
+            checker, checker.split(".")[-1], "not run", "its checker was never called (cell deleted, or the notebook stopped before it)"))
+    report.exercises.extend(verdicts.values())  # checkers of other notebooks it called
+    for index, cell in enumerate(nb.cells):
+        error = _cell_error(cell) if cell.cell_type == "code" else None
+        if _is_checkpoint(cell):
+            report.checkpoints_total += 1
+            report.checkpoints_passed += error is None and cell.get("execution_count") is not None
+        if error is not None:
+            report.errors.append(CellError(index, _is_checkpoint(cell), _first_line(cell.source), error))
+    return report
+
+
+def notebook_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``.ipynb`` files named, and those inside the folders named (recursively,
+    skipping ``.ipynb_checkpoints``), sorted."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+        elif p.is_file() and p.suffix == ".ipynb":
+            found.append(p)
+        elif p.exists():
+            raise ValueError(f"{str(p)!r} is not a notebook: name .ipynb files or folders that hold them.")
+        else:
+            raise FileNotFoundError(f"{str(p)!r} does not exist: name .ipynb files or folders that hold them.")
+    return sorted(set(found))
+
+
+def format_report(reports: Sequence[NotebookReport]) -> str:
+    """A plain-text report: one block per notebook, exercises first, then checkpoints."""
+    lines: list[str] = []
+    for r in reports:
+        which = f"notebook {r.notebook}" if r.notebook else "not a course notebook"
+        lines.append(f"{r.path}  ({which}, {r.seconds:.0f} s)")
+        if r.problem:
+            lines.append(f"  problem: {r.problem}")
+        width = max((len(v.name) for v in r.exercises), default=0)
+        for v in r.exercises:
+            detail = f": {v.message}" if v.status in ("wrong", "error", "not run") else ""
+            lines.append(f"  {_MARKS[v.status]} {v.name:<{width}}  {v.status}{detail}")
+        lines.append(f"  checkpoints {r.checkpoints_passed}/{r.checkpoints_total} passed; "
+                     f"{len(r.errors)} cell(s) raised an error")
+        for e in r.errors:
+            kind = "checkpoint" if e.checkpoint else "cell"
+            lines.append(f"    {kind} {e.cell} ({e.first_line}): {e.error}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_csv(reports: Sequence[NotebookReport], path: str | Path) -> Path:
+    """One row per exercise and one per notebook's checkpoints, for a grade book. Written
+    to a temporary file and renamed, so a crash never leaves half a file."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        raise ValueError(f"the report file {str(path)!r} should end in .csv.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "notebook", "item", "status", "detail"])
+    for r in reports:
+        for v in r.exercises:
+            writer.writerow([r.path, r.notebook or "", v.name, v.status, v.message])
+        writer.writerow([r.path, r.notebook or "", "checkpoints",
+                         f"{r.checkpoints_passed}/{r.checkpoints_total}", r.problem or ""])
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(buffer.getvalue(), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.exercises report",
+        description="Run learners' notebooks and report each exercise (passed, not attempted, "
+                    "wrong, not run) and the checkpoints. It runs their code.")
+    parser.add_argument("paths", nargs="+", help=".ipynb files, or folders of them")
+    parser.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    parser.add_argument("--csv", help="also write the verdicts to this .csv file")
+    args = parser.parse_args(argv)
+    try:
+        paths = notebook_paths(args.paths)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    if not paths:
+        parser.error(f"no .ipynb files in {', '.join(args.paths)}.")
+    reports = []
+    for i, p in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] running {p} ...", file=sys.stderr, flush=True)
+        reports.append(report_notebook(p, fast=not args.full, timeout=args.timeout))
+    print(format_report(reports))
+    if args.csv:
+        print(f"wrote {write_csv(reports, args.csv)}")
+    return 0
