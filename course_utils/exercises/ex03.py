@@ -43,7 +43,7 @@ def check_batched_gram(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Che
         if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
             raise AssertionError("the values differ from F Fᵀ / (H·W) computed image by image.")
 
-    return check("Exercise 1 – batched Gram matrix", fn, test,
+    return check("Exercise 1 (batched Gram matrix)", fn, test,
                  "one normalised C×C Gram per image, batch kept apart.")
 
 
@@ -83,7 +83,7 @@ def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResu
                     ) + "."
                 )
 
-    return check("Exercise 2 – layers for a texture scale", fn, test,
+    return check("Exercise 2 (layers for a texture scale)", fn, test,
                  "you pick the shallowest set of layers that still sees the structure.")
 
 
