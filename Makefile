@@ -11,12 +11,13 @@ PORT   ?= 8888
 # FAST=1 makes `make html` execute the notebooks in fast mode (small sizes, few steps).
 FAST   ?= 0
 
-.PHONY: help lab test lint html styles gallery weights clean
+.PHONY: help lab test lint html handout styles gallery weights clean
 
 help:
 	@echo "make lab     - open the course in JupyterLab (localhost, with a token)"
 	@echo "make test    - unit tests + every notebook under nbval in fast mode (COURSE_FAST=1)"
 	@echo "make html    - execute the notebooks and write a reading copy to build/html/"
+	@echo "make handout - the notebooks without their solution cells, in build/handout/ (for assessed work)"
 	@echo "make lint    - ruff over the package, tests and notebooks"
 	@echo "make styles  - regenerate the generated style images in data/styles/"
 	@echo "make gallery - regenerate the README figures in docs/gallery/"
@@ -42,6 +43,9 @@ html: $(STAMP)
 	mkdir -p build/html
 	COURSE_FAST=$(FAST) $(BIN)/jupyter nbconvert --to html --execute \
 		--ExecutePreprocessor.timeout=1800 --output-dir build/html notebooks/*.ipynb
+
+handout: $(STAMP)
+	$(BIN)/python -m course_utils.exercises handout build/handout
 
 styles: $(STAMP)
 	$(BIN)/python -m course_utils.data regenerate

@@ -1,11 +1,12 @@
-"""``python -m course_utils.exercises report PATH...``: see :mod:`course_utils.exercises.report`."""
+"""Teachers' tools, from the command line (see :mod:`course_utils.exercises.classroom`):
+
+    python -m course_utils.exercises report PATH... [--full] [--timeout S] [--csv FILE]
+    python -m course_utils.exercises handout OUT_DIR [NOTEBOOK...]
+"""
 
 import sys
 
-from .report import main
+from .classroom import main
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if not args or args[0] != "report":
-        sys.exit("usage: python -m course_utils.exercises report PATH... [--full] [--timeout S] [--csv FILE]")
-    sys.exit(main(args[1:]))
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The teacher's exercise report runs a learner's notebook in a real kernel and reads the
+"""The teacher's tools. The exercise report runs a learner's notebook in a real kernel and reads the
 checkers' verdicts: right, template, wrong and missing answers, solution cells that must
 not count, and checkpoints that fail."""
 
@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.exercises import report
+from course_utils.exercises import classroom
 
 SETUP = "from course_utils import geometry\nfrom course_utils.exercises import ex01"
 RIGHT_EX1 = "def my_rotation(d, a):\n    return geometry.rotation_theta(d, aspect=a)\n\nex01.check_rotation_theta(my_rotation)"
@@ -44,7 +44,7 @@ def learner(tmp_path_factory):
         new_code_cell("# Checkpoint: the lesson\nassert 1 + 1 == 3, 'the lesson broke'"),
         new_code_cell("# Checkpoint: config is in fast mode\nfrom course_utils import config\nassert config.FAST"),
     )
-    return report.report_notebook(path, timeout=120)
+    return classroom.report_notebook(path, timeout=120)
 
 
 def test_report_reads_each_exercise_verdict(learner):
@@ -64,13 +64,13 @@ def test_report_counts_checkpoints_and_keeps_cell_numbers(learner):
     assert sorted(by_cell) == [3, 5]  # the learner's own numbering (title = 0, setup = 1)
     assert by_cell[5].checkpoint and "the lesson broke" in by_cell[5].error
     assert not by_cell[3].checkpoint and by_cell[3].error.startswith("AssertionError")
-    text = report.format_report([learner])
+    text = classroom.format_report([learner])
     assert "✅ Exercise 1 (rotation θ)" in text and "checkpoints 1/2 passed" in text
 
 
 def test_deleted_and_template_exercises(tmp_path):
     path = _notebook(tmp_path / "bob.ipynb", new_code_cell("ex01.check_rotation_theta(None)"))
-    r = report.report_notebook(path, timeout=120)
+    r = classroom.report_notebook(path, timeout=120)
     statuses = [v.status for v in r.exercises]
     assert statuses == ["not attempted", "not run"]
     assert "never called" in r.exercises[1].message
@@ -79,22 +79,22 @@ def test_deleted_and_template_exercises(tmp_path):
 def test_unreadable_notebook_is_reported_not_raised(tmp_path):
     junk = tmp_path / "carol_04.ipynb"
     junk.write_text("{ not json")
-    r = report.report_notebook(junk)
+    r = classroom.report_notebook(junk)
     assert r.problem and r.problem.startswith("not a readable notebook")
     assert r.exercises == []
 
 
 def test_expected_checkers_follow_the_exercise_order():
-    assert report.expected_checkers("04") == ["ex04.check_total_loss", "ex04.check_keep_colour"]
-    assert report.expected_checkers("99") == []
+    assert classroom.expected_checkers("04") == ["ex04.check_total_loss", "ex04.check_keep_colour"]
+    assert classroom.expected_checkers("99") == []
 
 
 def test_notebook_number_from_title_then_file_name(tmp_path):
     titled = nbformat.v4.new_notebook(cells=[new_markdown_cell("# 05 · Spatial transforms")])
-    assert report.notebook_number(titled, tmp_path / "x.ipynb") == "05"
+    assert classroom.notebook_number(titled, tmp_path / "x.ipynb") == "05"
     untitled = nbformat.v4.new_notebook(cells=[new_markdown_cell("my notes")])
-    assert report.notebook_number(untitled, tmp_path / "dave_03_features.ipynb") == "03"
-    assert report.notebook_number(untitled, tmp_path / "notes.ipynb") is None
+    assert classroom.notebook_number(untitled, tmp_path / "dave_03_features.ipynb") == "03"
+    assert classroom.notebook_number(untitled, tmp_path / "notes.ipynb") is None
 
 
 def test_paths_and_csv(tmp_path, learner):
@@ -102,19 +102,19 @@ def test_paths_and_csv(tmp_path, learner):
     (tmp_path / "a" / "x.ipynb").write_text("{}")
     (tmp_path / "a" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "a" / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{}")
-    assert report.notebook_paths([tmp_path / "a"]) == [tmp_path / "a" / "x.ipynb"]
+    assert classroom.notebook_paths([tmp_path / "a"]) == [tmp_path / "a" / "x.ipynb"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        report.notebook_paths([tmp_path / "missing"])
+        classroom.notebook_paths([tmp_path / "missing"])
     with pytest.raises(ValueError, match="not a notebook"):
-        report.notebook_paths([__file__])
+        classroom.notebook_paths([__file__])
 
-    out = report.write_csv([learner], tmp_path / "grades.csv")
+    out = classroom.write_csv([learner], tmp_path / "grades.csv")
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["item"], r["status"]) for r in rows] == [
         ("Exercise 1 (rotation θ)", "passed"), ("Exercise 2 (invert θ)", "wrong"), ("checkpoints", "1/2")]
     assert not list(tmp_path.glob(".*partial"))
     with pytest.raises(ValueError, match=r"\.csv"):
-        report.write_csv([learner], tmp_path / "grades.txt")
+        classroom.write_csv([learner], tmp_path / "grades.txt")
 
 
 def test_the_course_notebook_as_handed_out_has_nothing_passed_yet():
@@ -123,7 +123,34 @@ def test_the_course_notebook_as_handed_out_has_nothing_passed_yet():
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "notebooks" / "01_affine_grid_and_grid_sample.ipynb"
-    r = report.report_notebook(path, timeout=300)
+    r = classroom.report_notebook(path, timeout=300)
     assert r.problem is None and r.errors == []
     assert [v.status for v in r.exercises] == ["not attempted", "not attempted"]
     assert r.checkpoints_total >= 3 and r.checkpoints_passed == r.checkpoints_total
+
+
+def test_handout_drops_solutions_and_outputs(tmp_path):
+    written = classroom.write_handout(tmp_path / "handout")
+    course = classroom.course_notebooks()
+    assert [p.name for p in written] == [p.name for p in course] and len(course) == 8
+    for original, copy in zip(course, written, strict=True):
+        before, after = nbformat.read(original, as_version=4), nbformat.read(copy, as_version=4)
+        n_solutions = sum("solution" in c.metadata.get("tags", []) for c in before.cells)
+        assert n_solutions == 2
+        assert len(after.cells) == len(before.cells) - n_solutions
+        assert not any("solution" in c.metadata.get("tags", []) for c in after.cells)
+        assert after.metadata["kernelspec"]["name"] == "python3"
+    assert not list((tmp_path / "handout").glob(".*partial"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="name a folder"):
+        classroom.write_handout(tmp_path / "file")
+    with pytest.raises(FileNotFoundError, match="not a notebook file"):
+        classroom.write_handout(tmp_path / "h2", [tmp_path / "missing.ipynb"])
+
+
+def test_command_line(tmp_path, capsys):
+    assert classroom.main(["handout", str(tmp_path / "h"), str(classroom.course_notebooks()[0])]) == 0
+    assert "wrote 1 notebook(s)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        classroom.main(["report", str(tmp_path / "nothing-here")])
+    assert "does not exist" in capsys.readouterr().err

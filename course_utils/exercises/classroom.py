@@ -1,9 +1,12 @@
-"""A teacher's report on learners' notebooks: for each exercise, passed, not attempted yet,
-wrong (with the checker's hint) or never run; and whether the checkpoints still hold.
+"""Teachers' tools: a handout without the solutions, and a report on learners' notebooks.
 
+    python -m course_utils.exercises handout handout/          # the notebooks, solutions removed
     python -m course_utils.exercises report submissions/ --csv grades.csv
 
-Each notebook is executed from a copy in a temporary folder, in a fresh ``python3``
+The **handout** is a copy of the course notebooks without their hidden solution cells
+(tagged ``solution``), for assessed work. The **report** says, for each exercise of each
+learner's notebook, passed, not attempted yet, wrong (with the checker's hint) or never
+run, and whether the checkpoints still hold. Each notebook is executed from a copy in a temporary folder, in a fresh ``python3``
 kernel, with its hidden solution cells (tagged ``solution``) removed, so a solution
 cell cannot pass an exercise for its learner. The checkers write their verdicts to a
 log (:data:`~course_utils.exercises._core.LOG_ENV`) that the report reads back. It runs
@@ -192,6 +195,44 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
     return report
 
 
+def course_notebooks() -> list[Path]:
+    """The course's own notebooks (``notebooks/NN_*.ipynb`` next to this package)."""
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def write_handout(out_dir: str | Path, notebooks: Sequence[str | Path] | None = None) -> list[Path]:
+    """Copy notebooks (default: the course's) into ``out_dir`` without their solution
+    cells, outputs or execution counts. Each file is written whole and then renamed into
+    place; an existing file of the same name is replaced, nothing else is touched."""
+    import nbformat
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"cannot write the handout to {str(out)!r}: it is a file; name a folder.")
+    sources = [Path(p) for p in notebooks] if notebooks is not None else course_notebooks()
+    if not sources:
+        raise FileNotFoundError("no notebooks to copy: the course's notebooks/ folder was not found "
+                                "next to this package; name the notebooks to copy.")
+    for p in sources:
+        if p.suffix != ".ipynb" or not p.is_file():
+            raise FileNotFoundError(f"{str(p)!r} is not a notebook file: name .ipynb files.")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in sources:
+        nb = nbformat.read(p, as_version=4)
+        nb.cells = [c for c in nb.cells if not _is_solution(c)]
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        target = out / p.name
+        partial = out / f".{p.name}.partial"
+        nbformat.write(nb, partial)
+        partial.replace(target)
+        written.append(target)
+    return written
+
+
 def notebook_paths(paths: Iterable[str | Path]) -> list[Path]:
     """The ``.ipynb`` files named, and those inside the folders named (recursively,
     skipping ``.ipynb_checkpoints``), sorted."""
@@ -252,15 +293,30 @@ def write_csv(reports: Sequence[NotebookReport], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m course_utils.exercises report",
-        description="Run learners' notebooks and report each exercise (passed, not attempted, "
-                    "wrong, not run) and the checkpoints. It runs their code.")
-    parser.add_argument("paths", nargs="+", help=".ipynb files, or folders of them")
-    parser.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
-    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
-    parser.add_argument("--csv", help="also write the verdicts to this .csv file")
+    parser = argparse.ArgumentParser(prog="python -m course_utils.exercises",
+                                     description="Teachers' tools for the course's exercises.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rep = commands.add_parser(
+        "report", help="run learners' notebooks and report each exercise and the checkpoints",
+        description="Run learners' notebooks (without their solution cells) and report each "
+                    "exercise (passed, not attempted, wrong, not run) and the checkpoints. "
+                    "It runs their code.")
+    rep.add_argument("paths", nargs="+", help=".ipynb files, or folders of them")
+    rep.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
+    rep.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    rep.add_argument("--csv", help="also write the verdicts to this .csv file")
+    hand = commands.add_parser("handout", help="copy the notebooks without their solution cells",
+                               description="Copy notebooks without their solution cells, for assessed work.")
+    hand.add_argument("out_dir", help="folder to write the handout notebooks to")
+    hand.add_argument("notebooks", nargs="*", help="notebooks to copy (default: all of the course's)")
     args = parser.parse_args(argv)
+    if args.command == "handout":
+        try:
+            written = write_handout(args.out_dir, args.notebooks or None)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            parser.error(str(exc))
+        print(f"wrote {len(written)} notebook(s) without solutions to {args.out_dir}")
+        return 0
     try:
         paths = notebook_paths(args.paths)
     except (ValueError, FileNotFoundError) as exc:
