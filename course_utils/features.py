@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -207,6 +208,8 @@ def random_vgg19_state(seed: int = FALLBACK_SEED, init: str = FALLBACK_INIT) -> 
         seed: same seed, same weights, on every machine.
         init: one of :data:`FALLBACK_INITS`; the default is the measured choice.
     """
+    if not isinstance(seed, Integral) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}; e.g. seed=0.")
     return {k: v.clone() for k, v in _random_state(seed, init).items()}
 
 
@@ -281,6 +284,10 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         if isinstance(layers, str):
             layers = [layers]
+        if not isinstance(layers, Iterable):
+            raise TypeError(
+                f"layers must be a layer name or a list of them, got {layers!r}; e.g. ['relu1_1', 'relu4_2']."
+            )
         layers = list(layers)
         if not layers:
             raise ValueError("layers is empty; ask for at least one layer, e.g. ['relu1_1'].")
@@ -289,16 +296,20 @@ class FeatureExtractor(nn.Module):
         for n in self.layers:
             self._wanted[layer_index(n)].append(n)
         self.depth = max(self._wanted) + 1  # modules run: features[:depth]
+        target = config.device() if device is None else _check_device(device)
 
         state, self.source, self.is_imagenet = self._resolve(weights, seed)
         body = build_vgg19_features()[: self.depth]
         body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < self.depth})
         self.body = body
+        # Each 2x2 max-pool halves the image (rounding down), so an image smaller than 2**k
+        # px runs out of pixels at the k-th pool: say so before the network does.
+        self._min_side = 2 ** sum(isinstance(m, nn.MaxPool2d) for m in body)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
-        self.to(config.device() if device is None else torch.device(device))
+        self.to(target)
         if not self.is_imagenet and verbose:
             # The full notice once per process, then one line each time: always visible,
             # never a wall of boxes in a notebook that builds several extractors.
@@ -355,6 +366,13 @@ class FeatureExtractor(nn.Module):
                 f"FeatureExtractor expects images of shape (B, 3, H, W) in [0, 1], got {shape}; "
                 "add a batch dimension with image[None] or convert grey images to RGB."
             )
+        if min(images.shape[-2:]) < self._min_side:
+            deepest = max(self.layers, key=layer_index)
+            raise ValueError(
+                f"images of {images.shape[-2]}x{images.shape[-1]} px are too small for layer '{deepest}', "
+                f"which needs at least {self._min_side} px per side (it follows "
+                f"{self._min_side.bit_length() - 1} 2x2 poolings); use a larger image or shallower layers."
+            )
         # Normalise in float32, then run the body in its own dtype (float32, or bfloat16 for
         # the GPU fast path of course_utils.accel, which converts a copy of the body).
         x = (images.to(self.mean.device, torch.float32) - self.mean.float()) / self.std.float()
@@ -368,6 +386,27 @@ class FeatureExtractor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layers={list(self.layers)}, source={self.source!r}"
+
+
+def _check_device(device: torch.device | str) -> torch.device:
+    """``device`` as a ``torch.device`` that this machine has, or a ValueError that says what to pass."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it out "
+            "to let config.device() choose."
+        ) from None
+    mps = getattr(torch.backends, "mps", None)
+    missing = (dev.type == "cuda" and not torch.cuda.is_available()) or (
+        dev.type == "mps" and not (mps is not None and mps.is_available())
+    )
+    if missing:
+        raise ValueError(
+            f"device={device!r} is not available on this machine; leave it out to let config.device() "
+            "choose, or use 'cpu'."
+        )
+    return dev
 
 
 def gatys_layers() -> tuple[str, ...]:

@@ -80,6 +80,11 @@ class _SymmetricGram(torch.autograd.Function):
 def grams(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``{layer: (B, C, H, W)}`` → ``{layer: (B, C, C)}``, detached: style *targets*
     are computed once, before the optimisation (seed defect 6)."""
+    if not isinstance(features, Mapping):
+        raise TypeError(
+            f"grams expects a dict {{layer: features}} (what a FeatureExtractor returns), got "
+            f"{type(features).__name__}; for one layer's features use gram_matrix(x)."
+        )
     return {name: gram_matrix(f).detach() for name, f in features.items()}
 
 
@@ -113,6 +118,11 @@ def content_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar tensor.
     """
+    if not (isinstance(generated, torch.Tensor) and isinstance(target, torch.Tensor)):
+        raise TypeError(
+            f"content_loss expects two feature tensors (B, C, H, W), got {type(generated).__name__} "
+            f"and {type(target).__name__}; pick the content layer, e.g. feats['relu4_2']."
+        )
     return _relative_sq_error(generated, target.detach()).mean()
 
 
@@ -138,6 +148,16 @@ def style_loss(
     Returns:
         A scalar tensor.
     """
+    if not (isinstance(generated_feats, Mapping) and isinstance(target_grams, Mapping)):
+        raise TypeError(
+            f"style_loss expects two dicts {{layer: tensor}}, got {type(generated_feats).__name__} and "
+            f"{type(target_grams).__name__}; pass the FeatureExtractor's output and losses.grams(style_features)."
+        )
+    if layer_weights is not None and not isinstance(layer_weights, Mapping):
+        raise TypeError(
+            f"layer_weights must be a dict {{layer: weight}} or None, got {type(layer_weights).__name__}; "
+            "e.g. {'relu1_1': 0.5, 'relu2_1': 0.5}."
+        )
     if not target_grams:
         raise ValueError("target_grams is empty; pass at least one layer's Gram matrix.")
     missing = [k for k in target_grams if k not in generated_feats]
@@ -153,6 +173,11 @@ def style_loss(
         w = float(layer_weights.get(name, 0.0))
         if w == 0.0:
             continue
+        if target.dim() != 3:
+            raise ValueError(
+                f"target_grams['{name}'] has shape {tuple(target.shape)}, not a Gram matrix (B, C, C); "
+                "compute the targets with losses.grams(style_features)."
+            )
         term = w * _relative_sq_error(gram_matrix(generated_feats[name]), target.detach()).mean()
         total = term if total is None else total + term
     if total is None:
@@ -173,10 +198,9 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar tensor (0 for a constant image).
     """
-    if image.dim() != 4 or image.shape[-1] < 2 or image.shape[-2] < 2:
-        raise ValueError(
-            f"tv_loss expects an image batch (B, C, H, W) with H, W >= 2, got {tuple(image.shape)}."
-        )
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] < 2 or image.shape[-2] < 2:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"tv_loss expects an image batch (B, C, H, W) with H, W >= 2, got {shape}.")
     dy = image[..., 1:, :] - image[..., :-1, :]
     dx = image[..., :, 1:] - image[..., :, :-1]
     return dy.pow(2).mean() + dx.pow(2).mean()

@@ -168,3 +168,29 @@ def test_batch_images_are_independent(image):
     both = fx(torch.cat([image, other]))["relu2_2"]
     assert torch.allclose(both[:1], fx(image)["relu2_2"], atol=1e-5)
     assert torch.allclose(both[1:], fx(other)["relu2_2"], atol=1e-5)
+
+
+def test_more_bad_arguments_give_clear_errors(all_layers):
+    with pytest.raises(TypeError, match=r"layers must be a layer name or a list of them, got None"):
+        features.FeatureExtractor(None, weights="random", verbose=False)
+    with pytest.raises(ValueError, match=r"device='gpu' is not a PyTorch device; use 'cpu', 'cuda' or 'mps'"):
+        features.FeatureExtractor(["relu1_1"], weights="random", verbose=False, device="gpu")
+    with pytest.raises(ValueError, match="seed must be an integer, got '0'"):
+        features.random_vgg19_state("0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_missing_cuda_device_is_named():
+    with pytest.raises(ValueError, match=r"device='cuda' is not available on this machine"):
+        features.FeatureExtractor(["relu1_1"], weights="random", verbose=False, device="cuda")
+
+
+def test_an_image_too_small_for_the_deepest_layer_is_named(all_layers):
+    # relu5_1 follows four 2x2 poolings: 16 px is the least that leaves it one position
+    fx = features.FeatureExtractor(["relu1_1", "relu5_1"], weights="random", verbose=False, device="cpu")
+    assert fx(torch.rand(1, 3, 16, 20))["relu5_1"].shape[-2:] == (1, 1)
+    with pytest.raises(ValueError, match=r"15x20 px are too small for layer 'relu5_1', which needs at least 16 px"):
+        fx(torch.rand(1, 3, 15, 20))
+    with pytest.raises(ValueError, match="'pool5', which needs at least 32 px"):
+        all_layers(torch.rand(1, 3, 31, 64))
+    assert all_layers(torch.rand(1, 3, 32, 32))["pool5"].shape[-2:] == (1, 1)

@@ -109,3 +109,23 @@ def test_tv_loss_by_hand():
     assert losses.tv_loss(torch.full((2, 3, 8, 8), 0.7)).item() == 0.0
     with pytest.raises(ValueError, match="H, W >= 2"):
         losses.tv_loss(torch.ones(1, 3, 1, 5))
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: losses.grams(torch.rand(1, 3, 8, 8)), TypeError, r"grams expects a dict .* use gram_matrix\(x\)"),
+        (lambda: losses.content_loss({"relu4_2": torch.rand(1, 3, 8, 8)}, torch.rand(1, 3, 8, 8)),
+         TypeError, r"two feature tensors .* got dict and Tensor; pick the content layer"),
+        (lambda: losses.style_loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 3)),
+         TypeError, r"two dicts .* got Tensor and Tensor; pass the FeatureExtractor's output"),
+        (lambda: losses.style_loss({"l": torch.rand(1, 3, 8, 8)}, {"l": torch.rand(1, 3, 3)}, [1.0]),
+         TypeError, r"layer_weights must be a dict .* got list"),
+        (lambda: losses.style_loss({"l": torch.rand(1, 3, 8, 8)}, {"l": torch.rand(1, 3, 8, 8)}),
+         ValueError, r"target_grams\['l'\] has shape \(1, 3, 8, 8\), not a Gram matrix .* losses\.grams"),
+        (lambda: losses.tv_loss([[0.0, 1.0]]), ValueError, r"\(B, C, H, W\) .* got list"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
