@@ -46,6 +46,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -204,8 +205,10 @@ def deformable_stylise(
             raise ValueError(f"{name}={value!r} is invalid: expected a finite number >= 0 (> 0 for field_lr).")
     if transform not in TRANSFORMS:
         raise ValueError(f"transform={transform!r} is invalid: expected one of {TRANSFORMS}.")
-    if len(grid_size) != 2 or min(grid_size) < 2:
-        raise ValueError(f"grid_size={tuple(grid_size)!r} is invalid: expected (rows, columns), each at least 2.")
+    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(
+        isinstance(v, Integral) and not isinstance(v, bool) and v >= 2 for v in grid_size
+    )):
+        raise ValueError(f"grid_size={grid_size!r} is invalid: expected (rows, columns), two integers each at least 2.")
     cfg = cfg.replace(lr=cfg.resolved_lr())
     content = transfer._check_image(content, "content")
     styles, blend = transfer._prepare_styles(style, cfg)

@@ -12,13 +12,64 @@ Units: displacements and grids are in normalised coordinates (see notebook 01), 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import geometry
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _check_size(size: object, what: str = "size") -> None:
+    if not (isinstance(size, Sequence) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
+        raise ValueError(f"{what} must be (H, W), two positive integers, got {size!r}; e.g. (64, 64).")
+
+
+def _check_grid_size(grid_size: object) -> None:
+    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(_is_int(v) and v >= 2 for v in grid_size)):
+        raise ValueError(
+            f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
+            "e.g. (6, 6)."
+        )
+
+
+def _check_grid(grid: object, what: str = "grid") -> None:
+    if not isinstance(grid, torch.Tensor) or grid.dim() != 4 or grid.shape[-1] != 2:
+        shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
+        raise ValueError(
+            f"{what} must be a sampling grid (B, H, W, 2), got {shape}; add a batch dimension with "
+            f"{what}[None], or turn a θ into a grid with geometry.sampling_grid(theta, size)."
+        )
+
+
+def _check_points(points: object, what: str, batched: bool = True) -> None:
+    ok = isinstance(points, torch.Tensor) and points.shape[-1:] == (2,) and (
+        points.dim() == 2 or (batched and points.dim() == 3)
+    )
+    if not ok:
+        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
+        expected = "(K, 2) or (B, K, 2)" if batched else "(K, 2)"
+        raise ValueError(
+            f"{what} must be a tensor {expected} of (x, y) pixel positions, got {shape}; "
+            "e.g. torch.tensor([[10.0, 20.0], [30.0, 5.0]])."
+        )
+
+
+def _check_point_pair(source_px: object, target_px: object, batched: bool = True) -> None:
+    _check_points(source_px, "source_px", batched)
+    _check_points(target_px, "target_px", batched)
+    if source_px.shape[-2:] != target_px.shape[-2:]:
+        raise ValueError(
+            f"source_px {tuple(source_px.shape)} and target_px {tuple(target_px.shape)} must pair up one "
+            "to one; give the same number of points in each."
+        )
 
 
 def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
@@ -39,6 +90,9 @@ def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> 
 
 def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torch.Tensor:
     """The identity sampling grid ``(B, H, W, 2)``: every output pixel reads itself."""
+    _check_size(size)
+    if not _is_int(batch) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}.")
     theta = geometry.identity_theta().to(device) if device is not None else geometry.identity_theta()
     return geometry.sampling_grid(theta, size, batch=batch)
 
@@ -55,6 +109,7 @@ def _check_control(control: torch.Tensor) -> None:
 
 def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: bool = False) -> torch.Tensor:
     """Control displacements ``(B, 2, gh, gw)`` of the identity field (all zeros)."""
+    _check_grid_size(grid_size)
     c = torch.zeros(batch, 2, *grid_size)
     return c.requires_grad_(requires_grad)
 
@@ -67,12 +122,14 @@ def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     control points, and differentiable with respect to them.
     """
     _check_control(control)
+    _check_size(size)
     dense = F.interpolate(control, size=tuple(size), mode="bicubic", align_corners=True)
     return dense.permute(0, 2, 3, 1)
 
 
 def field_grid(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Sampling grid ``(B, H, W, 2)`` = identity + upsampled displacement."""
+    _check_control(control)
     return identity_grid(size, control.shape[0], device=control.device) + upsample_field(control, size)
 
 
@@ -85,6 +142,15 @@ def warp_with_grid(
         image: ``(B, C, H, W)``.
         grid: ``(B, H_out, W_out, 2)`` normalised input positions (a batch of 1 is broadcast).
     """
+    if not isinstance(image, torch.Tensor) or image.dim() != 4:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"image must be a (B, C, H, W) tensor, got {shape}; add a batch dimension with image[None].")
+    _check_grid(grid)
+    if grid.shape[0] not in (1, image.shape[0]):
+        raise ValueError(
+            f"the grid has a batch of {grid.shape[0]} but the image batch is {image.shape[0]}; "
+            "give one grid (or control) per image, or a batch of 1 for all."
+        )
     if grid.shape[0] == 1 and image.shape[0] > 1:
         grid = grid.expand(image.shape[0], *grid.shape[1:])
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
@@ -107,8 +173,14 @@ def warp_mask(
     styles); ``soft=False`` uses nearest sampling and returns a hard 0/1 mask. Outside the
     image the mask is 0 (the region does not extend past the picture).
     """
-    if mask.dim() != 4 or mask.shape[1] != 1:
-        raise ValueError(f"mask must have shape (B, 1, H, W), got {tuple(mask.shape)}.")
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must have shape (B, 1, H, W), got {shape}.")
+    if not isinstance(grid_or_theta, torch.Tensor):
+        raise ValueError(
+            f"grid_or_theta must be a sampling grid (B, H, W, 2) or a θ (2, 3) tensor, got "
+            f"{type(grid_or_theta).__name__}; pass the grid or θ that warped the image."
+        )
     mode = "bilinear" if soft else "nearest"
     if grid_or_theta.shape[-2:] == (2, 3) and grid_or_theta.dim() in (2, 3):
         return geometry.warp(mask, grid_or_theta, mode=mode, padding_mode="zeros")
@@ -117,6 +189,7 @@ def warp_mask(
 
 def grid_in_pixels(grid: torch.Tensor) -> torch.Tensor:
     """A normalised grid ``(B, H, W, 2)`` → the same positions in input pixels."""
+    _check_grid(grid)
     h, w = grid.shape[1:3]
     return geometry.normalised_to_pixel(grid, (h, w))
 
@@ -146,6 +219,15 @@ def smoothness(control: torch.Tensor) -> torch.Tensor:
 def sample_grid_at(grid: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
     """Where the output pixels ``points_px`` ``(B, K, 2)`` (x, y in pixels) read from,
     in input pixels ``(B, K, 2)``; differentiable with respect to the grid."""
+    _check_grid(grid)
+    if not isinstance(points_px, torch.Tensor) or points_px.dim() != 3 or points_px.shape[-1] != 2 or (
+        points_px.shape[0] != grid.shape[0]
+    ):
+        shape = tuple(points_px.shape) if isinstance(points_px, torch.Tensor) else type(points_px).__name__
+        raise ValueError(
+            f"points_px must be (B, K, 2) pixel positions with the grid's batch B={grid.shape[0]}, got {shape}; "
+            "add a batch dimension with points_px[None]."
+        )
     h, w = grid.shape[1:3]
     where = geometry.pixel_to_normalised(points_px, (h, w)).unsqueeze(2)  # (B, K, 1, 2)
     values = F.grid_sample(grid.permute(0, 3, 1, 2), where, mode="bilinear", padding_mode="border", align_corners=False)
@@ -160,6 +242,7 @@ def keypoint_loss(grid: torch.Tensor, source_px: torch.Tensor, target_px: torch.
         grid: the sampling grid ``(B, H, W, 2)`` (output → input).
         source_px, target_px: ``(K, 2)`` or ``(B, K, 2)`` pixel positions (x, y).
     """
+    _check_point_pair(source_px, target_px)
     src = source_px if source_px.dim() == 3 else source_px.unsqueeze(0)
     tgt = target_px if target_px.dim() == 3 else target_px.unsqueeze(0)
     return (sample_grid_at(grid, tgt) - src).pow(2).sum(-1).mean()
@@ -171,6 +254,31 @@ def _pyramid(image: torch.Tensor, scale: float) -> torch.Tensor:
         return image
     size = [max(8, round(s * scale)) for s in image.shape[-2:]]
     return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _check_registration(moving: object, fixed: object, steps: object, scales: object, lr: object) -> None:
+    """One clear error for a bad argument of :func:`register_affine` / :func:`register_field`,
+    before any step (a NaN image would otherwise crash ``grid_sample``'s backward)."""
+    for what, image in (("moving", moving), ("fixed", fixed)):
+        if not isinstance(image, torch.Tensor) or image.dim() != 4:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(f"{what} must be a (B, C, H, W) image tensor, got {shape}; add a batch dimension with {what}[None].")
+    if moving.shape != fixed.shape:
+        raise ValueError(
+            f"moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same shape; "
+            "resize one of them (images.resize) or give both the same channels."
+        )
+    for what, image in (("moving", moving), ("fixed", fixed)):
+        if not torch.isfinite(image).all():
+            raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
+    if not _is_int(steps) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0 (steps per scale), got {steps!r}.")
+    if not (isinstance(scales, Sequence) and all(
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in scales
+    )):
+        raise ValueError(f"scales must be a list of sizes > 0 (fractions of the image), got {scales!r}; e.g. (0.25, 0.5, 1.0).")
+    if not (isinstance(lr, Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.01.")
 
 
 def _coarse_to_fine(
@@ -219,6 +327,7 @@ def register_affine(
     Returns:
         ``(theta, losses)``: θ and the mean squared pixel error after each step.
     """
+    _check_registration(moving, fixed, steps, scales, lr)
     theta = geometry.identity_theta().clone().requires_grad_(True)
     history = _coarse_to_fine(
         theta, lambda m, f: F.mse_loss(geometry.warp(m, theta, padding_mode="border"), f),
@@ -244,6 +353,10 @@ def register_field(
     Returns:
         ``(control, losses)``.
     """
+    _check_registration(moving, fixed, steps, scales, lr)
+    if not (isinstance(smooth_weight, Real) and not isinstance(smooth_weight, bool)
+            and math.isfinite(smooth_weight) and smooth_weight >= 0):
+        raise ValueError(f"smooth_weight must be a finite number >= 0, got {smooth_weight!r}; e.g. 0.1.")
     control = zero_control(grid_size, moving.shape[0], requires_grad=True)
     history = _coarse_to_fine(
         control,
@@ -277,6 +390,11 @@ def fit_field_to_points(
     Returns:
         Control displacements ``(1, 2, gh, gw)`` for :func:`field_grid` (normalised units).
     """
+    _check_point_pair(source_px, target_px, batched=False)
+    _check_size(size)
+    _check_grid_size(grid_size)
+    if not _is_int(steps) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0 (L-BFGS iterations), got {steps!r}.")
     scale = max(size) / 2.0
     control = zero_control(tuple(grid_size), requires_grad=True)
     opt = torch.optim.LBFGS([control], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe",
@@ -308,17 +426,37 @@ def fit_affine_to_points(
         source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
         size: ``(H, W)`` of the image the transform will warp.
     """
+    _check_point_pair(source_px, target_px, batched=False)
+    _check_size(size)
     src = geometry.pixel_to_normalised(source_px.double(), size)
     tgt = geometry.pixel_to_normalised(target_px.double(), size)
     design = torch.cat([tgt, torch.ones(len(tgt), 1, dtype=torch.float64)], dim=1)  # (K, 3): output (x, y, 1)
     identity = geometry.identity_theta().double().T  # (3, 2)
     lhs = design.T @ design + prior_weight * torch.eye(3, dtype=torch.float64)
     rhs = design.T @ src + prior_weight * identity
-    return torch.linalg.solve(lhs, rhs).T.float()[None]
+    try:
+        return torch.linalg.solve(lhs, rhs).T.float()[None]
+    except torch.linalg.LinAlgError:
+        raise ValueError(
+            f"{len(tgt)} point pair(s) do not fix an affine map (fewer than 3, or all on one line) and "
+            f"prior_weight={prior_weight!r} does not either; add pairs or use a prior_weight > 0."
+        ) from None
 
 
 def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
     """Mean distance in pixels between two sampling grids (optionally ignoring a border)."""
+    _check_grid(grid_a, "grid_a")
+    _check_grid(grid_b, "grid_b")
+    if grid_a.shape != grid_b.shape:
+        raise ValueError(
+            f"grid_a {tuple(grid_a.shape)} and grid_b {tuple(grid_b.shape)} must have the same shape; "
+            "build both for the same size."
+        )
+    if not _is_int(margin) or margin < 0 or 2 * margin >= min(grid_a.shape[1:3]):
+        raise ValueError(
+            f"margin={margin!r} is invalid for a {grid_a.shape[1]}x{grid_a.shape[2]} grid: expected a whole "
+            "number of pixels >= 0 that leaves some pixels; use a smaller margin."
+        )
     d = (grid_in_pixels(grid_a) - grid_in_pixels(grid_b)).norm(dim=-1)
     if margin:
         d = d[:, margin:-margin, margin:-margin]

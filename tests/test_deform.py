@@ -113,6 +113,9 @@ def test_bad_input_names_the_problem(content, style):
         deform.deformable_stylise(content, style, SRC, TGT, transform="rigid", **FAST)
     with pytest.raises(ValueError, match="grid_size"):
         deform.deformable_stylise(content, style, SRC, TGT, grid_size=(1, 4), **FAST)
+    for bad in (6, ("6", 6), (6.0, 6)):  # not a pair of integers: named, not a bare TypeError
+        with pytest.raises(ValueError, match=r"grid_size=.* is invalid: expected \(rows, columns\), two integers"):
+            deform.deformable_stylise(content, style, SRC, TGT, grid_size=bad, **FAST)
     with pytest.raises(ValueError, match="smooth_weight"):
         deform.deformable_stylise(content, style, SRC, TGT, smooth_weight=-1.0, **FAST)
     with pytest.raises(ValueError, match="preserve_colour"):

@@ -133,3 +133,48 @@ def test_register_field_meets_the_course_figure_at_128_px():
     before = warps.end_point_error(warps.identity_grid(size), warps.field_grid(true, size))
     after = warps.end_point_error(warps.field_grid(control, size), warps.field_grid(true, size))
     assert before > 2.0 and after < 1.0
+
+
+_IMG = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+_GRID = warps.identity_grid((16, 16))
+_PTS = torch.tensor([[2.0, 3.0], [10.0, 4.0], [6.0, 12.0]])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: warps.identity_grid(16), r"size must be \(H, W\), two positive integers, got 16"),
+        (lambda: warps.zero_control((6,)), r"grid_size must be \(rows, columns\) of control points"),
+        (lambda: warps.warp_with_grid(_IMG[0], _GRID), r"image must be a \(B, C, H, W\) tensor, got \(3, 16, 16\); add a batch"),
+        (lambda: warps.warp_with_grid(_IMG, geometry.identity_theta()),
+         r"grid must be a sampling grid \(B, H, W, 2\), got \(2, 3\); .*geometry\.sampling_grid"),
+        (lambda: warps.warp_with_grid(_IMG.expand(2, -1, -1, -1), warps.identity_grid((16, 16), 3)),
+         "the grid has a batch of 3 but the image batch is 2"),
+        (lambda: warps.jacobian_determinant(_GRID[0]), r"grid must be a sampling grid .* got \(16, 16, 2\); add a batch dimension"),
+        (lambda: warps.keypoint_loss(_GRID, [[1.0, 2.0]], [[1.0, 2.0]]), r"source_px must be a tensor .* got list"),
+        (lambda: warps.keypoint_loss(_GRID, _PTS, _PTS[:2]), "must pair up one to one"),
+        (lambda: warps.fit_affine_to_points(_PTS, _PTS[:2], (16, 16)), r"source_px \(3, 2\) and target_px \(2, 2\) must pair up"),
+        (lambda: warps.fit_affine_to_points(_PTS[:1], _PTS[:1], (16, 16), prior_weight=0),
+         "do not fix an affine map .* use a prior_weight > 0"),
+        (lambda: warps.fit_field_to_points(_PTS, _PTS, 16), r"size must be \(H, W\)"),
+        (lambda: warps.end_point_error(_GRID, warps.identity_grid((8, 8))), "must have the same shape"),
+        (lambda: warps.register_affine(_IMG[:, :1], _IMG, progress=False),
+         r"moving \(1, 1, 16, 16\) and fixed \(1, 3, 16, 16\) must have the same shape"),
+        (lambda: warps.register_affine(_IMG, _IMG, steps="10", progress=False), "steps must be an integer >= 0"),
+        (lambda: warps.register_affine(_IMG, _IMG, scales=0.5, progress=False), r"scales must be a list .* e\.g\. \(0\.25"),
+        (lambda: warps.register_field(_IMG, _IMG, grid_size=6, progress=False), "grid_size must be"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_register_refuses_nan_images_instead_of_crashing():
+    # A NaN image made the sampling grid NaN after one step, and grid_sample's backward then
+    # crashed the whole Python process (a segmentation fault, torch 2.14 on a CPU).
+    nan = torch.full_like(_IMG, float("nan"))
+    with pytest.raises(ValueError, match="moving contains NaN or infinite pixels"):
+        warps.register_affine(nan, _IMG, steps=2, progress=False)
+    with pytest.raises(ValueError, match="fixed contains NaN"):
+        warps.register_field(_IMG, nan, steps=2, progress=False)
