@@ -23,6 +23,7 @@ The same ``(n, variant, seed, split)`` always gives the same pixels on a CPU.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import NamedTuple
 
@@ -214,11 +215,31 @@ def _sample_params(
     return p
 
 
+def _check_labels_params(labels: object, params: object, keys: tuple[str, ...]) -> None:
+    """Labels ``(N,)`` of digits 0…9 and the matching ``params`` of :func:`make_digits`, or a clear error."""
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point():
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a (N,) tensor of digits 0…9, got {got}; e.g. torch.tensor([3, 1, 4]).")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"labels must be digits 0…9, got values from {labels.min().item()} to {labels.max().item()}.")
+    if not isinstance(params, Mapping):
+        raise ValueError(f"params must be the dictionary that make_digits returned, got {type(params).__name__}.")
+    for key in keys:
+        value = params.get(key)
+        if not isinstance(value, torch.Tensor) or len(value) != len(labels):
+            got = f"{len(value)} rows" if isinstance(value, torch.Tensor) else "none"
+            raise ValueError(
+                f"params['{key}'] has {got} for {len(labels)} labels; pass the labels and params "
+                "of the same make_digits call."
+            )
+
+
 def render_glyphs(labels: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
     """The clean, undistorted digits ``(N, 1, 28, 28)`` (glyph, jitter, slant and width only).
 
     This is what a perfect spatial transformer would recover, up to a fixed pose.
     """
+    _check_labels_params(labels, params, ("font_size", "stroke", "jitter", "slant", "width"))
     bank = _glyph_bank()
     fs = torch.as_tensor([FONT_SIZES.index(int(s)) for s in params["font_size"]], dtype=torch.long)
     st = torch.as_tensor([STROKES.index(int(s)) for s in params["stroke"]], dtype=torch.long)
@@ -249,6 +270,13 @@ def render_digits(
         ``(N, 1, S, S)`` float32 in ``[0, 1]``.
     """
     size = _check_variant_size(variant, size)
+    needs = {"P": ("homography",), "cluttered": ("theta", "clutter")}.get(variant, ("theta",))
+    missing = [k for k in needs if not isinstance(params, Mapping) or k not in params]
+    if missing:
+        raise ValueError(
+            f"params has no '{missing[0]}', so it was not made for variant {variant!r}; "
+            "pass the variant that make_digits was given with these params."
+        )
     glyphs = _pad_to(render_glyphs(labels, params), size)
     if variant == "P":
         grid = projective_grid(params["homography"], size)

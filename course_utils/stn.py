@@ -20,6 +20,7 @@ the same CNN behind an STN), their training loop and the recipe that sizes them.
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -133,6 +134,12 @@ def init_identity_(layer: nn.Linear, transform: str = "affine") -> nn.Linear:
         ``layer``, changed in place.
     """
     transform = _canonical(transform)
+    n = TRANSFORMS[transform]
+    if not isinstance(layer, nn.Linear) or layer.bias is None or layer.out_features != n:
+        raise ValueError(
+            f"init_identity_ needs the localization net's last nn.Linear with a bias and {n} outputs "
+            f"for transform {transform!r}, got {layer!r}; build it as nn.Linear(hidden, {n})."
+        )
     with torch.no_grad():
         layer.weight.zero_()
         if transform == "affine":
@@ -165,6 +172,15 @@ def sample(
     Returns:
         ``(B, C, H_out, W_out)``; differentiable with respect to ``x`` and ``grid``.
     """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a (B, C, H, W) tensor, got {shape}; add a batch dimension with x[None].")
+    if not isinstance(grid, torch.Tensor) or grid.dim() != 4 or grid.shape[-1] != 2 or grid.shape[0] != x.shape[0]:
+        shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
+        raise ValueError(
+            f"grid must be a sampling grid (B, H_out, W_out, 2) with the batch of x (B={x.shape[0]}), got "
+            f"{shape}; make it from θ with geometry.sampling_grid(theta, size, batch={x.shape[0]})."
+        )
     if isinstance(padding_mode, (int, float)) and not isinstance(padding_mode, bool):
         fill = float(padding_mode)
         out = F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros",
@@ -176,6 +192,20 @@ def sample(
         )
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode,
                          align_corners=align_corners)
+
+
+def _check_input(x: torch.Tensor, in_channels: int, what: str) -> None:
+    """A clear error for input a network cannot take (instead of a matrix-size mismatch deep inside)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        grey_batch = isinstance(x, torch.Tensor) and x.dim() == 3 and in_channels == 1 and x.shape[0] != 1
+        fix = "add a channel dimension with x[:, None]" if grey_batch else "add a batch dimension with x[None]"
+        raise ValueError(f"x must be a (B, {in_channels}, H, W) tensor, got {shape}; {fix}.")
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f"x has {x.shape[1]} channels but this {what} was built for {in_channels}; "
+            f"build it with in_channels={x.shape[1]}."
+        )
 
 
 class LocalizationNet(nn.Module):
@@ -212,6 +242,7 @@ class LocalizationNet(nn.Module):
                 f"channels={channels!r}, hidden={hidden!r}, pooled={pooled!r}."
             )
         c1, c2 = channels
+        self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.MaxPool2d(2, stride=2, ceil_mode=True),  # where matters, not fine detail
             nn.Conv2d(in_channels, c1, kernel_size=7, padding=3),
@@ -230,6 +261,7 @@ class LocalizationNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "localization net")
         return self.head(self.features(x))
 
 
@@ -357,6 +389,7 @@ class DigitCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 8, hidden: int = 64):
         super().__init__()
+        self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 5, padding=2),
             nn.BatchNorm2d(width),
@@ -376,6 +409,7 @@ class DigitCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "DigitCNN")
         return self.classifier(self.features(x))
 
 
@@ -420,6 +454,7 @@ def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
     Returns:
         Angle(s) in degrees in (-180, 180], shape ``()`` or ``(B,)``.
     """
+    geometry._check_theta(theta)
     a = theta[..., :2, :2]
     return torch.rad2deg(torch.atan2(a[..., 1, 0] - a[..., 0, 1], a[..., 0, 0] + a[..., 1, 1]))
 
@@ -497,12 +532,36 @@ def recipe() -> Recipe:
     return config.pick(full=RECIPE_FULL, fast=RECIPE_FAST)
 
 
+def _check_recipe(r: object) -> None:
+    if not isinstance(r, Recipe):
+        raise TypeError(
+            f"r must be a Recipe, got {r!r}; pass stn.recipe(), stn.RECIPE_FAST or stn.RECIPE_FULL."
+        )
+
+
+def _check_examples(images: object, labels: object, what: str = "images") -> None:
+    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1, or a clear error."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        three_d = isinstance(images, torch.Tensor) and images.dim() == 3
+        fix = f"add a channel dimension with {what}[:, None]" if three_d else "e.g. make_digits(...).images"
+        raise ValueError(f"{what} must be an (N, C, H, W) tensor, got {shape}; {fix}.")
+    if len(images) == 0:
+        raise ValueError(f"{what} is empty; pass at least one image.")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex():
+        got = f"{tuple(labels.shape)} {labels.dtype}" if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a (N,) tensor of class indices (int64), got {got}; convert with torch.as_tensor(labels).long().")
+    if len(images) != len(labels):
+        raise ValueError(f"{what} and labels must have the same length, got {len(images)} and {len(labels)}.")
+
+
 def build_models(r: Recipe, transform: str = "affine", seed: int = 0) -> dict[str, nn.Module]:
     """The two models of the comparison, seeded: ``{"CNN": ..., "STN-CNN": ...}``.
 
     The STN-CNN is built first with ``r.width``/``r.hidden``; the plain CNN's hidden layer is
     then widened until both have the same number of parameters (within 1 %).
     """
+    _check_recipe(r)
     config.seed_everything(seed)
     stn_cnn = STNClassifier(1, 10, r.width, r.hidden, transform=transform)
     config.seed_everything(seed)
@@ -521,6 +580,7 @@ def build_rotation_model(r: Recipe, seed: int = 0) -> STNClassifier:
     Rotation only, because that is the one thing the experiment asks about: with scale and
     translation free as well, the STN can lower the loss by zooming instead of turning.
     """
+    _check_recipe(r)
     config.seed_everything(seed)
     return STNClassifier(1, 10, r.width, r.hidden, transform=ROTATION_TRANSFORM,
                          loc_channels=r.rotation_loc_channels,
@@ -582,9 +642,12 @@ def train_classifier(
     """
     from tqdm.auto import tqdm
 
-    if images.shape[0] != labels.shape[0]:
+    _check_recipe(r)
+    _check_examples(images, labels)
+    if not isinstance(r.batch_size, int) or r.batch_size < 1 or not isinstance(r.epochs, int) or r.epochs < 0:
         raise ValueError(
-            f"images and labels must have the same length, got {images.shape[0]} and {labels.shape[0]}."
+            f"the recipe needs batch_size >= 1 and epochs >= 0 (integers), got batch_size={r.batch_size!r}, "
+            f"epochs={r.epochs!r}; fix them with dataclasses.replace(r, ...)."
         )
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     loc = [p for n, p in trainable if "localization" in n]
@@ -642,6 +705,10 @@ def freeze_(module: nn.Module) -> nn.Module:
 def rotation_params(degrees: torch.Tensor) -> torch.Tensor:
     """The ``"rotation"`` family's parameters ``(B, 2)`` for given angles ``(B,)`` (degrees,
     anticlockwise): ``(cos α - 1, sin α)``, so that :func:`params_to_theta` gives the rotation."""
+    if not isinstance(degrees, torch.Tensor):
+        raise TypeError(
+            f"degrees must be a tensor of angles (B,), got {type(degrees).__name__}; e.g. torch.tensor([30.0])."
+        )
     a = torch.deg2rad(degrees)
     return torch.stack([torch.cos(a) - 1.0, torch.sin(a)], dim=-1)
 
@@ -750,6 +817,9 @@ def train_upright_then_stn(
     Returns:
         The mean training loss per epoch of stage 2.
     """
+    _check_recipe(r)
+    _check_examples(upright, labels, "upright")
+    _check_examples(distorted, labels, "distorted")
     outliers = turned_outliers(upright, r.reader_outlier_share, r.outlier_min_degrees, seed)
     reader_images = torch.cat([upright, outliers])
     reader_labels = torch.cat([labels, torch.full((len(outliers),), NOT_UPRIGHT, dtype=labels.dtype)])
@@ -772,12 +842,18 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` classified correctly (0…1)."""
+    _check_examples(images, labels)
     return (predict(model, images) == labels).float().mean().item()
 
 
 @torch.no_grad()
 def transform_batch(stn: SpatialTransformer, images: torch.Tensor, batch_size: int = 500):
     """Run an STN in evaluation mode over many images; returns ``(outputs, thetas)``."""
+    if not isinstance(stn, SpatialTransformer):
+        raise TypeError(
+            f"transform_batch needs a SpatialTransformer, got {type(stn).__name__}; "
+            "for a classifier pass its transformer, e.g. model.stn."
+        )
     stn.eval()
     outs, thetas = zip(*(stn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)), strict=True)
     return torch.cat(outs), torch.cat(thetas)
@@ -805,8 +881,24 @@ def load_or_train(
     """
     path = checkpoint_path(name) if name else None
     if path is not None and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+        shown = path.relative_to(config.PROJECT_ROOT) if path.is_relative_to(config.PROJECT_ROOT) else path
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError):  # truncated, empty or not a checkpoint
+            raise ValueError(
+                f"cannot read checkpoint {shown}: the file is damaged or not a PyTorch checkpoint; "
+                "restore it (git checkout -- data/checkpoints) or delete it to train again."
+            ) from None
+        try:
+            model.load_state_dict({k: v.float() for k, v in state.items()})
+        except RuntimeError as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 else type(exc).__name__
+            detail = detail if len(detail) <= 160 else detail[:157] + "..."
+            raise ValueError(
+                f"checkpoint {shown} does not fit this model ({detail}); build the model as it was "
+                "saved (same recipe and transform) or delete the file to train again."
+            ) from None
         model.eval()
         return f"loaded {path.relative_to(config.PROJECT_ROOT)}"
     start = time.perf_counter()

@@ -147,3 +147,16 @@ def test_custom_size():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         digits.make_digits(**kwargs)
+
+
+def test_render_checks_labels_and_params():
+    images, labels, params = digits.make_digits(4, "RTS")
+    with pytest.raises(ValueError, match=r"params has no 'homography', so it was not made for variant 'P'"):
+        digits.render_digits(labels, params, "P")
+    with pytest.raises(ValueError, match=r"labels must be a \(N,\) tensor of digits 0…9, got list"):
+        digits.render_glyphs(labels.tolist(), params)
+    with pytest.raises(ValueError, match="labels must be digits 0…9, got values from 0 to 10"):
+        digits.render_glyphs(torch.tensor([0, 1, 2, 10]), params)
+    with pytest.raises(ValueError, match=r"params\['font_size'\] has 4 rows for 2 labels; pass the labels and params"):
+        digits.render_digits(labels[:2], params, "RTS")
+    assert torch.equal(digits.render_digits(labels, params, "RTS"), images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -407,3 +408,54 @@ def test_upright_search_loss_pulls_an_upside_down_reading_over():
     assert turned_over > ce_over + 2 * recipe.upright_prior - 1e-4
     with pytest.raises(ValueError, match="rotation-only"):
         stn.upright_search_loss(stn.STNClassifier(1, 10, transform="affine"), images, reads, recipe)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: stn.init_identity_(nn.Linear(32, 6, bias=False)), ValueError,
+         r"needs the localization net's last nn.Linear with a bias and 6 outputs .* nn\.Linear\(hidden, 6\)"),
+        (lambda: stn.init_identity_(nn.Linear(32, 4)), ValueError, "6 outputs for transform 'affine'"),
+        (lambda: stn.sample(torch.rand(1, 1, 8, 8), geometry.identity_theta()), ValueError,
+         r"grid must be a sampling grid .* got \(2, 3\); make it from θ with geometry\.sampling_grid"),
+        (lambda: stn.sample(torch.rand(1, 8, 8), geometry.sampling_grid(geometry.identity_theta(), (8, 8))),
+         ValueError, r"x must be a \(B, C, H, W\) tensor, got \(1, 8, 8\)"),
+        (lambda: stn.SpatialTransformer(1).theta(torch.rand(1, 28, 28)), ValueError,
+         r"x must be a \(B, 1, H, W\) tensor, got \(1, 28, 28\); add a batch dimension"),
+        (lambda: stn.DigitCNN()(torch.rand(16, 28, 28)), ValueError,
+         r"got \(16, 28, 28\); add a channel dimension with x\[:, None\]"),
+        (lambda: stn.DigitCNN()(torch.rand(2, 3, 28, 28)), ValueError, "x has 3 channels but this DigitCNN was built for 1"),
+        (lambda: stn.rotation_degrees(torch.zeros(2)), ValueError, r"theta must have shape \(2, 3\) or \(B, 2, 3\)"),
+        (lambda: stn.rotation_params(30.0), TypeError, r"degrees must be a tensor of angles \(B,\), got float"),
+        (lambda: stn.build_models("fast"), TypeError, "r must be a Recipe, got 'fast'; pass stn.recipe()"),
+        (lambda: stn.transform_batch(stn.STNClassifier(), torch.rand(2, 1, 28, 28)), TypeError,
+         "needs a SpatialTransformer, got STNClassifier; .* model.stn"),
+        (lambda: stn.accuracy(stn.DigitCNN(), torch.rand(4, 1, 28, 28), torch.tensor([1, 2])), ValueError,
+         "images and labels must have the same length, got 4 and 2"),
+    ],
+)
+def test_more_bad_arguments_get_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_train_classifier_checks_its_data_before_training():
+    r = stn.Recipe(n_train=4, n_test=0, epochs=1, batch_size=2, name="test")
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"labels must be a \(N,\) tensor of class indices .*torch.float32; convert"):
+        stn.train_classifier(stn.DigitCNN(), images, labels.float(), r, progress=False)
+    with pytest.raises(ValueError, match=r"images must be an \(N, C, H, W\) tensor, got \(4, 28, 28\); add a channel"):
+        stn.train_classifier(stn.DigitCNN(), images[:, 0], labels, r, progress=False)
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        stn.train_classifier(stn.DigitCNN(), images, labels, replace(r, batch_size=0), progress=False)
+    with pytest.raises(ValueError, match="distorted and labels must have the same length, got 2 and 4"):
+        stn.train_upright_then_stn(stn.build_rotation_model(r), images, images[:2], labels, r, progress=False)
+
+
+def test_load_or_train_names_a_checkpoint_that_does_not_fit(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"checkpoint data/checkpoints/stn02_rts_cnn\.pt does not fit this model \(size mismatch"):
+        stn.load_or_train(stn.DigitCNN(width=4), "stn02_rts_cnn", train=lambda: pytest.fail("must not train"))
+    monkeypatch.setattr(stn, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(ValueError, match=r"cannot read checkpoint .*broken\.pt: the file is damaged"):
+        stn.load_or_train(stn.DigitCNN(), "broken", train=lambda: pytest.fail("must not train"))
