@@ -40,6 +40,15 @@ def _check(image: torch.Tensor, name: str) -> None:
         )
 
 
+def _check_luminance(y: torch.Tensor, name: str) -> None:
+    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[1] != 1:
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(
+            f"{name} must be a luminance batch of shape (B, 1, H, W), got {shape}; "
+            "take it with colour.luminance(image)."
+        )
+
+
 def _apply(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     m = matrix.to(image.device, image.dtype)
     return torch.einsum("ij,bjhw->bihw", m, image)
@@ -69,6 +78,7 @@ def chroma(image: torch.Tensor) -> torch.Tensor:
 
 def grey_rgb(y: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)`` luminance → a grey ``(B, 3, H, W)`` RGB image (R = G = B = Y)."""
+    _check_luminance(y, "y")
     return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 
@@ -84,6 +94,12 @@ def with_chroma_of(y: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor
     """An RGB image with luminance ``y`` ``(B, 1, H, W)`` and the chroma of
     ``colour_source`` ``(B, 3, H, W)`` (same H, W), clipped to [0, 1]."""
     _check(colour_source, "colour_source")
+    _check_luminance(y, "y")
+    if y.shape[0] != colour_source.shape[0]:
+        raise ValueError(
+            f"y holds {y.shape[0]} images but colour_source holds {colour_source.shape[0]}; "
+            "pass one luminance per colour source."
+        )
     if y.shape[-2:] != colour_source.shape[-2:]:
         raise ValueError(
             f"the luminance is {tuple(y.shape[-2:])} px but the colour source is "
@@ -107,8 +123,15 @@ def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: f
     Returns:
         ``(1, 3, H, W)`` in [0, 1] (clipped).
     """
-    _check(source, "source")
-    _check(reference, "reference")
+    for name, image in (("source", source), ("reference", reference)):
+        _check(image, name)
+        if image.shape[0] != 1:
+            raise ValueError(
+                f"{name} must be one image (batch 1), got a batch of {image.shape[0]}; "
+                f"index it, e.g. {name}[:1]."
+            )
+        if not torch.isfinite(image).all():
+            raise ValueError(f"{name} contains NaN or infinite pixels; recolour an image with finite values.")
 
     def stats(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         px = img[0].reshape(3, -1).double()
@@ -130,6 +153,13 @@ def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: f
 
 def chroma_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean absolute difference of the chroma (I, Q) of two same-size RGB images."""
+    _check(a, "a")
+    _check(b, "b")
+    if a.shape[-2:] != b.shape[-2:]:
+        raise ValueError(
+            f"a is {tuple(a.shape[-2:])} px but b is {tuple(b.shape[-2:])} px; "
+            "resize one of them first (images.resize)."
+        )
     return (chroma(a) - chroma(b)).abs().mean().item()
 
 

@@ -21,6 +21,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,8 @@ def generate_style(name: str, size: int = STYLE_SIZE, seed: int = 0) -> torch.Te
         raise ValueError(f"Unknown style {name!r}; choose one of {', '.join(STYLE_NAMES)}.")
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}.")
+    if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; e.g. seed=0.")
     return from_pil(STYLE_GENERATORS[name](size, seed))
 
 
@@ -210,6 +213,8 @@ def style_image(name: str, size: int | None = None) -> torch.Tensor:
     """
     if name not in STYLE_GENERATORS:
         raise ValueError(f"Unknown style {name!r}; choose one of {', '.join(STYLE_NAMES)}.")
+    if size is not None and not (isinstance(size, Real) and not isinstance(size, bool) and size >= 0):
+        raise ValueError(f"size must be a positive number of pixels (the longest side) or None, got {size!r}; e.g. 256.")
     path = style_path(name)
     image = load_image(path) if path.exists() else generate_style(name)
     return resize_max_side(image, size) if size else image

@@ -12,6 +12,8 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
+from numbers import Integral, Real
 from pathlib import Path
 from typing import BinaryIO
 
@@ -46,6 +48,11 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
     Raises:
         ImageLoadError: the file is missing, empty, not an image, truncated or too large.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"load_image needs a file path (str or pathlib.Path), got {type(path).__name__}; "
+            "pass e.g. 'data/content/chelsea.jpg' (a tensor is already an image: use it as it is)."
+        )
     p = Path(path)
     label = f"'{p}'"
     if not p.exists():
@@ -71,6 +78,11 @@ def load_image_bytes(
     ``name`` is used only in error messages; it never chooses a path.
     """
     label = f"'{name}'"
+    if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"load_image_bytes needs the image file's bytes, got {type(data).__name__}; "
+            "for a file on disk use load_image(path)."
+        )
     if not data:
         raise ImageLoadError(f"Cannot load image {label}: it is empty (0 bytes); upload it again.")
     return _decode(io.BytesIO(data), label, max_side)
@@ -135,8 +147,19 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def _check_batch(image: torch.Tensor) -> None:
+    if not isinstance(image, torch.Tensor) or image.dim() != 4:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(
+            f"image must be a batch of images (B, C, H, W), got {shape}; add a batch dimension with image[None]."
+        )
+
+
 def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
     """Shrink ``(B, C, H, W)`` so that its longest side is ``max_side`` (antialiased)."""
+    _check_batch(image)
+    if not (isinstance(max_side, Real) and not isinstance(max_side, bool) and max_side > 0):
+        raise ValueError(f"max_side must be a positive number of pixels, got {max_side!r}; e.g. 256.")
     h, w = image.shape[-2:]
     scale = max_side / max(h, w)
     if scale >= 1:
@@ -150,6 +173,10 @@ def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize ``(B, C, H, W)`` to ``size = (H, W)`` (antialiased when shrinking)."""
+    _check_batch(image)
+    if not (isinstance(size, Sequence) and len(size) == 2
+            and all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise ValueError(f"size must be (H, W), two positive integers, got {size!r}; e.g. (256, 256).")
     shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
     out = torch.nn.functional.interpolate(
         image, size=tuple(size), mode="bilinear", antialias=shrinking, align_corners=False
@@ -168,6 +195,10 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def from_pil(img: Image.Image) -> torch.Tensor:
     """A PIL image (any mode) → ``(1, 3, H, W)`` float32 tensor in [0, 1]."""
+    if not isinstance(img, Image.Image):
+        raise TypeError(
+            f"from_pil needs a PIL image, got {type(img).__name__}; for a file use load_image(path)."
+        )
     return torch.from_numpy(_to_rgb_array(img)).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

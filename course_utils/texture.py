@@ -21,10 +21,13 @@ and :func:`course_utils.warps.warp_style`: horizontal stripes are at 0°, vertic
 from __future__ import annotations
 
 import math
+from numbers import Integral
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from .geometry import _number
 
 
 class Orientation(NamedTuple):
@@ -53,6 +56,8 @@ def _grey(image: torch.Tensor, what: str = "image") -> torch.Tensor:
             raise ValueError(f"{what} must have 1 or 3 channels, got {t.shape[0]}.")
     if min(t.shape) < 8:
         raise ValueError(f"{what} is {tuple(t.shape)} px; measure a texture of at least 8×8 px.")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contains NaN or infinite pixels; measure an image with finite values.")
     return t
 
 
@@ -64,6 +69,8 @@ def structure_tensor(image: torch.Tensor, margin: int = 2) -> torch.Tensor:
         image: one image, ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3.
         margin: pixels ignored along each border (image edges are not strokes).
     """
+    if not isinstance(margin, Integral) or isinstance(margin, bool) or margin < 0:
+        raise ValueError(f"margin must be a whole number of pixels >= 0, got {margin!r}; e.g. margin=2.")
     g = _grey(image)
     # Sobel derivatives (central difference, smoothed across): less sensitive to pixel noise.
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
@@ -104,6 +111,12 @@ def orientation(image: torch.Tensor, margin: int = 2) -> Orientation:
 def angle_difference(a: float, b: float, period: float = 180.0) -> float:
     """The smallest absolute difference between two orientations, in [0, period / 2]
     (179° and 1° differ by 2°)."""
+    for name, value in (("a", a), ("b", b), ("period", period)):
+        if isinstance(value, Orientation):
+            raise ValueError(f"{name} is an Orientation, not an angle; pass its .degrees, e.g. orientation(image).degrees.")
+        _number(name, value)  # a clear error for '45', None or NaN
+    if not period > 0:
+        raise ValueError(f"period must be > 0 degrees, got {period!r}; use 180 for stroke orientations.")
     d = (a - b) % period
     return min(d, period - d)
 
@@ -172,7 +185,14 @@ def grating(
     """A sinusoidal grating ``(1, 3, H, W)`` in [0, 1] whose stripes run at ``degrees``
     (anticlockwise on screen) with ``frequency`` cycles per pixel: the textbook texture
     with a known answer, used to test the measurements above."""
+    if not (
+        isinstance(size, (tuple, list, torch.Size)) and len(size) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        raise ValueError(f"size must be (H, W), two positive integers, got {size!r}; e.g. (64, 64).")
     h, w = size
+    for name, value in (("degrees", degrees), ("frequency", frequency), ("phase", phase)):
+        _number(name, value)  # a clear error for '45', None or NaN
     if not 0 < frequency <= 0.5:
         raise ValueError(f"frequency must be in (0, 0.5] cycles per pixel (Nyquist), got {frequency!r}.")
     y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")

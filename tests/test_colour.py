@@ -51,3 +51,21 @@ def test_histogram_matching_copies_mean_and_covariance():
     assert torch.allclose(px_o.mean(1), px_c.mean(1), atol=1e-3)
     assert torch.allclose(torch.cov(px_o, correction=0), torch.cov(px_c, correction=0), atol=2e-3)
     assert colour.chroma_distance(out, style) > 0.01  # it really changed the colours
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: colour.grey_rgb(torch.rand(1, 8, 8)), r"y must be a luminance batch .* got \(1, 8, 8\); take it with colour\.luminance"),
+        (lambda: colour.with_chroma_of(_img(1, 8, 8), _img(2, 8, 8)), r"y must be a luminance .* got \(1, 3, 8, 8\)"),
+        (lambda: colour.with_chroma_of(colour.luminance(_img(1, 8, 8)).expand(2, -1, -1, -1), _img(2, 8, 8)),
+         "y holds 2 images but colour_source holds 1"),
+        (lambda: colour.match_colour_histogram(_img(1, 8, 8).expand(2, -1, -1, -1), _img(2, 8, 8)),
+         r"source must be one image \(batch 1\), got a batch of 2; index it"),
+        (lambda: colour.match_colour_histogram(_img(1, 8, 8) * float("nan"), _img(2, 8, 8)), "source contains NaN"),
+        (lambda: colour.chroma_distance(_img(1, 8, 8), _img(2, 16, 16)), r"a is \(8, 8\) px but b is \(16, 16\) px; resize"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

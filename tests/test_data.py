@@ -66,3 +66,12 @@ def test_painting_offline_is_clear_and_cached_file_is_used(tmp_path, monkeypatch
     data.painting_path("starry_night").with_suffix(".sha256").write_text("0" * 64)
     with pytest.raises(ImageLoadError, match="SHA-256"):
         data.load_painting("starry_night")
+
+
+def test_bad_sizes_and_seeds_are_named():
+    with pytest.raises(ValueError, match="size must be a positive number of pixels .* got '128'"):
+        data.style_image("swirl", "128")
+    with pytest.raises(ValueError, match="size must be a positive number of pixels .* got -1"):
+        data.style_image("swirl", -1)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got '1'"):
+        data.generate_style("swirl", 16, seed="1")

@@ -146,3 +146,21 @@ def test_save_never_leaves_a_half_written_file(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         save_image(torch.rand(5, 4, 4), target)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: load_image(torch.rand(1, 3, 4, 4)), TypeError, r"load_image needs a file path \(str or pathlib\.Path\), got Tensor"),
+        (lambda: load_image_bytes("photo.png"), TypeError, r"needs the image file's bytes, got str; for a file on disk use load_image\(path\)"),
+        (lambda: images.from_pil("photo.png"), TypeError, r"from_pil needs a PIL image, got str; for a file use load_image\(path\)"),
+        (lambda: images.resize(torch.rand(1, 3, 8, 8), 4), ValueError, r"size must be \(H, W\), two positive integers, got 4"),
+        (lambda: images.resize(torch.rand(1, 3, 8, 8), (0, 4)), ValueError, r"size must be \(H, W\), two positive integers, got \(0, 4\)"),
+        (lambda: images.resize(torch.rand(3, 8, 8), (4, 4)), ValueError, r"image must be a batch of images \(B, C, H, W\), got \(3, 8, 8\); add a batch"),
+        (lambda: images.resize_max_side(torch.rand(1, 3, 8, 8), "4"), ValueError, "max_side must be a positive number of pixels, got '4'"),
+        (lambda: images.resize_max_side(torch.rand(1, 3, 8, 8), -4), ValueError, "max_side must be a positive number of pixels, got -4"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -65,3 +65,21 @@ def test_radial_spectrum_shape_and_bad_input():
         texture.orientation(torch.rand(1, 3, 4, 16))
     with pytest.raises(ValueError, match="frequency"):
         texture.grating((16, 16), 0, 0.7)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: texture.orientation(torch.rand(1, 3, 16, 16), margin="2"), "margin must be a whole number of pixels >= 0, got '2'"),
+        (lambda: texture.orientation(torch.full((1, 3, 16, 16), float("nan"))), "image contains NaN or infinite pixels"),
+        (lambda: texture.angle_difference("10", 20), r"a must be a number, got '10' \(str\)"),
+        (lambda: texture.angle_difference(texture.Orientation(10.0, 0.9), 20), r"a is an Orientation, not an angle; pass its \.degrees"),
+        (lambda: texture.angle_difference(10, 20, period=0), "period must be > 0"),
+        (lambda: texture.grating(32, 0, 0.1), r"size must be \(H, W\), two positive integers, got 32"),
+        (lambda: texture.grating((16, 16), "45", 0.1), r"degrees must be a number, got '45' \(str\)"),
+        (lambda: texture.grating((16, 16), 0, "0.1"), r"frequency must be a number, got '0\.1' \(str\)"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
