@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,14 @@ class Timing:
         return f"{1e3 * self.median:.1f} ms (median of {self.repeats}; best {1e3 * self.best:.1f} ms)"
 
 
+def _check_callable(who: str, fn: Any) -> None:
+    if not callable(fn):
+        raise TypeError(
+            f"{who} needs a function of no arguments, got {type(fn).__name__}; "
+            "pass the function itself, e.g. step, not step()."
+        )
+
+
 def _check_count(name: str, value: Any, minimum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
@@ -129,6 +138,10 @@ def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup
     Returns:
         ``{name: Timing}`` in the order given.
     """
+    if not isinstance(fns, Mapping):
+        raise TypeError(
+            f"time_calls needs a dict {{name: function}}, got {type(fns).__name__}; e.g. {{'fp32': step}}."
+        )
     if not fns:
         raise ValueError("time_calls needs at least one function to time.")
     for name, fn in fns.items():
@@ -162,6 +175,11 @@ def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
     Raises:
         ValueError: the run has too few steps at its last scale to leave one difference.
     """
+    if not isinstance(getattr(result, "history", None), Mapping):
+        raise TypeError(
+            f"step_times needs one TransferResult from stylise, got {type(result).__name__}; "
+            "for a sweep, pass one of its results, e.g. results[value]."
+        )
     _check_count("skip", skip, 0)
     times, scales = result.history.get("time", []), result.history.get("scale", [])
     if not times:
@@ -238,6 +256,7 @@ def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] 
     image) are left out. This is the memory that grows with the image size; on a GPU,
     :func:`peak_memory_mb` measures the allocator's peak as well.
     """
+    _check_callable("activation_memory_mb", fn)
     skip = {t.untyped_storage().data_ptr() for t in exclude}
     seen: dict[int, int] = {}
 
@@ -259,9 +278,18 @@ def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] 
 def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float | None:
     """Peak of the GPU allocator during ``fn()`` above what was allocated before, in MB;
     ``None`` on a CPU (PyTorch keeps no such counter there: see :func:`activation_memory_mb`)."""
-    dev = torch.device(device)
+    _check_callable("peak_memory_mb", fn)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a PyTorch device; pass e.g. config.device() or 'cpu'.") from None
     if dev.type != "cuda":
         return None
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but this machine has no usable CUDA GPU; pass config.device(), "
+            "or measure on the CPU with activation_memory_mb."
+        )
     torch.cuda.synchronize(dev)
     torch.cuda.reset_peak_memory_stats(dev)
     before = torch.cuda.memory_allocated(dev)
@@ -408,8 +436,9 @@ def largest_side(fit: QuadraticFit, seconds: float, steps: int) -> int:
     if fit.b != 0:
         raise ValueError("largest_side needs a fit without the linear term (fit_quadratic(..., linear_term=False)).")
     _check_count("steps", steps, 1)
-    if not seconds > 0:
-        raise ValueError(f"seconds must be a positive time budget, got {seconds!r}.")
+    if not (isinstance(seconds, Real) and not isinstance(seconds, bool) and math.isfinite(seconds)
+            and seconds > 0):
+        raise ValueError(f"seconds must be a positive time budget, got {seconds!r}; e.g. 60.")
     per_step = seconds / steps - fit.a
     if per_step <= 0 or fit.c <= 0:
         return 0
@@ -463,6 +492,7 @@ def profile(fn: Callable[[], Any], *, row_limit: int = 10, warmup: int = 1) -> P
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
+    _check_callable("profile", fn)
     _check_count("row_limit", row_limit, 1)
     _check_count("warmup", warmup, 0)
     for _ in range(warmup):
@@ -505,6 +535,8 @@ def sweep(content: torch.Tensor, style: torch.Tensor, config: transfer.TransferC
     from tqdm.auto import tqdm
 
     base = (config or transfer.TransferConfig()).replace(**overrides)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"values must be a list of settings to try, got {values!r}; e.g. [1e2, 1e3, 1e4].")
     values = list(values)
     if not values:
         raise ValueError(f"sweep over {name!r} needs at least one value.")
@@ -551,6 +583,12 @@ def load_benchmark(path: str | Path = BENCH_CUDA_JSON) -> dict[str, Any] | None:
 def benchmark_markdown(bench: Mapping[str, Any], path: str | Path = BENCH_CUDA_JSON) -> str:
     """A Markdown table of a stored benchmark (from :func:`load_benchmark`), headed by its
     source: file, device, torch version, date and command."""
+
+    if not isinstance(bench, Mapping):
+        raise ValueError(
+            f"bench must be a stored benchmark from load_benchmark, got {type(bench).__name__}; "
+            "load_benchmark returns None when no GPU run was recorded (run benchmarks/bench_transfer.py)."
+        )
 
     def num(v: Any, fmt: str) -> str:
         return "–" if v is None else format(v, fmt)

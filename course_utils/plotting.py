@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 
 import matplotlib.pyplot as plt
 import torch
@@ -29,6 +30,11 @@ CMAP = "cividis"
 
 
 def _to_hwc(image: torch.Tensor):
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(
+            f"image must be a torch.Tensor, got {type(image).__name__}; load a file with "
+            "images.load_image(path), convert a NumPy array with torch.from_numpy(array)."
+        )
     t = image.detach().float().cpu()
     if t.dim() == 4:
         t = t[0]
@@ -36,6 +42,11 @@ def _to_hwc(image: torch.Tensor):
         t = t.permute(1, 2, 0)
     if t.dim() == 3 and t.shape[2] == 1:
         t = t[..., 0]
+    if t.dim() not in (2, 3) or (t.dim() == 3 and t.shape[2] not in (3, 4)):
+        raise ValueError(
+            f"cannot draw a tensor of shape {tuple(image.shape)}: expected (1, 3, H, W), (3, H, W), "
+            "(1, H, W) or (H, W); for a feature map pick one channel, e.g. feats[0, 0]."
+        )
     return t.clamp(0, 1).numpy()
 
 
@@ -75,6 +86,8 @@ def show_images(
     if not images:
         raise ValueError("show_images needs at least one image.")
     n = len(images)
+    if titles is not None and len(titles) < n:
+        raise ValueError(f"titles has {len(titles)} entries for {n} images; give one title per image.")
     ncols = ncols or min(n, 5)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
@@ -104,6 +117,16 @@ def draw_grid(
     positions that one output row or column samples."""
     from .geometry import normalised_to_pixel
 
+    if not isinstance(grid, torch.Tensor) or grid.dim() not in (3, 4) or grid.shape[-1] != 2:
+        shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
+        raise ValueError(
+            f"grid must be a sampling grid (H, W, 2) or (1, H, W, 2), got {shape}; "
+            "make one from θ with geometry.sampling_grid(theta, size)."
+        )
+    if not (isinstance(size, Sequence) and len(size) == 2):
+        raise ValueError(f"size must be (H, W) of the input image, got {size!r}; e.g. tuple(image.shape[-2:]).")
+    if not isinstance(every, Integral) or isinstance(every, bool) or every < 1:
+        raise ValueError(f"every must be a positive integer (draw every n-th line), got {every!r}.")
     g = grid.detach().cpu().float()
     if g.dim() == 4:
         g = g[0]
@@ -129,6 +152,13 @@ def plot_curves(
     x: Mapping[str, Sequence[float]] | None = None,
 ):
     """Plot named curves (e.g. loss per step) in the colour-blind-safe palette."""
+    if not isinstance(curves, Mapping):
+        raise TypeError(
+            f"curves must be a dict {{name: values}}, got {type(curves).__name__}; "
+            "e.g. plot_curves({'loss': losses})."
+        )
+    if x is not None and not (isinstance(x, Mapping) and all(name in x for name in curves)):
+        raise ValueError("x must be a dict with one list of x values per curve name, like curves.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for i, (name, ys) in enumerate(curves.items()):

@@ -276,3 +276,32 @@ def test_load_benchmark_rejects_a_broken_file(tmp_path):
 
 def test_the_default_benchmark_path_is_in_the_project():
     assert perf.BENCH_CUDA_JSON.parts[-3:] == ("benchmarks", "results", "bench_transfer_cuda.json")
+
+
+def test_measuring_functions_name_what_they_were_given(tmp_path):
+    with pytest.raises(TypeError, match=r"time_calls needs a dict \{name: function\}, got list"):
+        perf.time_calls([lambda: None])
+    for measure in (perf.activation_memory_mb, perf.profile):
+        with pytest.raises(TypeError, match=r"got float; pass the function itself, e\.g\. step, not step\(\)"):
+            measure(1.5)
+    with pytest.raises(ValueError, match="device='gpu' is not a PyTorch device"):
+        perf.peak_memory_mb(lambda: None, "gpu")
+    with pytest.raises(TypeError, match="step_times needs one TransferResult from stylise, got dict"):
+        perf.step_times({"style_weight": None})
+    with pytest.raises(ValueError, match="got NoneType; load_benchmark returns None when no GPU run was recorded"):
+        perf.benchmark_markdown(perf.load_benchmark(tmp_path / "nothing.json"))
+    fit = perf.fit_quadratic([1, 2, 3], [1.0, 4.0, 9.0])
+    with pytest.raises(ValueError, match="seconds must be a positive time budget, got '60'"):
+        perf.largest_side(fit, "60", 10)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_peak_memory_on_a_missing_gpu_says_so():
+    with pytest.raises(ValueError, match="no usable CUDA GPU; pass config.device()"):
+        perf.peak_memory_mb(lambda: None, "cuda")
+
+
+def test_sweep_values_must_be_a_list(pair):
+    content, style = pair
+    with pytest.raises(TypeError, match=r"values must be a list of settings to try, got 1000\.0"):
+        perf.sweep(content, style, None, "style_weight", 1e3)

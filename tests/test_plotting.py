@@ -1,0 +1,48 @@
+"""course_utils.plotting: a bad argument is named, not left to matplotlib or an IndexError."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt  # the Agg backend: tests/conftest.py sets MPLBACKEND
+import numpy as np
+import pytest
+import torch
+
+from course_utils import geometry, plotting
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_valid_images_still_draw():
+    for image in (torch.rand(1, 3, 8, 8), torch.rand(3, 8, 8), torch.rand(1, 8, 8), torch.rand(8, 8)):
+        plotting.show_image(image)
+    plotting.show_images({"a": torch.rand(1, 3, 8, 8), "b": torch.rand(8, 8)})
+    _, ax = plt.subplots()
+    plotting.draw_grid(ax, geometry.sampling_grid(geometry.identity_theta(), (8, 8)), (8, 8), every=2)
+    plotting.plot_curves({"loss": [3.0, 2.0, 1.0]}, x={"loss": [0, 10, 20]})
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: plotting.show_image(torch.rand(1, 64, 8, 8)), ValueError,
+         r"cannot draw a tensor of shape \(1, 64, 8, 8\): .* pick one channel, e\.g\. feats\[0, 0\]"),
+        (lambda: plotting.show_image(np.zeros((8, 8, 3))), TypeError,
+         r"image must be a torch\.Tensor, got ndarray; .* torch\.from_numpy"),
+        (lambda: plotting.show_images([torch.rand(8, 8)] * 3, ["a", "b"]), ValueError,
+         "titles has 2 entries for 3 images; give one title per image"),
+        (lambda: plotting.draw_grid(plt.gca(), geometry.identity_theta(), (8, 8)), ValueError,
+         r"grid must be a sampling grid .* got \(2, 3\); make one from θ with geometry\.sampling_grid"),
+        (lambda: plotting.draw_grid(plt.gca(), geometry.sampling_grid(geometry.identity_theta(), (8, 8)), (8, 8), every=0),
+         ValueError, "every must be a positive integer"),
+        (lambda: plotting.plot_curves([3.0, 2.0, 1.0]), TypeError,
+         r"curves must be a dict \{name: values\}, got list; e\.g\. plot_curves\(\{'loss': losses\}\)"),
+        (lambda: plotting.plot_curves({"a": [1.0, 2.0]}, x={"b": [0, 1]}), ValueError, "one list of x values per curve name"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
