@@ -912,7 +912,11 @@ def save_checkpoint(model: nn.Module, name: str, half: bool = True) -> Path:
     path = checkpoint_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save(state, path)
+    # Written whole, then renamed: an interrupted save never leaves a damaged checkpoint
+    # that load_or_train would later refuse.
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(state, partial)
+    partial.replace(path)
     return path
 
 

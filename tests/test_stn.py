@@ -459,3 +459,17 @@ def test_load_or_train_names_a_checkpoint_that_does_not_fit(tmp_path, monkeypatc
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 half a zip")
     with pytest.raises(ValueError, match=r"cannot read checkpoint .*broken\.pt: the file is damaged"):
         stn.load_or_train(stn.DigitCNN(), "broken", train=lambda: pytest.fail("must not train"))
+
+
+def test_save_checkpoint_round_trips_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(stn.config, "PROJECT_ROOT", tmp_path)
+    torch.manual_seed(0)
+    model = stn.DigitCNN(width=4)
+    path = stn.save_checkpoint(model, "tiny")
+    assert path == tmp_path / "data" / "checkpoints" / "tiny.pt"
+    assert [p.name for p in path.parent.iterdir()] == ["tiny.pt"]  # no ".tiny.pt.partial" left
+    fresh = stn.DigitCNN(width=4)
+    assert stn.load_or_train(fresh, "tiny", train=lambda: pytest.fail("must not train")) == (
+        "loaded data/checkpoints/tiny.pt")
+    for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
+        torch.testing.assert_close(b, a.half().to(a.dtype) if a.is_floating_point() else a, msg=name)
