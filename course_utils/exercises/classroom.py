@@ -170,8 +170,10 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
             env["COURSE_FAST"] = "1"
         else:
             env.pop("COURSE_FAST", None)
+        # log_level=ERROR: the kernel's start-up warning about local TCP is noise to a teacher.
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                interrupt_on_timeout=True, resources={"metadata": {"path": work}})
+                                interrupt_on_timeout=True, resources={"metadata": {"path": work}},
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         try:
             client.execute(env=env, cwd=work)
         except DeadKernelError as exc:
