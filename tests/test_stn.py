@@ -72,12 +72,18 @@ def test_gradients_reach_the_localization_net():
     assert grads[1][first] > 0
 
 
-def test_rotation_scale_translation_theta_form():
-    torch.manual_seed(0)
-    module = stn.SpatialTransformer(1, "rotation_scale_translation")
+def _random_head_thetas(transform: str, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """θs of a SpatialTransformer whose last layer is random (not the identity), so the
+    form of its transform family shows, for a random batch of the given shape."""
+    torch.manual_seed(seed)
+    module = stn.SpatialTransformer(shape[1], transform)
     nn.init.normal_(module.localization.head[-1].weight, std=0.5)
     nn.init.normal_(module.localization.head[-1].bias, std=0.5)
-    _, theta = module(torch.rand(6, 1, 30, 30))
+    return module(torch.rand(*shape))[1]
+
+
+def test_rotation_scale_translation_theta_form():
+    theta = _random_head_thetas("rotation_scale_translation", 0, (6, 1, 30, 30))
     a = theta[:, :, :2]
     torch.testing.assert_close(a[:, 0, 0], a[:, 1, 1])
     torch.testing.assert_close(a[:, 0, 1], -a[:, 1, 0])
@@ -99,11 +105,7 @@ def test_rotation_scale_translation_matches_geometry():
 
 def test_rotation_theta_form():
     """The rotation family: a direction (1 + u, v), normalised; a pure rotation, no shift."""
-    torch.manual_seed(3)
-    module = stn.SpatialTransformer(1, "rotation")
-    nn.init.normal_(module.localization.head[-1].weight, std=0.5)
-    nn.init.normal_(module.localization.head[-1].bias, std=0.5)
-    _, theta = module(torch.rand(6, 1, 28, 28))
+    theta = _random_head_thetas("rotation", 3, (6, 1, 28, 28))
     a = theta[:, :, :2]
     torch.testing.assert_close(a @ a.transpose(1, 2), torch.eye(2).expand(6, 2, 2))
     torch.testing.assert_close(torch.linalg.det(a), torch.ones(6))  # no scale, no flip
@@ -133,11 +135,7 @@ def test_localization_net_size_is_configurable():
 
 
 def test_attention_theta_form():
-    torch.manual_seed(1)
-    module = stn.SpatialTransformer(3, "attention")
-    nn.init.normal_(module.localization.head[-1].weight, std=0.5)
-    nn.init.normal_(module.localization.head[-1].bias, std=0.5)
-    _, theta = module(torch.rand(5, 3, 20, 24))
+    theta = _random_head_thetas("attention", 1, (5, 3, 20, 24))
     assert torch.all(theta[:, 0, 1] == 0) and torch.all(theta[:, 1, 0] == 0)
     torch.testing.assert_close(theta[:, 0, 0], theta[:, 1, 1])
     assert (theta[:, 0, 0] > 0).all()
