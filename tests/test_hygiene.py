@@ -83,3 +83,20 @@ def test_seed_defects_are_shipped_and_every_reference_resolves():
         assert "SEED_NOTES" not in text, f"{path.name} cites SEED_NOTES; cite docs/seed_defects.md"
         for n in re.findall(r"defects? (\d+)", text):
             assert 1 <= int(n) <= 10, f"{path.name} cites defect {n}"
+
+
+def test_teachers_guide_covers_every_notebook_and_its_commands_exist():
+    """docs/teaching.md has a row for every notebook, no unfilled {placeholder}, and the
+    commands it tells a teacher to type exist."""
+    guide = (ROOT / "docs" / "teaching.md").read_text()
+    for path in NOTEBOOKS:
+        assert f"`{path.stem}`" in guide, f"docs/teaching.md has no row for {path.stem}"
+    assert not re.findall(r"\{[a-z_0-9]+\}", guide), "docs/teaching.md has an unfilled placeholder"
+    assert "docs/teaching.md" in (ROOT / "README.md").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    code = " ".join(re.findall(r"`([^`\n]+)`", guide) + re.findall(r"```bash\n(.*?)```", guide, flags=re.S))
+    assert "make handout" in code
+    for target in re.findall(r"\bmake (\w+)", code):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), f"the guide names 'make {target}', not in the Makefile"
+    for command in re.findall(r"python -m course_utils\.exercises (\w+)", code):
+        assert command in ("report", "handout"), command
