@@ -1,0 +1,93 @@
+"""How long each notebook, and each of its slowest cells, takes to run top to bottom.
+
+The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs in a
+fresh ``python3`` kernel from a temporary folder (so nothing is written next to the
+course), and the cell times come from the kernel's own execution timestamps.
+
+    python benchmarks/notebook_times.py                 # full mode, every notebook
+    python benchmarks/notebook_times.py --fast 01 04    # fast mode, two notebooks
+    python benchmarks/notebook_times.py --json benchmarks/results/notebook_times_full.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def _seconds(cell) -> float | None:
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    parse = datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
+    """Run one notebook; its wall time, and each code cell's time with its first line."""
+    nb = nbformat.read(path, as_version=4)
+    env = dict(os.environ)
+    if fast:
+        env["COURSE_FAST"] = "1"
+    else:
+        env.pop("COURSE_FAST", None)
+    with tempfile.TemporaryDirectory(prefix="course-times-") as work:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+                                resources={"metadata": {"path": work}},
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        start = time.perf_counter()
+        client.execute(env=env, cwd=work)
+        wall = time.perf_counter() - start
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            cells.append({"cell": index, "seconds": _seconds(cell), "first_line": first[:90]})
+    return {"notebook": path.name, "wall_s": round(wall, 1), "cells": cells}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("numbers", nargs="*", help="notebook numbers (00 … 07); default all")
+    parser.add_argument("--fast", action="store_true", help="fast mode (COURSE_FAST=1)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--top", type=int, default=3, help="slowest cells to print per notebook")
+    parser.add_argument("--json", help="write every cell's time to this file")
+    args = parser.parse_args()
+    paths = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not args.numbers or p.name[:2] in args.numbers)
+    mode = "fast" if args.fast else "full"
+    print(f"{mode} mode; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f}")
+    results = []
+    for path in paths:
+        r = time_notebook(path, fast=args.fast, timeout=args.timeout)
+        results.append(r)
+        timed = sorted((c for c in r["cells"] if c["seconds"] is not None), key=lambda c: -c["seconds"])
+        print(f"{r['notebook']}: {r['wall_s']:.0f} s")
+        for c in timed[: args.top]:
+            print(f"    cell {c['cell']:>2}: {c['seconds']:6.1f} s  {c['first_line']}")
+    print(f"all: {sum(r['wall_s'] for r in results):.0f} s; load average now {os.getloadavg()[0]:.1f}")
+    if args.json:
+        out = Path(args.json)
+        partial = out.with_name(f".{out.name}.partial")
+        partial.write_text(json.dumps({"mode": mode, "torch": torch.__version__, "notebooks": results}, indent=1))
+        partial.replace(out)
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
