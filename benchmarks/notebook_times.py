@@ -70,8 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     paths = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not args.numbers or p.name[:2] in args.numbers)
     mode = "fast" if args.fast else "full"
+    flags = {k: os.environ.get(k, "") for k in ("COURSE_OFFLINE", "COURSE_DEVICE", "COURSE_VGG19_WEIGHTS")}
     print(f"{mode} mode; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f}")
+          f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f}; "
+          + ", ".join(f"{k}={v!r}" for k, v in flags.items()))
     results = []
     for path in paths:
         r = time_notebook(path, fast=args.fast, timeout=args.timeout)
@@ -84,7 +86,8 @@ def main() -> None:
     if args.json:
         out = Path(args.json)
         partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(json.dumps({"mode": mode, "torch": torch.__version__, "notebooks": results}, indent=1))
+        partial.write_text(json.dumps({"mode": mode, "torch": torch.__version__, "environment": flags,
+                                        "notebooks": results}, indent=1))
         partial.replace(out)
         print(f"wrote {out}")
 
