@@ -37,6 +37,12 @@ def _seconds(cell) -> float | None:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
+def _shows_progress(cell) -> bool:
+    """A tqdm.auto bar: a widget in a notebook, or "NN%|" text on stderr without one."""
+    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               or (o.get("name") == "stderr" and "%|" in o.get("text", "")) for o in cell.get("outputs", []))
+
+
 def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
     """Run one notebook; its wall time, and each code cell's time with its first line."""
     nb = nbformat.read(path, as_version=4)
@@ -56,7 +62,8 @@ def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
-            cells.append({"cell": index, "seconds": _seconds(cell), "first_line": first[:90]})
+            cells.append({"cell": index, "seconds": _seconds(cell), "first_line": first[:90],
+                          "progress_bar": _shows_progress(cell)})
     return {"notebook": path.name, "wall_s": round(wall, 1), "cells": cells}
 
 
@@ -83,6 +90,13 @@ def main() -> None:
         for c in timed[: args.top]:
             print(f"    cell {c['cell']:>2}: {c['seconds']:6.1f} s  {c['first_line']}")
     print(f"all: {sum(r['wall_s'] for r in results):.0f} s; load average now {os.getloadavg()[0]:.1f}")
+    # The course's rule: a progress bar on anything over two seconds (imports excepted,
+    # and cells that drive a widget showing its own bar above).
+    silent = [(r["notebook"][:2], c) for r in results for c in r["cells"]
+              if (c["seconds"] or 0) > 2 and not c["progress_bar"]]
+    print("cells over 2 s without a progress bar:", "none" if not silent else "")
+    for number, c in silent:
+        print(f"    {number} cell {c['cell']:>2}: {c['seconds']:6.1f} s  {c['first_line']}")
     if args.json:
         out = Path(args.json)
         partial = out.with_name(f".{out.name}.partial")
