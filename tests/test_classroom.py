@@ -74,6 +74,7 @@ def test_deleted_and_template_exercises(tmp_path):
     statuses = [v.status for v in r.exercises]
     assert statuses == ["not attempted", "not run"]
     assert "never called" in r.exercises[1].message
+    assert r.exercises[1].name == "Exercise 2 (invert θ)"  # its name, though it never ran
 
 
 def test_unreadable_notebook_is_reported_not_raised(tmp_path):
@@ -154,3 +155,11 @@ def test_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         classroom.main(["report", str(tmp_path / "nothing-here")])
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_every_checker_has_a_name_the_report_can_read():
+    for number in ("00", "01", "02", "03", "04", "05", "06", "07"):
+        checkers = classroom.expected_checkers(number)
+        names = [classroom.exercise_name(c) for c in checkers]
+        assert [n.split(" (")[0] for n in names] == ["Exercise 1", "Exercise 2"], names
+        assert all(n.endswith(")") for n in names), names

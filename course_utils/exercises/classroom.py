@@ -95,6 +95,15 @@ def expected_checkers(notebook: str) -> list[str]:
     return [f"ex{notebook}.{name}" for _, name in sorted(checkers)]
 
 
+def exercise_name(checker: str) -> str:
+    """The display name a checker reports under (``"Exercise 2 (the smoothness term)"``),
+    read from its source, so that an exercise that never ran is listed under its name."""
+    module, _, function = checker.partition(".")
+    fn = getattr(importlib.import_module(f"{__package__}.{module}"), function)
+    match = re.search(r'check\(\s*"([^"]+)"', inspect.getsource(fn))
+    return match.group(1) if match else function
+
+
 def notebook_number(nb, path: Path) -> str | None:
     """The course notebook a learner's file is (``"04"``): from its title cell
     ("# 04 · ..."), else from its file name (``alice_04_style.ipynb``)."""
@@ -185,7 +194,8 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
     expected = expected_checkers(number) if number else []
     for checker in expected:
         report.exercises.append(verdicts.pop(checker, None) or ExerciseVerdict(
-            checker, checker.split(".")[-1], "not run", "its checker was never called (cell deleted, or the notebook stopped before it)"))
+            checker, exercise_name(checker), "not run",
+            "its checker was never called: its cell was deleted, or code above the checker call raised first"))
     report.exercises.extend(verdicts.values())  # checkers of other notebooks it called
     for index, cell in enumerate(nb.cells):
         error = _cell_error(cell) if cell.cell_type == "code" else None
