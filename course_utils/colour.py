@@ -31,22 +31,14 @@ RGB_TO_YIQ = torch.tensor(
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
 
 
-def _check(image: torch.Tensor, name: str) -> None:
-    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != 3:
+def _check(image: torch.Tensor, name: str, channels: int = 3) -> None:
+    """An RGB (or YIQ) batch ``(B, 3, H, W)``, or with ``channels=1`` a luminance batch."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != channels:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(
-            f"{name} must be an RGB image batch of shape (B, 3, H, W) in [0, 1], got {shape}; "
-            "add a batch dimension with image[None]."
-        )
-
-
-def _check_luminance(y: torch.Tensor, name: str) -> None:
-    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[1] != 1:
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(
-            f"{name} must be a luminance batch of shape (B, 1, H, W), got {shape}; "
-            "take it with colour.luminance(image)."
-        )
+        what, fix = (("an RGB image batch of shape (B, 3, H, W) in [0, 1]", "add a batch dimension with image[None]")
+                     if channels == 3 else
+                     ("a luminance batch of shape (B, 1, H, W)", "take it with colour.luminance(image)"))
+        raise ValueError(f"{name} must be {what}, got {shape}; {fix}.")
 
 
 def _apply(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -78,7 +70,7 @@ def chroma(image: torch.Tensor) -> torch.Tensor:
 
 def grey_rgb(y: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)`` luminance → a grey ``(B, 3, H, W)`` RGB image (R = G = B = Y)."""
-    _check_luminance(y, "y")
+    _check(y, "y", channels=1)
     return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 
@@ -94,7 +86,7 @@ def with_chroma_of(y: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor
     """An RGB image with luminance ``y`` ``(B, 1, H, W)`` and the chroma of
     ``colour_source`` ``(B, 3, H, W)`` (same H, W), clipped to [0, 1]."""
     _check(colour_source, "colour_source")
-    _check_luminance(y, "y")
+    _check(y, "y", channels=1)
     if y.shape[0] != colour_source.shape[0]:
         raise ValueError(
             f"y holds {y.shape[0]} images but colour_source holds {colour_source.shape[0]}; "
