@@ -105,7 +105,7 @@ def _check_count(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> Timing:
+def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, desc: str | None = None) -> Timing:
     """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
 
     The first call of a PyTorch function pays one-off costs (memory allocation, kernel
@@ -115,11 +115,12 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> Ti
         fn: a function of no arguments (e.g. a :class:`Step`).
         repeats: timed calls (≥ 1).
         warmup: untimed calls before them (≥ 0).
+        desc: if given, a ``tqdm.auto`` progress bar with this label counts the calls.
 
     Returns:
         A :class:`Timing` with ``repeats`` entries.
     """
-    return time_calls({"fn": fn}, repeats=repeats, warmup=warmup)["fn"]
+    return time_calls({"fn": fn}, repeats=repeats, warmup=warmup, desc=desc)["fn"]
 
 
 def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1,
