@@ -163,3 +163,20 @@ def test_every_checker_has_a_name_the_report_can_read():
         names = [classroom.exercise_name(c) for c in checkers]
         assert [n.split(" (")[0] for n in names] == ["Exercise 1", "Exercise 2"], names
         assert all(n.endswith(")") for n in names), names
+
+
+def test_relative_data_paths_resolve_as_in_the_notebooks_folder(tmp_path):
+    """Notebook 00 teaches "../data/content/coffee.jpg" (relative to notebooks/): the
+    report must run the learner's notebook where that path works."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("# 00 · Set-up"),
+        new_code_cell("from course_utils import images\nfrom course_utils.exercises import ex00\n"
+                      "coffee = images.load_image('../data/content/coffee.jpg', max_side=256)\n"
+                      "ex00.check_loaded_image(coffee)\nopen('written-here.txt', 'w').write('x')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "erin.ipynb")
+    r = classroom.report_notebook(tmp_path / "erin.ipynb", timeout=120)
+    assert r.errors == [] and r.exercises[0].status == "passed"
+    assert not (classroom.config.PROJECT_ROOT / "notebooks" / "written-here.txt").exists()
+    assert not (tmp_path / "written-here.txt").exists()

@@ -6,11 +6,14 @@
 The **handout** is a copy of the course notebooks without their hidden solution cells
 (tagged ``solution``), for assessed work. The **report** says, for each exercise of each
 learner's notebook, passed, not attempted yet, wrong (with the checker's hint) or never
-run, and whether the checkpoints still hold. Each notebook is executed from a copy in a temporary folder, in a fresh ``python3``
-kernel, with its hidden solution cells (tagged ``solution``) removed, so a solution
-cell cannot pass an exercise for its learner. The checkers write their verdicts to a
-log (:data:`~course_utils.exercises._core.LOG_ENV`) that the report reads back. It runs
-the learners' code: run it where you would run their notebooks anyway.
+run, and whether the checkpoints still hold.
+
+Each notebook runs in a fresh ``python3`` kernel, from a temporary ``notebooks/`` folder
+whose ``../data`` is the course's (so relative paths work as in class and anything the
+notebook writes stays in the copy). Its solution cells are blanked first, so a solution
+cannot pass an exercise for its learner. The checkers write their verdicts to a log
+(:data:`~course_utils.exercises._core.LOG_ENV`) that the report reads back. It runs the
+learners' code: run it where you would run their notebooks anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import config
 from ._core import LOG_ENV
 
 #: What a verdict can be; "not run" means the checker was never called (its cell was
@@ -172,8 +176,9 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
             cell.source, cell.outputs = "", []
     report = NotebookReport(path, number)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="course-report-") as work:
-        log = Path(work) / "verdicts.jsonl"
+    with tempfile.TemporaryDirectory(prefix="course-report-") as root:
+        log = Path(root) / "verdicts.jsonl"
+        work = str(_course_like_folder(Path(root)))
         env = dict(os.environ, **{LOG_ENV: str(log)})
         if fast:
             env["COURSE_FAST"] = "1"
@@ -209,8 +214,19 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
 
 def course_notebooks() -> list[Path]:
     """The course's own notebooks (``notebooks/NN_*.ipynb`` next to this package)."""
-    folder = Path(__file__).resolve().parents[2] / "notebooks"
-    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    return sorted((config.PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _course_like_folder(root: Path) -> Path:
+    """``root/notebooks``, with ``root/data`` pointing at the course's data, so that a
+    learner's ``"../data/content/coffee.jpg"`` (notebook 00 teaches that path) resolves
+    as it does in their own notebooks folder, while anything the notebook writes, such as
+    the studio's saved pictures, lands in the temporary copy."""
+    folder = root / "notebooks"
+    folder.mkdir()
+    if (config.PROJECT_ROOT / "data").is_dir():
+        (root / "data").symlink_to(config.PROJECT_ROOT / "data", target_is_directory=True)
+    return folder
 
 
 def write_handout(out_dir: str | Path, notebooks: Sequence[str | Path] | None = None) -> list[Path]:
