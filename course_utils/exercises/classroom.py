@@ -10,7 +10,7 @@ run, and whether the checkpoints still hold.
 
 Each notebook runs in a fresh ``python3`` kernel, from a temporary ``notebooks/`` folder
 whose ``../data`` is the course's (so relative paths work as in class and anything the
-notebook writes stays in the copy). Its solution cells are blanked first, so a solution
+notebook saves in its own folder stays in the copy). Its solution cells are blanked first, so a solution
 cannot pass an exercise for its learner. The checkers write their verdicts to a log
 (:data:`~course_utils.exercises._core.LOG_ENV`) that the report reads back. It runs the
 learners' code: run it where you would run their notebooks anyway.
