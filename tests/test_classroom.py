@@ -180,3 +180,15 @@ def test_relative_data_paths_resolve_as_in_the_notebooks_folder(tmp_path):
     assert r.errors == [] and r.exercises[0].status == "passed"
     assert not (classroom.config.PROJECT_ROOT / "notebooks" / "written-here.txt").exists()
     assert not (tmp_path / "written-here.txt").exists()
+
+
+def test_summary_has_one_aligned_line_per_notebook(learner, tmp_path):
+    junk = tmp_path / "zed.ipynb"
+    junk.write_text("not a notebook")
+    summary = classroom.format_summary([learner, classroom.report_notebook(junk)])
+    header, alice, zed = summary.splitlines()
+    assert header.split() == ["file", "notebook", "exercise", "1", "exercise", "2", "checkpoints"]
+    assert alice.split() == ["alice_01.ipynb", "01", "passed", "wrong", "1/2"]
+    assert zed.split() == ["zed.ipynb", "?", "0/0", "(problem)"]
+    assert alice.index("passed") == header.index("exercise 1")  # columns line up
+    assert summary in classroom.format_report([learner, classroom.report_notebook(junk)])

@@ -295,7 +295,23 @@ def format_report(reports: Sequence[NotebookReport]) -> str:
             kind = "checkpoint" if e.checkpoint else "cell"
             lines.append(f"    {kind} {e.cell} ({e.first_line}): {e.error}")
         lines.append("")
+    if len(reports) > 1:
+        lines.append(format_summary(reports))
     return "\n".join(lines)
+
+
+def format_summary(reports: Sequence[NotebookReport]) -> str:
+    """One line per notebook: its file, the notebook it is, each exercise's status and the
+    checkpoints, in columns, for a class at a glance (plain words: emoji widths vary)."""
+    n_exercises = max((len(r.exercises) for r in reports), default=0)
+    header = ["file", "notebook", *(f"exercise {i}" for i in range(1, n_exercises + 1)), "checkpoints"]
+    rows = [[r.path.name, r.notebook or "?",
+             *(v.status for v in r.exercises), *([""] * (n_exercises - len(r.exercises))),
+             f"{r.checkpoints_passed}/{r.checkpoints_total}" + (" (problem)" if r.problem else "")]
+            for r in reports]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in [header, *rows])
 
 
 def write_csv(reports: Sequence[NotebookReport], path: str | Path) -> Path:
