@@ -194,7 +194,7 @@ def deformable_stylise(
         ValueError: a bad image, point list or setting (the message names it).
         TransferError: the loss became NaN or infinite.
     """
-    cfg = (config or TransferConfig()).replace(**overrides)
+    cfg = transfer.configured(config, **overrides)
     cfg.validate()
     for name, (allowed, instead) in _FIXED_SETTINGS.items():
         if getattr(cfg, name) != allowed:

@@ -327,7 +327,7 @@ class Step:
                  **overrides: Any) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
-        cfg = (config or transfer.TransferConfig()).replace(**overrides)
+        cfg = transfer.configured(config, **overrides)
         cfg.validate()
         for what, image in (("content", content), ("style", style)):
             if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
@@ -535,7 +535,7 @@ def sweep(content: torch.Tensor, style: torch.Tensor, config: transfer.TransferC
     """
     from tqdm.auto import tqdm
 
-    base = (config or transfer.TransferConfig()).replace(**overrides)
+    base = transfer.configured(config, **overrides)
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"values must be a list of settings to try, got {values!r}; e.g. [1e2, 1e3, 1e4].")
     values = list(values)

@@ -345,6 +345,19 @@ def _check_names(changes: Mapping[str, Any]) -> None:
             )
 
 
+def configured(config: TransferConfig | None = None, **overrides: Any) -> TransferConfig:
+    """``config`` (default ``TransferConfig()``) with ``overrides`` applied: how every
+    function that takes a config reads it. A dict, or anything that is not a
+    :class:`TransferConfig`, is refused with what to pass instead."""
+    if config is None:
+        config = TransferConfig()
+    elif not isinstance(config, TransferConfig):
+        hint = ("build one with transfer.TransferConfig(**settings), or pass the settings as keywords"
+                if isinstance(config, Mapping) else "e.g. transfer.TransferConfig(steps=100)")
+        raise TypeError(f"config must be a transfer.TransferConfig, got {type(config).__name__}; {hint}.")
+    return config.replace(**overrides)
+
+
 def _layer_weights(layers: Sequence[str] | Mapping[str, float] | str, what: str) -> dict[str, float]:
     if isinstance(layers, str):
         layers = (layers,)
@@ -414,7 +427,7 @@ def _extractor(layers: tuple[str, ...], weights: str, device: str) -> features.F
 
 def feature_network(cfg: TransferConfig | None = None) -> features.FeatureExtractor:
     """The (cached) feature extractor :func:`stylise` uses for ``cfg``'s layers and weights."""
-    cfg = cfg or TransferConfig()
+    cfg = configured(cfg)
     names = tuple(dict.fromkeys([*_layer_weights(cfg.content_layers, "content_layers"),
                                  *_layer_weights(cfg.style_layers, "style_layers")]))
     dev = str(torch.device(cfg.device) if cfg.device else course_config.device())
@@ -720,7 +733,7 @@ def stylise(
         TransferError: the loss became NaN, infinite or exploded; ``.result`` holds the
             best image before that.
     """
-    cfg = (config or TransferConfig()).replace(**overrides)
+    cfg = configured(config, **overrides)
     cfg.validate()
     cfg = cfg.replace(lr=cfg.resolved_lr())
     content = _check_image(content, "content")

@@ -210,6 +210,27 @@ def test_settings_errors_name_the_setting(content, style):
         transfer.stylise(content, [style, style], style_blend=(1.0,))
 
 
+def test_a_config_that_is_not_a_transferconfig_is_refused(content, style):
+    """A dict of settings (even an empty one, which ``config or default`` took silently)
+    is refused everywhere a config is read, with what to pass instead."""
+    from course_utils import deform, perf
+
+    for bad in ({"steps": 3}, {}):
+        with pytest.raises(TypeError, match=r"got dict; build one with transfer\.TransferConfig\(\*\*settings\)"):
+            transfer.stylise(content, style, bad)
+        with pytest.raises(TypeError, match="config must be a transfer.TransferConfig"):
+            perf.Step(content, style, bad)
+        with pytest.raises(TypeError, match="config must be a transfer.TransferConfig"):
+            perf.sweep(content, style, bad, "tv_weight", [0.0])
+        with pytest.raises(TypeError, match="config must be a transfer.TransferConfig"):
+            deform.deformable_stylise(content, style, torch.zeros(1, 2), torch.zeros(1, 2), bad)
+    with pytest.raises(TypeError, match=r"got int; e\.g\. transfer\.TransferConfig\(steps=100\)"):
+        transfer.feature_network(3)
+    cfg = transfer.TransferConfig(steps=3)
+    assert transfer.configured(cfg, tv_weight=0.5) == cfg.replace(tv_weight=0.5)
+    assert transfer.configured() == transfer.TransferConfig()
+
+
 def test_live_preview_updates_in_place(content):
     preview = transfer.LivePreview(display=False)
     history = {"total": [3.0, 2.0, 1.0], "style": [1.0, 0.5, 0.2], "content": [0.0, 0.1, 0.2], "tv": [0.01] * 3}
