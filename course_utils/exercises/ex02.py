@@ -30,13 +30,22 @@ def check_identity_init(init_fn: Callable[[nn.Linear], object] | None) -> CheckR
         layer = nn.Linear(32, 6)
         before = [p.detach().clone() for p in layer.parameters()]
         with torch.no_grad():
-            fn(layer)
+            returned = fn(layer)
         w, b = layer.weight.detach(), layer.bias.detach()
         if all(torch.equal(p0, p) for p0, p in zip(before, layer.parameters(), strict=True)):
+            if isinstance(returned, nn.Module):
+                raise AssertionError(
+                    "change `layer` itself, in place (layer.weight.zero_(), layer.bias.copy_(...)): the "
+                    "STN keeps the layer it passed you, so a new layer you return is never used."
+                )
             raise NotAttempted  # the template left the layer as it was
         assert w.abs().max() < 1e-8, (
             "the weights must be all zero, so that θ does not depend on the input at first "
             "(use layer.weight.zero_())."
+        )
+        assert layer.weight.requires_grad and layer.bias.requires_grad, (
+            "do not freeze the layer (requires_grad_(False)): it starts at the identity, but the STN "
+            "must still learn θ from there."
         )
         expected = geometry.identity_theta().flatten()
         if torch.allclose(b, torch.tensor([1.0, 0, 0, 0, 0, 1])):
@@ -91,6 +100,7 @@ def check_rotation_scale_theta(
         if theta is None or theta is Ellipsis:
             raise NotAttempted
         assert isinstance(theta, torch.Tensor), f"return a tensor, got {type(theta).__name__}."
+        theta = theta.float()  # a float64 answer is as right as a float32 one
         assert theta.shape == (4, 2, 3), (
             f"θ must have shape (B, 2, 3) = (4, 2, 3) for 4 samples, got {tuple(theta.shape)}."
         )
@@ -98,19 +108,22 @@ def check_rotation_scale_theta(
         assert torch.allclose(theta, identity, atol=1e-6), (
             "params = 0 (no rotation, log-scale 0 so scale 1) must give the identity θ."
         )
-        quarter = fn(torch.tensor([[math.pi / 2, 0.0]]))[0]
+        quarter = fn(torch.tensor([[math.pi / 2, 0.0]]))[0].float()
+        if torch.allclose(quarter, geometry.rotation_theta(math.pi / 2), atol=1e-6):  # α read as degrees
+            raise AssertionError("the angle is already in radians: use torch.cos(angle) and torch.sin(angle) "
+                                 "directly, without converting it.")
         assert torch.allclose(quarter, geometry.rotation_theta(90.0), atol=1e-6), (
             "angle π/2 must give geometry.rotation_theta(90) = [[0, -1, 0], [1, 0, 0]]; "
             f"got {quarter.tolist()}. Check the signs of the sin terms."
         )
-        double = fn(torch.tensor([[0.0, math.log(2.0)]]))[0]
+        double = fn(torch.tensor([[0.0, math.log(2.0)]]))[0].float()
         assert torch.allclose(double, 2 * geometry.identity_theta(), atol=1e-5), (
             "log-scale log(2) must multiply the 2×2 part by exp(log 2) = 2; "
             f"got {double.tolist()}."
         )
         torch.manual_seed(1)
         params = torch.randn(8, 2, requires_grad=True)
-        theta = fn(params)
+        theta = fn(params).float()
         expected = reference_rotation_scale_theta(params.detach())
         assert torch.allclose(theta.detach(), expected, atol=1e-5), (
             "θ must be exp(log_s) · [[cos α, -sin α, 0], [sin α, cos α, 0]] for each row of params."

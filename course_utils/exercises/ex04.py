@@ -46,6 +46,7 @@ def check_total_loss(fn: Callable[..., torch.Tensor] | None) -> CheckResult:
             if got is None:
                 raise NotAttempted
             assert isinstance(got, torch.Tensor) and got.dim() == 0, "return a scalar tensor (0-dim)"
+            got = got.float()  # a float64 answer is as right as a float32 one
             want = reference_total_loss(*args, "relu2_1", weights)
             a, b, c = weights
             feats, ct, sg, img = args
@@ -53,6 +54,17 @@ def check_total_loss(fn: Callable[..., torch.Tensor] | None) -> CheckResult:
                 raise AssertionError("the style term is missing")
             if c and torch.isclose(got, want - c * losses.tv_loss(img), rtol=1e-4):
                 raise AssertionError("the TV term is missing (losses.tv_loss(image))")
+            content = losses.content_loss(feats["relu2_1"], ct)
+            if a and torch.isclose(got, want - a * content, rtol=1e-4):
+                raise AssertionError("the content term is missing (losses.content_loss(feats[content_layer], "
+                                     "content_target))")
+            if a != b and torch.isclose(got, b * content + a * losses.style_loss(feats, sg)
+                                        + c * losses.tv_loss(img), rtol=1e-4):
+                raise AssertionError("α and β are swapped: weights = (α, β, γ) are the content, style and TV "
+                                     "weights, in that order")
+            if weights != (1.0, 1.0, 1.0) and torch.isclose(
+                    got, content + losses.style_loss(feats, sg) + losses.tv_loss(img), rtol=1e-4):
+                raise AssertionError("the weights are not applied: multiply each term by its weight")
             assert torch.isclose(got, want, rtol=1e-4, atol=1e-8), (
                 f"with weights {weights} expected {want.item():.6g}, got {got.item():.6g}; "
                 "hint: content_loss on feats[content_layer], style_loss on all feats, "
@@ -83,6 +95,10 @@ def check_keep_colour(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] |
             raise NotAttempted
         assert isinstance(got, torch.Tensor) and got.shape == stylised.shape, (
             f"return a tensor of shape {tuple(stylised.shape)}")
+        got = got.float()  # a float64 answer is as right as a float32 one
+        yiq = torch.cat([colour.rgb_to_yiq(stylised)[:, :1], colour.rgb_to_yiq(content)[:, 1:]], 1)
+        if torch.allclose(got, yiq, atol=1e-4):
+            raise AssertionError("that is still YIQ: turn it back into RGB with colour.yiq_to_rgb")
         swapped = colour.with_chroma_of(colour.luminance(content), stylised)
         if torch.allclose(got, swapped, atol=1e-4):
             raise AssertionError("you kept the content's luminance and the stylised chroma: swap them")

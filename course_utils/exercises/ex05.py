@@ -46,6 +46,7 @@ def check_style_warp(fn: Callable[[torch.Tensor, float, float], torch.Tensor] | 
                 raise NotAttempted
             assert isinstance(got, torch.Tensor) and got.shape == style.shape, (
                 f"return the warped style with the style's shape {tuple(style.shape)}")
+            got = got.float()  # a float64 answer is as right as a float32 one
             want = reference_style_warp(style, degrees, zoom)
             if same(got, want):
                 continue
@@ -87,6 +88,7 @@ def check_smoothness(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Check
         if got is None:
             raise NotAttempted
         assert isinstance(got, torch.Tensor) and got.dim() == 0, "return a scalar tensor (0-dim)"
+        got = got.float()  # a float64 answer is as right as a float32 one
         translation = torch.full((1, 2, 5, 7), 0.3)
         assert abs(f(translation).item()) < 1e-9, (
             "a translation (every control point moved by the same amount) is perfectly smooth and must "
@@ -110,6 +112,10 @@ def check_smoothness(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Check
         assert torch.isclose(got, want, rtol=1e-4, atol=1e-10), (
             f"expected {want.item():.6g}, got {got.item():.6g}; hint: dx = control[..., :, 1:] - "
             "control[..., :, :-1], dy likewise along dim -2, then dx.pow(2).mean() + dy.pow(2).mean()")
+        pair = torch.cat([control, torch.randn(1, 2, 5, 7, generator=g)])  # two different fields
+        assert torch.isclose(f(pair).float(), warps.smoothness(pair), rtol=1e-4, atol=1e-10), (
+            "for a batch of two fields the answer is wrong: average over every sample of the batch, "
+            "not only control[0]")
         c = control.clone().requires_grad_(True)
         out = f(c)
         assert out.requires_grad, "no gradient reaches the control points: do not detach or call .item()"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -26,6 +27,18 @@ def _measured_conv_flops(c_in: int, c_out: int, k: int, h_out: int, w_out: int) 
 _CONV_CASES = ((64, 128, 3, 16, 12), (3, 64, 3, 32, 32), (16, 4, 1, 9, 7), (2, 5, 5, 6, 11))
 
 
+def _as_number(value: object) -> object:
+    """A NumPy scalar or a one-number tensor as the Python int or float it holds; anything
+    else unchanged (for the checkers' own hint)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def check_conv_flops(fn: Callable[[int, int, int, int, int], int] | None) -> CheckResult:
     """Exercise 1: ``fn(c_in, c_out, k, h_out, w_out)`` returns the FLOPs of a k×k
     convolution's forward pass (no bias, batch 1), as PyTorch's FlopCounterMode counts them."""
@@ -36,6 +49,7 @@ def check_conv_flops(fn: Callable[[int, int, int, int, int], int] | None) -> Che
             if got is None:
                 raise NotAttempted
             want = _measured_conv_flops(*case)
+            got = _as_number(got)
             assert isinstance(got, (int, float)) and not isinstance(got, bool), (
                 f"return a number, got {type(got).__name__}")
             c_in, c_out, k, h, w = case
@@ -43,6 +57,10 @@ def check_conv_flops(fn: Callable[[int, int, int, int, int], int] | None) -> Che
                 raise AssertionError("half the count: a multiply-add is 2 FLOPs (a multiply and an add)")
             if k > 1 and got * k == want:
                 raise AssertionError("the kernel is k×k: it contributes k², not k")
+            if got == want + c_out * h * w:
+                raise AssertionError("the exercise's convolution has no bias: leave out the + C_out·H·W")
+            if want and got * 1e9 == want:
+                raise AssertionError("return FLOPs, not GFLOPs (do not divide by 1e9)")
             assert got == want, (
                 f"for c_in={c_in}, c_out={c_out}, k={k}, output {h}×{w}: FlopCounterMode counts "
                 f"{want:,}, you return {got:,}; hint: each output value needs c_in·k·k multiply-adds"
@@ -72,6 +90,7 @@ def check_largest_side(fn: Callable[[float, float, float, int], int] | None) -> 
             if got is None:
                 raise NotAttempted
             want = reference_largest_side(a, c, seconds, steps)
+            got = _as_number(got)
             assert isinstance(got, int) and not isinstance(got, bool), (
                 f"return a whole number of pixels (an int), got {got!r}; hint: math.floor")
             if want > 0 and got == int((seconds / steps / c) ** 0.5):

@@ -1,0 +1,119 @@
+"""Learners' typical answers against the checkers: a correct answer written another way
+(float64, a NumPy integer) passes, and the wrong answers that a review found passing or
+crashing inside a checker are refused with a hint that names the mistake."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils import colour, geometry, losses, warps
+from course_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07
+
+
+# ----------------------------------------------------------------- right, written another way
+@pytest.mark.parametrize("check, answer", [
+    (ex01.check_invert, lambda t: geometry.invert(t).double()),
+    (ex02.check_rotation_scale_theta, lambda p: ex02.reference_rotation_scale_theta(p.double())),
+    (ex03.check_batched_gram, lambda x: losses.gram_matrix(x.double())),
+    (ex05.check_smoothness, lambda c: warps.smoothness(c.double())),
+    (ex05.check_style_warp, lambda s, d, z: ex05.reference_style_warp(s, d, z).double()),
+    (ex04.check_keep_colour, lambda s, c: colour.with_chroma_of(colour.luminance(s), c).double()),
+], ids=["invert", "rotation_scale", "gram", "smoothness", "style_warp", "keep_colour"])
+def test_float64_answers_pass(check, answer):
+    assert check(answer).passed
+
+
+def test_total_loss_in_float64_passes():
+    def total64(feats, ct, sg, image, layer, weights):
+        return ex04.reference_total_loss(feats, ct, sg, image, layer, weights).double()
+
+    assert ex04.check_total_loss(total64).passed
+
+
+def test_numpy_and_tensor_integers_pass_in_notebook_07():
+    assert ex07.check_conv_flops(lambda *a: np.int64(ex07.reference_conv_flops(*a))).passed
+    assert ex07.check_largest_side(lambda *a: np.int64(ex07.reference_largest_side(*a))).passed
+    assert ex07.check_largest_side(lambda *a: torch.tensor(ex07.reference_largest_side(*a))).passed
+
+
+# ----------------------------------------------------------------- wrong, refused with a hint
+def test_identity_init_must_not_freeze_or_replace_the_layer():
+    def frozen(layer):  # the solution's two steps, then frozen: the STN could never learn
+        layer.weight.zero_()
+        layer.bias.copy_(geometry.identity_theta().flatten())
+        layer.requires_grad_(False)
+
+    with pytest.raises(AssertionError, match="do not freeze the layer"):
+        ex02.check_identity_init(frozen)
+
+    def new_layer(layer):
+        fresh = nn.Linear(layer.in_features, 6)
+        fresh.weight.zero_()
+        fresh.bias.copy_(geometry.identity_theta().flatten())
+        return fresh
+
+    with pytest.raises(AssertionError, match="change `layer` itself, in place"):
+        ex02.check_identity_init(new_layer)
+
+
+def test_rotation_scale_theta_with_the_angle_read_as_degrees():
+    def degrees(params):
+        return ex02.reference_rotation_scale_theta(torch.stack([torch.deg2rad(params[:, 0]), params[:, 1]], 1))
+
+    with pytest.raises(AssertionError, match="already in radians"):
+        ex02.check_rotation_scale_theta(degrees)
+
+
+@pytest.mark.parametrize("mistake, match", [
+    ("no_content", "the content term is missing"),
+    ("swapped", "α and β are swapped"),
+    ("unweighted", "the weights are not applied"),
+])
+def test_total_loss_mistakes_are_named(mistake, match):
+    def answer(feats, ct, sg, image, layer, weights):
+        a, b, c = weights
+        content, style, tv = losses.content_loss(feats[layer], ct), losses.style_loss(feats, sg), losses.tv_loss(image)
+        return {"no_content": b * style + c * tv, "swapped": b * content + a * style + c * tv,
+                "unweighted": content + style + tv}[mistake]
+
+    with pytest.raises(AssertionError, match=match):
+        ex04.check_total_loss(answer)
+
+
+def test_keep_colour_left_in_yiq_is_named():
+    def still_yiq(stylised, content):
+        return torch.cat([colour.rgb_to_yiq(stylised)[:, :1], colour.rgb_to_yiq(content)[:, 1:]], 1)
+
+    with pytest.raises(AssertionError, match="still YIQ"):
+        ex04.check_keep_colour(still_yiq)
+
+
+def test_smoothness_of_the_first_field_only_is_refused():
+    with pytest.raises(AssertionError, match="every sample of the batch"):
+        ex05.check_smoothness(lambda control: warps.smoothness(control[:1]))
+
+
+def test_stop_callback_against_the_total_or_with_one_argument_is_refused():
+    with pytest.raises(AssertionError):
+        ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05 * losses["total"])
+    with pytest.raises(AssertionError, match=r"three arguments, \(step, image, losses\)"):
+        ex06.check_stop_callback(lambda losses: losses["style"] < 0.05)
+
+
+@pytest.mark.parametrize("answer, match", [
+    (lambda ci, co, k, h, w: 2 * ci * co * k * k * h * w + co * h * w, "no bias"),
+    (lambda ci, co, k, h, w: 2 * ci * co * k * k * h * w / 1e9, "not GFLOPs"),
+])
+def test_conv_flops_mistakes_are_named(answer, match):
+    with pytest.raises(AssertionError, match=match):
+        ex07.check_conv_flops(answer)
+
+
+def test_the_reference_answers_still_pass():
+    assert ex02.check_rotation_scale_theta(ex02.reference_rotation_scale_theta).passed
+    assert ex05.check_smoothness(warps.smoothness).passed
+    assert ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05).passed
+    assert ex07.check_conv_flops(ex07.reference_conv_flops).passed
