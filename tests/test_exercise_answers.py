@@ -117,3 +117,22 @@ def test_the_reference_answers_still_pass():
     assert ex05.check_smoothness(warps.smoothness).passed
     assert ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05).passed
     assert ex07.check_conv_flops(ex07.reference_conv_flops).passed
+
+
+def test_a_photo_resized_by_pil_thumbnail_passes_and_bgr_is_named():
+    from PIL import Image
+
+    from course_utils import data, images
+    from course_utils.exercises import ex00
+
+    path = data.DATA_DIR / "content" / "coffee.jpg"
+    with Image.open(path) as pil:
+        pil = pil.convert("RGB")
+        pil.thumbnail((256, 256))  # rounds the short side up: one pixel off the course's loader
+    thumb = images.from_pil(pil)
+    assert thumb.shape[-2:] != data.content_image("coffee", max_side=256).shape[-2:]
+    assert ex00.check_loaded_image(thumb).passed
+    with pytest.raises(AssertionError, match="BGR"):
+        ex00.check_loaded_image(images.load_image(path, max_side=256).flip(1))
+    with pytest.raises(AssertionError, match="return three numbers"):
+        ex00.check_mean_colour("red", data.style_image("swirl"))
