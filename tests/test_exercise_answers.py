@@ -136,3 +136,18 @@ def test_a_photo_resized_by_pil_thumbnail_passes_and_bgr_is_named():
         ex00.check_loaded_image(images.load_image(path, max_side=256).flip(1))
     with pytest.raises(AssertionError, match="return three numbers"):
         ex00.check_mean_colour("red", data.style_image("swirl"))
+
+
+def test_inverted_aspects_and_a_string_of_layers_are_named():
+    with pytest.raises(AssertionError, match="aspect correction is the wrong way round"):
+        ex01.check_rotation_theta(lambda degrees, aspect: geometry.rotation_theta(degrees, aspect=1 / aspect))
+
+    def turn_with_h_over_w(style, degrees, zoom):
+        h, w = style.shape[-2:]
+        theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=h / w))
+        return geometry.warp(style, theta, padding_mode="reflection")
+
+    with pytest.raises(AssertionError, match=r"width / height \(w / h\)"):
+        ex05.check_style_warp(turn_with_h_over_w)
+    with pytest.raises(AssertionError, match="return a list of layer names"):
+        ex03.check_layers_for_scale(lambda pixels: "relu1_1")

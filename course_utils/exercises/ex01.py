@@ -23,6 +23,12 @@ def check_rotation_theta(fn: Callable[[float, float], torch.Tensor] | None) -> C
             assert isinstance(got, torch.Tensor), "return a torch.Tensor"
             assert tuple(got.shape) == (2, 3), f"θ must have shape (2, 3), got {tuple(got.shape)}"
             want = geometry.rotation_theta(degrees, aspect=aspect)
+            if aspect != 1 and degrees % 180 and torch.allclose(
+                    got.float(), geometry.rotation_theta(degrees, aspect=1 / aspect), atol=1e-4):
+                raise AssertionError(
+                    "the aspect correction is the wrong way round: in row 0 divide -sin by the aspect, "
+                    "in row 1 multiply sin by it (x is in units of W/2, y of H/2)"
+                )
             if torch.allclose(got.float(), geometry.invert(want), atol=1e-4) and degrees % 180:
                 raise AssertionError(
                     f"for {degrees}° you rotate the wrong way: remember θ maps output to input"

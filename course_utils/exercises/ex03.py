@@ -70,6 +70,8 @@ def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResu
             if got is None or got is Ellipsis:
                 raise NotAttempted
             want = reference_layers_for_scale(pixels)
+            if isinstance(got, str):
+                raise AssertionError(f"return a list of layer names, e.g. ['relu1_1', 'relu2_1'], not the string {got!r}")
             got = list(got)
             for name in got:
                 if name not in features.LAYER_NAMES:

@@ -57,6 +57,9 @@ def check_style_warp(fn: Callable[[torch.Tensor, float, float], torch.Tensor] | 
             if same(got, reference_style_warp(style, degrees, 1.0 / zoom)):
                 raise AssertionError("the zoom is inverted: scale_theta(zoom) already holds 1/zoom "
                                      "(θ maps output to input), pass zoom itself")
+            upside = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=h / w))
+            if h != w and same(got, geometry.warp(style, upside, padding_mode="reflection")):
+                raise AssertionError("the aspect is width / height (w / h), not height / width")
             no_aspect = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees))
             if same(got, geometry.warp(style, no_aspect, padding_mode="reflection")):
                 raise AssertionError("the turn shears a non-square style: pass aspect=width / height "
