@@ -24,6 +24,8 @@ import nbformat
 import torch
 from nbclient import NotebookClient
 
+from course_utils.files import atomic_path
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -99,10 +101,9 @@ def main() -> None:
         print(f"    {number} cell {c['cell']:>2}: {c['seconds']:6.1f} s  {c['first_line']}")
     if args.json:
         out = Path(args.json)
-        partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(json.dumps({"mode": mode, "torch": torch.__version__, "environment": flags,
-                                        "notebooks": results}, indent=1))
-        partial.replace(out)
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps({"mode": mode, "torch": torch.__version__, "environment": flags,
+                                       "notebooks": results}, indent=1))
         print(f"wrote {out}")
 
 

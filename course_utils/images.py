@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -20,6 +19,8 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .files import atomic_path
 
 #: Largest image (in pixels) the course accepts; bigger files are refused before decoding.
 MAX_PIXELS = 40_000_000
@@ -221,12 +222,6 @@ def _as_chw(image: torch.Tensor, what: str) -> torch.Tensor:
     return t
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     """Save an image tensor atomically (write a temporary file, then rename).
 
@@ -244,15 +239,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
             f"{', '.join(sorted(_SAVE_FORMATS))}."
         )
     pil = to_pil(image)  # validates the tensor before anything touches the disk
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=p.suffix, dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-            pil.save(fh, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; use normal rights
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(p) as tmp:
+        pil.save(tmp, format=fmt, **options)
     return p

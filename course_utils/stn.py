@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import config, geometry
+from .files import atomic_path
 
 #: The transform families of Jaderberg et al. (2015) and how many numbers each regresses.
 TRANSFORMS: dict[str, int] = {
@@ -910,13 +911,11 @@ def save_checkpoint(model: nn.Module, name: str, half: bool = True) -> Path:
     """Save ``model``'s state_dict to ``data/checkpoints/<name>.pt`` (float16 by default,
     to keep the committed file small; :func:`load_or_train` converts back to float32)."""
     path = checkpoint_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     # Written whole, then renamed: an interrupted save never leaves a damaged checkpoint
     # that load_or_train would later refuse.
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(state, partial)
-    partial.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

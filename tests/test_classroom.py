@@ -113,7 +113,7 @@ def test_paths_and_csv(tmp_path, learner):
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["item"], r["status"]) for r in rows] == [
         ("Exercise 1 (rotation θ)", "passed"), ("Exercise 2 (invert θ)", "wrong"), ("checkpoints", "1/2")]
-    assert not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob(".tmp-*"))  # no temporary file left
     with pytest.raises(ValueError, match=r"\.csv"):
         classroom.write_csv([learner], tmp_path / "grades.txt")
 
@@ -141,7 +141,7 @@ def test_handout_drops_solutions_and_outputs(tmp_path):
         assert len(after.cells) == len(before.cells) - n_solutions
         assert not any("solution" in c.metadata.get("tags", []) for c in after.cells)
         assert after.metadata["kernelspec"]["name"] == "python3"
-    assert not list((tmp_path / "handout").glob(".*partial"))
+    assert not list((tmp_path / "handout").glob(".tmp-*"))  # no temporary file left
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="name a folder"):
         classroom.write_handout(tmp_path / "file")

@@ -465,7 +465,7 @@ def test_save_checkpoint_round_trips_and_leaves_no_partial_file(tmp_path, monkey
     model = stn.DigitCNN(width=4)
     path = stn.save_checkpoint(model, "tiny")
     assert path == tmp_path / "data" / "checkpoints" / "tiny.pt"
-    assert [p.name for p in path.parent.iterdir()] == ["tiny.pt"]  # no ".tiny.pt.partial" left
+    assert [p.name for p in path.parent.iterdir()] == ["tiny.pt"]  # no temporary file left
     fresh = stn.DigitCNN(width=4)
     assert stn.load_or_train(fresh, "tiny", train=lambda: pytest.fail("must not train")) == (
         "loaded data/checkpoints/tiny.pt")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..files import atomic_path
 from ._core import LOG_ENV
 
 #: What a verdict can be; "not run" means the checker was never called (its cell was
@@ -253,11 +254,9 @@ def write_handout(out_dir: str | Path, notebooks: Sequence[str | Path] | None = 
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
-        target = out / p.name
-        partial = out / f".{p.name}.partial"
-        nbformat.write(nb, partial)
-        partial.replace(target)
-        written.append(target)
+        with atomic_path(out / p.name) as tmp:
+            nbformat.write(nb, tmp)
+        written.append(out / p.name)
     return written
 
 
@@ -330,9 +329,8 @@ def write_csv(reports: Sequence[NotebookReport], path: str | Path) -> Path:
             writer.writerow([r.path, r.notebook or "", v.name, v.status, v.message])
         writer.writerow([r.path, r.notebook or "", "checkpoints",
                          f"{r.checkpoints_passed}/{r.checkpoints_total}", r.problem or ""])
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(buffer.getvalue(), encoding="utf-8")
-    partial.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
     return path
 
 

@@ -1,0 +1,30 @@
+"""files.atomic_path: the file appears whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from course_utils.files import atomic_path
+
+
+def test_a_finished_block_renames_the_file_into_place_with_normal_rights(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target and not target.exists()
+        tmp.write_text("{}")
+    assert target.read_text() == "{}" and os.listdir(target.parent) == ["out.json"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask  # not mkstemp's private 0600
+
+
+def test_a_failing_block_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
