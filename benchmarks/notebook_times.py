@@ -1,8 +1,9 @@
 """How long each notebook, and each of its slowest cells, takes to run top to bottom.
 
-The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs in a
-fresh ``python3`` kernel from a temporary folder (so nothing is written next to the
-course), and the cell times come from the kernel's own execution timestamps.
+The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs as
+the exercise report runs it (``course_utils.exercises.classroom.run_notebook``: a fresh
+``python3`` kernel, a temporary copy, so nothing is written next to the course), and the
+cell times come from the kernel's own execution timestamps.
 
     python benchmarks/notebook_times.py                 # full mode, every notebook
     python benchmarks/notebook_times.py --fast 01 04    # fast mode, two notebooks
@@ -15,15 +16,14 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
 import torch
-from nbclient import NotebookClient
 
+from course_utils.exercises.classroom import run_notebook
 from course_utils.files import atomic_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,18 +48,9 @@ def _shows_progress(cell) -> bool:
 def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
     """Run one notebook; its wall time, and each code cell's time with its first line."""
     nb = nbformat.read(path, as_version=4)
-    env = dict(os.environ)
-    if fast:
-        env["COURSE_FAST"] = "1"
-    else:
-        env.pop("COURSE_FAST", None)
-    with tempfile.TemporaryDirectory(prefix="course-times-") as work:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                                resources={"metadata": {"path": work}},
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
-        start = time.perf_counter()
-        client.execute(env=env, cwd=work)
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    run_notebook(nb, fast=fast, timeout=timeout, allow_errors=False)  # records each cell's timestamps
+    wall = time.perf_counter() - start
     cells = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":

@@ -152,6 +152,33 @@ def _read_verdicts(log: Path) -> dict[str, ExerciseVerdict]:
     return verdicts
 
 
+def run_notebook(nb, *, fast: bool, timeout: int, allow_errors: bool, env: dict[str, str] | None = None) -> None:
+    """Execute ``nb`` (a ``nbformat`` notebook, filled in place) in a fresh ``python3``
+    kernel, from a temporary ``notebooks/`` folder beside the course's data.
+
+    Args:
+        fast: fast mode (``COURSE_FAST=1``) or full mode, whatever the caller's environment says.
+        timeout: seconds any one cell may run.
+        allow_errors: go on past a cell that raises or times out (it is interrupted), as the
+            report does; otherwise the first one raises, as a measurement wants.
+        env: variables added to the kernel's environment.
+    """
+    from nbclient import NotebookClient
+
+    kernel_env = dict(os.environ, **(env or {}))
+    if fast:
+        kernel_env["COURSE_FAST"] = "1"
+    else:
+        kernel_env.pop("COURSE_FAST", None)
+    with tempfile.TemporaryDirectory(prefix="course-run-") as root:
+        work = str(_course_like_folder(Path(root)))
+        # log_level=ERROR: the kernel's start-up warning about local TCP is noise here.
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                                interrupt_on_timeout=allow_errors, resources={"metadata": {"path": work}},
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        client.execute(env=kernel_env, cwd=work)
+
+
 def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) -> NotebookReport:
     """Execute a learner's notebook (a copy, without its solution cells) and report on it.
 
@@ -161,7 +188,6 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
         timeout: seconds any one cell may run before it is interrupted.
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     path = Path(path)
@@ -177,20 +203,10 @@ def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) 
             cell.source, cell.outputs = "", []
     report = NotebookReport(path, number)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="course-report-") as root:
-        log = Path(root) / "verdicts.jsonl"
-        work = str(_course_like_folder(Path(root)))
-        env = dict(os.environ, **{LOG_ENV: str(log)})
-        if fast:
-            env["COURSE_FAST"] = "1"
-        else:
-            env.pop("COURSE_FAST", None)
-        # log_level=ERROR: the kernel's start-up warning about local TCP is noise to a teacher.
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                interrupt_on_timeout=True, resources={"metadata": {"path": work}},
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    with tempfile.TemporaryDirectory(prefix="course-report-") as logs:
+        log = Path(logs) / "verdicts.jsonl"
         try:
-            client.execute(env=env, cwd=work)
+            run_notebook(nb, fast=fast, timeout=timeout, allow_errors=True, env={LOG_ENV: str(log)})
         except DeadKernelError as exc:
             report.problem = f"the kernel died ({exc})"
         except Exception as exc:
