@@ -21,7 +21,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import config
+from .checks import is_whole
 from .images import ImageLoadError, from_pil, load_image, resize_max_side
 
 #: Where the committed sample images live (override with ``COURSE_DATA_DIR``).
@@ -195,7 +196,7 @@ def generate_style(name: str, size: int = STYLE_SIZE, seed: int = 0) -> torch.Te
         raise ValueError(f"Unknown style {name!r}; choose one of {', '.join(STYLE_NAMES)}.")
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}.")
-    if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
+    if not is_whole(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}; e.g. seed=0.")
     return from_pil(STYLE_GENERATORS[name](size, seed))
 

@@ -46,7 +46,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import torch
@@ -54,6 +53,7 @@ import torch.nn.functional as F
 
 from . import config as course_config
 from . import geometry, losses, transfer, warps
+from .checks import is_whole
 from .images import resize
 from .transfer import TransferConfig, TransferError
 
@@ -206,7 +206,7 @@ def deformable_stylise(
     if transform not in TRANSFORMS:
         raise ValueError(f"transform={transform!r} is invalid: expected one of {TRANSFORMS}.")
     if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(
-        isinstance(v, Integral) and not isinstance(v, bool) and v >= 2 for v in grid_size
+        is_whole(v) and v >= 2 for v in grid_size
     )):
         raise ValueError(f"grid_size={grid_size!r} is invalid: expected (rows, columns), two integers each at least 2.")
     cfg = cfg.replace(lr=cfg.resolved_lr())

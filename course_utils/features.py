@@ -28,13 +28,13 @@ import difflib
 import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from numbers import Integral
 
 import torch
 from torch import nn
 
 from . import config
 from . import weights as wts
+from .checks import is_whole
 
 #: ImageNet statistics that torchvision's VGG19 was trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -208,7 +208,7 @@ def random_vgg19_state(seed: int = FALLBACK_SEED, init: str = FALLBACK_INIT) -> 
         seed: same seed, same weights, on every machine.
         init: one of :data:`FALLBACK_INITS`; the default is the measured choice.
     """
-    if not isinstance(seed, Integral) or isinstance(seed, bool):
+    if not is_whole(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}; e.g. seed=0.")
     return {k: v.clone() for k, v in _random_state(seed, init).items()}
 

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import number
+
 Theta = torch.Tensor
 
 _MODES = ("bilinear", "nearest", "bicubic")
@@ -28,22 +30,6 @@ _PADDINGS = ("zeros", "border", "reflection")
 
 def _theta(rows: Sequence[Sequence[float]]) -> Theta:
     return torch.tensor(rows, dtype=torch.float32)
-
-
-def _number(name: str, value: object) -> float:
-    """``value`` as a finite float, or a ValueError that names the parameter: a slider or
-    a typed-in ``"45"`` would otherwise surface as a bare ``must be real number``."""
-    try:
-        if isinstance(value, (str, bytes)):  # float("45") would parse; a θ is built from numbers
-            raise TypeError
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a number, got {value!r} ({type(value).__name__}); pass e.g. 45, not '45'."
-        ) from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return number
 
 
 def identity_theta() -> Theta:
@@ -67,7 +53,7 @@ def rotation_theta(degrees: float, aspect: float = 1.0) -> Theta:
     Returns:
         θ of shape ``(2, 3)``.
     """
-    degrees, aspect = _number("degrees", degrees), _number("aspect", aspect)
+    degrees, aspect = number("degrees", degrees), number("aspect", aspect)
     if not aspect > 0:
         raise ValueError(f"aspect must be width / height > 0, got {aspect!r}.")
     a = math.radians(degrees)
@@ -82,8 +68,8 @@ def scale_theta(sx: float, sy: float | None = None) -> Theta:
     ``sx = 2`` zooms in (content twice as large); ``sx = 0.5`` zooms out. ``sy`` defaults to
     ``sx``. Note that θ holds ``1 / sx``: it maps output to input.
     """
-    sx = _number("sx", sx)
-    sy = sx if sy is None else _number("sy", sy)
+    sx = number("sx", sx)
+    sy = sx if sy is None else number("sy", sy)
     if sx == 0 or sy == 0:
         raise ValueError(f"scale factors must be non-zero, got sx={sx}, sy={sy}.")
     return _theta([[1.0 / sx, 0.0, 0.0], [0.0, 1.0 / sy, 0.0]])
@@ -91,7 +77,7 @@ def scale_theta(sx: float, sy: float | None = None) -> Theta:
 
 def shear_theta(shx: float, shy: float = 0.0) -> Theta:
     """θ that shears the picture: a point (x, y) moves to (x + shx·y, y + shy·x)."""
-    shx, shy = _number("shx", shx), _number("shy", shy)
+    shx, shy = number("shx", shx), number("shy", shy)
     if math.isclose(shx * shy, 1.0):
         raise ValueError(f"shx * shy must not be 1 (the shear would flatten the image); got {shx}, {shy}.")
     return invert(_theta([[1.0, shx, 0.0], [shy, 1.0, 0.0]]))
@@ -102,7 +88,7 @@ def translation_theta(tx: float, ty: float) -> Theta:
 
     Moving by 2 units crosses the whole image. For pixels use :func:`translation_theta_pixels`.
     """
-    tx, ty = _number("tx", tx), _number("ty", ty)
+    tx, ty = number("tx", tx), number("ty", ty)
     return _theta([[1.0, 0.0, -tx], [0.0, 1.0, -ty]])
 
 
@@ -112,10 +98,10 @@ def translation_theta_pixels(dx: float, dy: float, width: int, height: int) -> T
     With ``align_corners=False`` (the course default) the image spans 2 normalised units in
     ``width`` pixels, so one pixel is ``2 / width`` units.
     """
-    width, height = _number("width", width), _number("height", height)
+    width, height = number("width", width), number("height", height)
     if not (width > 0 and height > 0):
         raise ValueError(f"width and height must be positive pixel counts, got {width!r} x {height!r}.")
-    return translation_theta(2.0 * _number("dx", dx) / width, 2.0 * _number("dy", dy) / height)
+    return translation_theta(2.0 * number("dx", dx) / width, 2.0 * number("dy", dy) / height)
 
 
 def to_homogeneous(theta: Theta) -> Theta:
@@ -260,8 +246,8 @@ def theta_from_params(
     normalised units.
     """
     return compose(
-        scale_theta(_number("scale", scale)),
-        shear_theta(_number("shear", shear)),
-        rotation_theta(_number("angle", angle), aspect=aspect),
+        scale_theta(number("scale", scale)),
+        shear_theta(number("shear", shear)),
+        rotation_theta(number("angle", angle), aspect=aspect),
         translation_theta(tx, ty),
     )

@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .checks import check_size
 from .files import atomic_path
 
 #: Largest image (in pixels) the course accepts; bigger files are refused before decoding.
@@ -175,9 +175,7 @@ def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize ``(B, C, H, W)`` to ``size = (H, W)`` (antialiased when shrinking)."""
     _check_batch(image)
-    if not (isinstance(size, Sequence) and len(size) == 2
-            and all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise ValueError(f"size must be (H, W), two positive integers, got {size!r}; e.g. (256, 256).")
+    check_size(size, example="(256, 256)")
     shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
     out = torch.nn.functional.interpolate(
         image, size=tuple(size), mode="bilinear", antialias=shrinking, align_corners=False

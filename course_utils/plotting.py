@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from numbers import Integral
 
 import matplotlib.pyplot as plt
 import torch
+
+from .checks import is_whole
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -125,7 +126,7 @@ def draw_grid(
         )
     if not (isinstance(size, Sequence) and len(size) == 2):
         raise ValueError(f"size must be (H, W) of the input image, got {size!r}; e.g. tuple(image.shape[-2:]).")
-    if not isinstance(every, Integral) or isinstance(every, bool) or every < 1:
+    if not is_whole(every) or every < 1:
         raise ValueError(f"every must be a positive integer (draw every n-th line), got {every!r}.")
     g = grid.detach().cpu().float()
     if g.dim() == 4:

@@ -21,13 +21,12 @@ and :func:`course_utils.warps.warp_style`: horizontal stripes are at 0°, vertic
 from __future__ import annotations
 
 import math
-from numbers import Integral
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from .geometry import _number
+from .checks import check_size, is_whole, number
 
 
 class Orientation(NamedTuple):
@@ -69,7 +68,7 @@ def structure_tensor(image: torch.Tensor, margin: int = 2) -> torch.Tensor:
         image: one image, ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3.
         margin: pixels ignored along each border (image edges are not strokes).
     """
-    if not isinstance(margin, Integral) or isinstance(margin, bool) or margin < 0:
+    if not is_whole(margin) or margin < 0:
         raise ValueError(f"margin must be a whole number of pixels >= 0, got {margin!r}; e.g. margin=2.")
     g = _grey(image)
     # Sobel derivatives (central difference, smoothed across): less sensitive to pixel noise.
@@ -114,7 +113,7 @@ def angle_difference(a: float, b: float, period: float = 180.0) -> float:
     for name, value in (("a", a), ("b", b), ("period", period)):
         if isinstance(value, Orientation):
             raise ValueError(f"{name} is an Orientation, not an angle; pass its .degrees, e.g. orientation(image).degrees.")
-        _number(name, value)  # a clear error for '45', None or NaN
+        number(name, value)  # a clear error for '45', None or NaN
     if not period > 0:
         raise ValueError(f"period must be > 0 degrees, got {period!r}; use 180 for stroke orientations.")
     d = (a - b) % period
@@ -185,14 +184,10 @@ def grating(
     """A sinusoidal grating ``(1, 3, H, W)`` in [0, 1] whose stripes run at ``degrees``
     (anticlockwise on screen) with ``frequency`` cycles per pixel: the textbook texture
     with a known answer, used to test the measurements above."""
-    if not (
-        isinstance(size, (tuple, list, torch.Size)) and len(size) == 2
-        and all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size)
-    ):
-        raise ValueError(f"size must be (H, W), two positive integers, got {size!r}; e.g. (64, 64).")
+    check_size(size)
     h, w = size
     for name, value in (("degrees", degrees), ("frequency", frequency), ("phase", phase)):
-        _number(name, value)  # a clear error for '45', None or NaN
+        number(name, value)  # a clear error for '45', None or NaN
     if not 0 < frequency <= 0.5:
         raise ValueError(f"frequency must be in (0, 0.5] cycles per pixel (Nyquist), got {frequency!r}.")
     y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")

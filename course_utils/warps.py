@@ -14,26 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import geometry
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _check_size(size: object, what: str = "size") -> None:
-    if not (isinstance(size, Sequence) and len(size) == 2 and all(_is_int(v) and v > 0 for v in size)):
-        raise ValueError(f"{what} must be (H, W), two positive integers, got {size!r}; e.g. (64, 64).")
+from .checks import check_size, is_whole
 
 
 def _check_grid_size(grid_size: object) -> None:
-    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(_is_int(v) and v >= 2 for v in grid_size)):
+    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(is_whole(v) and v >= 2 for v in grid_size)):
         raise ValueError(
             f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
             "e.g. (6, 6)."
@@ -90,8 +82,8 @@ def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> 
 
 def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torch.Tensor:
     """The identity sampling grid ``(B, H, W, 2)``: every output pixel reads itself."""
-    _check_size(size)
-    if not _is_int(batch) or batch < 1:
+    check_size(size)
+    if not is_whole(batch) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}.")
     theta = geometry.identity_theta().to(device) if device is not None else geometry.identity_theta()
     return geometry.sampling_grid(theta, size, batch=batch)
@@ -122,7 +114,7 @@ def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     control points, and differentiable with respect to them.
     """
     _check_control(control)
-    _check_size(size)
+    check_size(size)
     dense = F.interpolate(control, size=tuple(size), mode="bicubic", align_corners=True)
     return dense.permute(0, 2, 3, 1)
 
@@ -271,7 +263,7 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
     for what, image in (("moving", moving), ("fixed", fixed)):
         if not torch.isfinite(image).all():
             raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
-    if not _is_int(steps) or steps < 0:
+    if not is_whole(steps) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (steps per scale), got {steps!r}.")
     if not (isinstance(scales, Sequence) and all(
         isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in scales
@@ -391,9 +383,9 @@ def fit_field_to_points(
         Control displacements ``(1, 2, gh, gw)`` for :func:`field_grid` (normalised units).
     """
     _check_point_pair(source_px, target_px, batched=False)
-    _check_size(size)
+    check_size(size)
     _check_grid_size(grid_size)
-    if not _is_int(steps) or steps < 0:
+    if not is_whole(steps) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (L-BFGS iterations), got {steps!r}.")
     scale = max(size) / 2.0
     control = zero_control(tuple(grid_size), requires_grad=True)
@@ -427,7 +419,7 @@ def fit_affine_to_points(
         size: ``(H, W)`` of the image the transform will warp.
     """
     _check_point_pair(source_px, target_px, batched=False)
-    _check_size(size)
+    check_size(size)
     src = geometry.pixel_to_normalised(source_px.double(), size)
     tgt = geometry.pixel_to_normalised(target_px.double(), size)
     design = torch.cat([tgt, torch.ones(len(tgt), 1, dtype=torch.float64)], dim=1)  # (K, 3): output (x, y, 1)
@@ -452,7 +444,7 @@ def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0)
             f"grid_a {tuple(grid_a.shape)} and grid_b {tuple(grid_b.shape)} must have the same shape; "
             "build both for the same size."
         )
-    if not _is_int(margin) or margin < 0 or 2 * margin >= min(grid_a.shape[1:3]):
+    if not is_whole(margin) or margin < 0 or 2 * margin >= min(grid_a.shape[1:3]):
         raise ValueError(
             f"margin={margin!r} is invalid for a {grid_a.shape[1]}x{grid_a.shape[2]} grid: expected a whole "
             "number of pixels >= 0 that leaves some pixels; use a smaller margin."

@@ -1,0 +1,35 @@
+"""Argument checks shared by the modules: one clear sentence for a value of the wrong
+kind (the course's rule: name the thing, what was expected, what to do)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Integral
+
+
+def is_whole(value: object) -> bool:
+    """True for an integer (Python, NumPy or other ``Integral``), but not for a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def number(name: str, value: object) -> float:
+    """``value`` as a finite float, or a ValueError that names the parameter: a slider or
+    a typed-in ``"45"`` would otherwise surface as a bare ``must be real number``."""
+    try:
+        if isinstance(value, (str, bytes)):  # float("45") would parse; we compute with numbers
+            raise TypeError
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number, got {value!r} ({type(value).__name__}); pass e.g. 45, not '45'."
+        ) from None
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return result
+
+
+def check_size(size: object, what: str = "size", example: str = "(64, 64)") -> None:
+    """``size`` must be ``(H, W)``: two positive integers."""
+    if not (isinstance(size, Sequence) and len(size) == 2 and all(is_whole(v) and v > 0 for v in size)):
+        raise ValueError(f"{what} must be (H, W), two positive integers, got {size!r}; e.g. {example}.")

@@ -1,0 +1,25 @@
+"""The shared argument checks (each module's own tests assert the messages they produce)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import checks
+
+
+def test_is_whole_takes_any_integer_but_not_a_bool():
+    assert all(checks.is_whole(v) for v in (3, np.int64(3), -1))
+    assert not any(checks.is_whole(v) for v in (True, 3.0, "3", torch.tensor(3)))
+
+
+def test_number_and_size():
+    assert checks.number("angle", np.float32(2.5)) == 2.5
+    with pytest.raises(ValueError, match=r"angle must be a number, got '45' \(str\)"):
+        checks.number("angle", "45")
+    with pytest.raises(ValueError, match="angle must be a finite number"):
+        checks.number("angle", float("inf"))
+    checks.check_size(torch.Size([4, 5]))
+    with pytest.raises(ValueError, match=r"grid must be \(H, W\), two positive integers, got \(4, 0\); e\.g\. \(8, 8\)"):
+        checks.check_size((4, 0), "grid", example="(8, 8)")
