@@ -45,7 +45,7 @@ html: $(STAMP)
 		--ExecutePreprocessor.timeout=1800 --output-dir build/html notebooks/*.ipynb
 
 handout: $(STAMP)
-	$(BIN)/python -m course_utils.exercises handout build/handout
+	$(BIN)/python -m course_tools.classroom handout build/handout
 
 styles: $(STAMP)
 	$(BIN)/python -m course_utils.data regenerate
@@ -54,7 +54,7 @@ weights: $(STAMP)
 	$(BIN)/python -m course_utils.weights fetch
 
 gallery: $(STAMP)
-	$(BIN)/python -m course_utils.gallery
+	$(BIN)/python -m course_tools.gallery
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

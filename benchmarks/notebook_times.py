@@ -1,7 +1,7 @@
 """How long each notebook, and each of its slowest cells, takes to run top to bottom.
 
 The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs as
-the exercise report runs it (``course_utils.exercises.classroom.run_notebook``: a fresh
+the exercise report runs it (``course_tools.classroom.run_notebook``: a fresh
 ``python3`` kernel, a temporary copy, so nothing is written next to the course), and the
 cell times come from the kernel's own execution timestamps.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import torch
 
-from course_utils.exercises.classroom import run_notebook
+from course_tools.classroom import run_notebook
 from course_utils.files import atomic_path
 
 ROOT = Path(__file__).resolve().parent.parent

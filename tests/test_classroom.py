@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.exercises import classroom
+from course_tools import classroom
 
 SETUP = "from course_utils import geometry\nfrom course_utils.exercises import ex01"
 RIGHT_EX1 = "def my_rotation(d, a):\n    return geometry.rotation_theta(d, aspect=a)\n\nex01.check_rotation_theta(my_rotation)"

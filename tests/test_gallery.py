@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from course_utils import gallery
+from course_tools import gallery
 
 
 @pytest.fixture(scope="module")

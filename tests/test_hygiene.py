@@ -44,7 +44,7 @@ def test_notebook_is_a_lesson(path):
 def test_every_exercise_has_a_tagged_hidden_solution(path):
     """The exercise report removes the cells tagged ``solution``; a solution without the
     tag would pass its exercise for every learner."""
-    from course_utils.exercises.classroom import expected_checkers
+    from course_tools.classroom import expected_checkers
 
     nb = json.loads(path.read_text())
     number = path.name[:2]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: When this environment variable names a file, every checker verdict is appended to it as
-#: one JSON line. ``python -m course_utils.exercises report`` sets it for the kernel that
+#: one JSON line. ``python -m course_tools.classroom report`` sets it for the kernel that
 #: runs a learner's notebook, so the report reads verdicts instead of parsing printed text.
 LOG_ENV = "COURSE_EXERCISE_LOG"
 

@@ -1,7 +1,7 @@
 """Teachers' tools: a handout without the solutions, and a report on learners' notebooks.
 
-    python -m course_utils.exercises handout handout/          # the notebooks, solutions removed
-    python -m course_utils.exercises report submissions/ --csv grades.csv
+    python -m course_tools.classroom handout handout/          # the notebooks, solutions removed
+    python -m course_tools.classroom report submissions/ --csv grades.csv
 
 The **handout** is a copy of the course notebooks without their hidden solution cells
 (tagged ``solution``), for assessed work. The **report** says, for each exercise of each
@@ -12,7 +12,7 @@ Each notebook runs in a fresh ``python3`` kernel, from a temporary ``notebooks/`
 whose ``../data`` is the course's (so relative paths work as in class and anything the
 notebook saves in its own folder stays in the copy). Its solution cells are blanked first, so a solution
 cannot pass an exercise for its learner. The checkers write their verdicts to a log
-(:data:`~course_utils.exercises._core.LOG_ENV`) that the report reads back. It runs the
+(:data:`~course_utils.exercises.LOG_ENV`) that the report reads back. It runs the
 learners' code: run it where you would run their notebooks anyway.
 """
 
@@ -33,9 +33,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import config
-from ..files import atomic_path
-from ._core import LOG_ENV
+from course_utils import config
+from course_utils.exercises import LOG_ENV
+from course_utils.files import atomic_path
 
 #: What a verdict can be; "not run" means the checker was never called (its cell was
 #: deleted, or the notebook stopped before it).
@@ -89,7 +89,7 @@ def expected_checkers(notebook: str) -> list[str]:
     """The checkers of notebook ``"04"`` (``["ex04.check_total_loss", ...]``), in the
     order they are defined, which is the order of the exercises."""
     try:
-        module = importlib.import_module(f"{__package__}.ex{notebook}")
+        module = importlib.import_module(f"course_utils.exercises.ex{notebook}")
     except ModuleNotFoundError:
         return []
     checkers = [
@@ -104,7 +104,7 @@ def exercise_name(checker: str) -> str:
     """The display name a checker reports under (``"Exercise 2 (the smoothness term)"``),
     read from its source, so that an exercise that never ran is listed under its name."""
     module, _, function = checker.partition(".")
-    fn = getattr(importlib.import_module(f"{__package__}.{module}"), function)
+    fn = getattr(importlib.import_module(f"course_utils.exercises.{module}"), function)
     match = re.search(r'check\(\s*"([^"]+)"', inspect.getsource(fn))
     return match.group(1) if match else function
 
@@ -351,7 +351,7 @@ def write_csv(reports: Sequence[NotebookReport], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.exercises",
+    parser = argparse.ArgumentParser(prog="python -m course_tools.classroom",
                                      description="Teachers' tools for the course's exercises.")
     commands = parser.add_subparsers(dest="command", required=True)
     rep = commands.add_parser(
@@ -389,3 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.csv:
         print(f"wrote {write_csv(reports, args.csv)}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,9 +7,9 @@ in their label (ImageNet VGG19, or the offline fallback).
 Every figure is one function ``figure(out_dir, settings) -> Path`` listed in
 :data:`FIGURES`; adding a figure is writing one such function and adding it there::
 
-    python -m course_utils.gallery                       # all figures into docs/gallery/
-    python -m course_utils.gallery --only texture        # one figure
-    python -m course_utils.gallery --quick --out /tmp/g  # tiny sizes, a few seconds (smoke test)
+    python -m course_tools.gallery                       # all figures into docs/gallery/
+    python -m course_tools.gallery --only texture        # one figure
+    python -m course_tools.gallery --quick --out /tmp/g  # tiny sizes, a few seconds (smoke test)
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from . import config, data, deform, digits, geometry, stn, transfer, warps
-from .images import to_pil
-from .widgets import render_warp_panels
+from course_utils import config, data, deform, digits, geometry, stn, transfer, warps
+from course_utils.images import to_pil
+from course_utils.widgets import render_warp_panels
 
 GALLERY_DIR = config.PROJECT_ROOT / "docs" / "gallery"
 
@@ -272,7 +272,7 @@ def make(out_dir: Path, settings: GallerySettings = DEFAULT, only: list[str] | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.gallery", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.gallery", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=GALLERY_DIR, help="output folder (default docs/gallery)")
     parser.add_argument("--only", action="append", choices=list(FIGURES), help="make only this figure (repeatable)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few steps (a smoke test)")
