@@ -221,5 +221,39 @@ class GraphedAdam:
         names = ("total", *self.terms)
         return [dict(zip(names, r, strict=True)) for r in rows]
 
+def gram_matrix(x: torch.Tensor) -> torch.Tensor:
+    """The same Gram as :func:`course_utils.losses.gram_matrix`, for the fast path: its
+    backward is one matrix product instead of autograd's two, and channels-last features
+    are read without a copy (``benchmarks/gram_backward.py`` measures what that saves)."""
+    b, c, h, w = x.shape
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return SymmetricGram.apply(x.permute(0, 2, 3, 1).reshape(b, h * w, c), True) / (h * w)
+    return SymmetricGram.apply(x.reshape(b, c, h * w), False) / (h * w)
+
+
+class SymmetricGram(torch.autograd.Function):
+    """``G = F Fᵀ`` whose backward is **one** matrix product instead of autograd's two.
+
+    Autograd differentiates ``F @ Fᵀ`` as a product of two different matrices and computes
+    ``dG·F`` and ``dGᵀ·F`` separately, then adds them; both factors are ``F``, so
+    ``dF = (dG + dGᵀ)·F`` is the same number in half the work (a Gram's backward reads the
+    whole feature map, the largest tensor of a step at full resolution). With
+    ``positions_first`` the input is ``(B, N, C)`` (channels-last features, viewed without
+    a copy) and the gradient keeps that layout.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, positions_first: bool) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        ctx.positions_first = positions_first
+        return torch.bmm(f.transpose(1, 2), f) if positions_first else torch.bmm(f, f.transpose(1, 2))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_gram: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (f,) = ctx.saved_tensors
+        sym = (grad_gram + grad_gram.transpose(1, 2)).to(f.dtype)
+        return (torch.bmm(f, sym) if ctx.positions_first else torch.bmm(sym, f)), None
+
 
 __all__ = ["COMPILE_MODES", "GraphedAdam", "PRECISIONS", "Plan", "bf16_supported", "plan", "prepare_network"]

@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from numbers import Integral
 
+import torch
+
 
 def is_whole(value: object) -> bool:
     """True for an integer (Python, NumPy or other ``Integral``), but not for a bool."""
@@ -33,3 +35,10 @@ def check_size(size: object, what: str = "size", example: str = "(64, 64)") -> N
     """``size`` must be ``(H, W)``: two positive integers."""
     if not (isinstance(size, Sequence) and len(size) == 2 and all(is_whole(v) and v > 0 for v in size)):
         raise ValueError(f"{what} must be (H, W), two positive integers, got {size!r}; e.g. {example}.")
+
+
+def feature_maps(x: object, who: str) -> None:
+    """``x`` must be a batch of feature maps ``(B, C, H, W)``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{who} expects features of shape (B, C, H, W), got {shape}; add a batch dimension with x[None].")

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 import torch
 
+from . import checks
+
 _EPS = 1e-12
 
 
@@ -37,44 +39,10 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
         Tensor of shape ``(B, C, C)``, symmetric and positive semi-definite, one matrix per
         image (images in a batch are never mixed).
     """
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"gram_matrix expects features of shape (B, C, H, W), got {shape}; "
-            "add a batch dimension with x[None]."
-        )
+    checks.feature_maps(x, "gram_matrix")
     b, c, h, w = x.shape
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        # Channels-last features (the GPU fast path): view them as (B, H·W, C), no copy,
-        # and let the matrix product read the transpose (reshaping to (B, C, H·W) would
-        # copy the whole feature map, forward and backward).
-        return _SymmetricGram.apply(x.permute(0, 2, 3, 1).reshape(b, h * w, c), True) / (h * w)
-    return _SymmetricGram.apply(x.reshape(b, c, h * w), False) / (h * w)
-
-
-class _SymmetricGram(torch.autograd.Function):
-    """``G = F Fᵀ`` whose backward is **one** matrix product instead of autograd's two.
-
-    Autograd differentiates ``F @ Fᵀ`` as a product of two different matrices and computes
-    ``dG·F`` and ``dGᵀ·F`` separately, then adds them; both factors are ``F``, so
-    ``dF = (dG + dGᵀ)·F`` is the same number in half the work (a Gram's backward reads the
-    whole feature map, the largest tensor of a step at full resolution). With
-    ``positions_first`` the input is ``(B, N, C)`` (channels-last features, viewed without
-    a copy) and the gradient keeps that layout.
-    """
-
-    @staticmethod
-    def forward(ctx, f: torch.Tensor, positions_first: bool) -> torch.Tensor:
-        ctx.save_for_backward(f)
-        ctx.positions_first = positions_first
-        return torch.bmm(f.transpose(1, 2), f) if positions_first else torch.bmm(f, f.transpose(1, 2))
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_gram: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (f,) = ctx.saved_tensors
-        sym = (grad_gram + grad_gram.transpose(1, 2)).to(f.dtype)
-        return (torch.bmm(f, sym) if ctx.positions_first else torch.bmm(sym, f)), None
+    f = x.reshape(b, c, h * w)  # one row of H·W values per channel
+    return f @ f.transpose(1, 2) / (h * w)  # (B, C, C): the average over positions
 
 
 def grams(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

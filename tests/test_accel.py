@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from course_utils import accel, data, features, images, transfer
+from course_utils import accel, data, features, images, losses, transfer
 
 CPU = torch.device("cpu")
 
@@ -158,3 +158,25 @@ def test_gram_of_channels_last_features_needs_no_copy_and_agrees():
     # the channels-last branch works on a view of the features (no copy of the map)
     f = cl.permute(0, 2, 3, 1).reshape(2, 35, 8)
     assert f.data_ptr() == cl.data_ptr()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradient_is_exact_and_costs_one_matrix_product(channels_last):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(2, 5, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(accel.gram_matrix, (x,))
+    assert torch.allclose(accel.gram_matrix(x), losses.gram_matrix(x))
+    weights = torch.randn(2, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    g = accel.gram_matrix(x)
+    with FlopCounterMode(display=False) as counter:
+        (g * weights).sum().backward()
+    # one (C x C)·(C x N) product per image: 2·B·C²·N, half of what autograd's F @ Fᵀ costs
+    assert counter.get_total_flops() == 2 * 2 * 5 * 5 * 12
+    # the gradient keeps the features' layout (no copy of a channels-last feature map)
+    assert x.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+    f = x.detach().reshape(2, 5, 12)
+    assert torch.allclose(x.grad.reshape(2, 5, 12), (weights + weights.transpose(1, 2)) @ f / 12)
