@@ -6,7 +6,11 @@ Read once at import time from the environment so that every notebook agrees:
   Cells never branch their teaching on it; they ask :func:`pick` for a size or a count.
 * ``COURSE_OFFLINE=1`` forbids every network access (weights, paintings). Without it the
   course still never waits long on the network: downloads use short time-outs.
-* ``COURSE_DEVICE=cpu`` (or ``cuda``/``mps``) overrides the automatic device choice.
+* ``COURSE_DEVICE=cpu`` (or ``cuda``, ``cuda:N``, ``mps``) overrides the automatic device choice.
+* ``COURSE_CACHE=folder`` moves the download cache.
+
+The two switches accept 1/0, true/false, yes/no, on/off or empty (any case); anything else
+is refused with a sentence, so that a typo never silently means "off".
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ import torch
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
+    value = os.environ.get(name, "")
+    if value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(
+        f"{name}={value!r} is not a switch value: use 1, true, yes or on to switch it on, "
+        f"and 0, false, no, off or empty to switch it off (any case)."
+    )
 
 
 #: True when ``COURSE_FAST`` is set: small images, few steps (used by the test-suite).
@@ -50,18 +61,40 @@ def device() -> torch.device:
     """The best available device: ``COURSE_DEVICE`` if set, else CUDA, then MPS, then CPU."""
     requested = os.environ.get("COURSE_DEVICE", "").strip().lower()
     if requested:
-        if requested == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                "COURSE_DEVICE=cuda was requested but PyTorch sees no CUDA GPU; "
-                "unset COURSE_DEVICE or set it to 'cpu'."
-            )
-        return torch.device(requested)
+        return _requested_device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _requested_device(requested: str) -> torch.device:
+    """``COURSE_DEVICE``'s value as a device this machine has, or a ValueError saying why not."""
+    fix = "unset COURSE_DEVICE or set it to 'cpu'"
+    kind, _, index = requested.partition(":")
+    if kind == "cpu" and not index:
+        return torch.device("cpu")
+    if kind == "cuda" and (not index or index.isdigit()):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"COURSE_DEVICE={requested} was requested but PyTorch sees no CUDA GPU; {fix}.")
+        if index and int(index) >= count:
+            raise ValueError(
+                f"COURSE_DEVICE={requested} was requested but PyTorch sees {count} CUDA GPU(s), "
+                f"numbered 0 to {count - 1}; {fix}, or pick one of those."
+            )
+        return torch.device(requested)
+    if kind == "mps" and not index:
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"COURSE_DEVICE=mps was requested but this machine has no Apple GPU (MPS); {fix}.")
+        return torch.device("mps")
+    raise ValueError(
+        f"COURSE_DEVICE={requested!r} is not a device the course runs on: use cpu, cuda, cuda:N "
+        "(a GPU's number) or mps, or unset it to let the course choose."
+    )
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -85,8 +118,18 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 def cache_dir() -> Path:
     """Where downloaded files (weights, paintings) are cached: ``COURSE_CACHE`` or
-    ``~/.cache/course_utils``. Created on demand."""
-    root = Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "course_utils"))
+    ``~/.cache/course_utils``. Created on demand.
+
+    Raises:
+        ValueError: ``COURSE_CACHE`` (or a folder above it) is a file, not a folder.
+    """
+    root = Path(os.environ.get("COURSE_CACHE", "") or Path.home() / ".cache" / "course_utils")
+    blocker = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(
+            f"The course's cache folder {root} (COURSE_CACHE, or ~/.cache/course_utils) cannot be "
+            f"created because {blocker} is a file; point COURSE_CACHE at a folder or move that file."
+        )
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,3 +54,64 @@ def test_seed_everything_repeats_all_generators():
 def test_describe_mentions_mode_and_device():
     text = config.describe()
     assert "FAST" in text and "device" in text
+
+
+def _import_config_with(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Import course_utils.config in a fresh interpreter with ``env`` (the switches are
+    read once, at import)."""
+    full = {**os.environ, "COURSE_FAST": "", "COURSE_OFFLINE": "", **env}
+    code = "from course_utils import config; print(config.FAST, config.OFFLINE)"
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("TRUE", True), ("Yes", True), (" on ", True),
+                                       ("0", False), ("false", False), ("NO", False), ("off", False), ("", False)])
+def test_switches_accept_the_usual_spellings(monkeypatch, value, on):
+    monkeypatch.setenv("COURSE_FAST", value)
+    monkeypatch.setenv("COURSE_OFFLINE", value)
+    try:
+        reloaded = importlib.reload(config)
+        assert reloaded.FAST is on and reloaded.OFFLINE is on
+    finally:
+        monkeypatch.undo()
+        importlib.reload(config)
+
+
+@pytest.mark.parametrize("name", ["COURSE_FAST", "COURSE_OFFLINE"])
+def test_a_switch_with_an_unknown_value_is_refused_with_a_sentence(name):
+    done = _import_config_with({name: "banana"})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: ") and f"{name}='banana'" in last
+    assert all(word in last for word in ("1, true, yes or on", "0, false, no, off or empty"))
+
+
+@pytest.mark.parametrize("value", ["tpu", "meta", "gpu", "cuda:x", "cpu:0"])
+def test_a_device_the_course_does_not_run_on_is_refused(monkeypatch, value):
+    monkeypatch.setenv("COURSE_DEVICE", value)
+    with pytest.raises(ValueError, match=rf"COURSE_DEVICE='{value}' is not a device the course runs on: use cpu, cuda"):
+        config.device()
+
+
+def test_a_missing_gpu_is_refused_not_described_as_in_use(monkeypatch):
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    monkeypatch.setenv("COURSE_DEVICE", f"cuda:{count}")  # one past the last GPU, or the first of none
+    with pytest.raises(ValueError, match=rf"COURSE_DEVICE=cuda:{count} was requested but PyTorch sees"):
+        config.device()
+    with pytest.raises(ValueError):
+        config.describe()
+    if not torch.backends.mps.is_available():
+        monkeypatch.setenv("COURSE_DEVICE", "mps")
+        with pytest.raises(ValueError, match="COURSE_DEVICE=mps was requested but this machine has no Apple GPU"):
+            config.device()
+
+
+def test_cache_pointing_at_a_file_gets_a_sentence(tmp_path, monkeypatch):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    for value in (a_file, a_file / "cache"):
+        monkeypatch.setenv("COURSE_CACHE", str(value))
+        with pytest.raises(ValueError, match=rf"cannot be created because {a_file} is a file; point COURSE_CACHE at a folder"):
+            config.cache_dir()
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    assert config.cache_dir().is_dir()
