@@ -24,12 +24,20 @@ from .files import atomic_path
 
 #: Largest image (in pixels) the course accepts; bigger files are refused before decoding.
 MAX_PIXELS = 40_000_000
+#: With ``max_side``, an image of more pixels than this is shrunk while it is decoded
+#: (JPEG at 1/2 to 1/8 scale) and reduced by a whole factor before its float copy, so that a
+#: small file of many pixels never costs gigabytes. Smaller images take the exact path.
+REDUCE_ABOVE = 4_000_000
 
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 
 
 class ImageLoadError(ValueError):
     """An image could not be loaded; the message names the file and says what to do."""
+
+
+class ImageSaveError(OSError):
+    """An image could not be written; the message names the file and says what to do."""
 
 
 def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Tensor:
@@ -47,7 +55,8 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
         Tensor of shape ``(1, 3, H, W)``, dtype float32, values in ``[0, 1]``.
 
     Raises:
-        ImageLoadError: the file is missing, empty, not an image, truncated or too large.
+        ImageLoadError: the file is missing, unreadable, empty, not an image, truncated or
+            too large.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
@@ -67,7 +76,14 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
         raise ImageLoadError(
             f"Cannot load image {label}: the file is empty (0 bytes); copy it again."
         )
-    with open(p, "rb") as fh:
+    try:
+        fh = open(p, "rb")
+    except PermissionError:
+        raise ImageLoadError(
+            f"Cannot load image {label}: you have no permission to read it; copy it somewhere "
+            "you can read or change its rights (chmod u+r)."
+        ) from None
+    with fh:
         return _decode(fh, label, max_side)
 
 
@@ -103,8 +119,13 @@ def _decode(fh: BinaryIO, label: str, max_side: int | None) -> torch.Tensor:
                     f"Cannot load image {label}: it is {w}x{h} px ({w * h / 1e6:.0f} Mpx), more "
                     f"than the {MAX_PIXELS / 1e6:.0f} Mpx this course accepts; resize it first."
                 )
+            large = max_side is not None and w * h > REDUCE_ABOVE and max(w, h) > 2 * max_side
+            if large and img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 size directly
+                img.draft(None, (-(-2 * max_side * w // max(w, h)), -(-2 * max_side * h // max(w, h))))
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)
+            if large:
+                img = _reduce(img, max_side)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -128,6 +149,21 @@ def _decode(fh: BinaryIO, label: str, max_side: int | None) -> torch.Tensor:
     return tensor
 
 
+def _reduce(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink a large decoded image by a whole factor (averaging boxes of pixels) to about
+    twice ``max_side``, while it is still 8 or 16 bits per value: the float copy that
+    follows is then small, whatever the file's size."""
+    factor = max(img.size) // (2 * max_side)
+    if factor < 2:
+        return img
+    if img.mode.startswith("I;16"):  # Pillow cannot reduce 16-bit ints: floats in [0, 1]
+        img = Image.fromarray(np.asarray(img, dtype=np.float32) / 65535.0, mode="F")
+    elif img.mode in ("1", "P", "PA"):  # averaging palette indices would mix wrong colours
+        alpha = img.mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if alpha else "L" if img.mode == "1" else "RGB")
+    return img.reduce(factor)
+
+
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Any Pillow mode → float32 ``(H, W, 3)`` array in ``[0, 1]``."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -145,7 +181,9 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     img = img.convert("RGB")  # also CMYK, YCbCr, L, 1
-    return np.asarray(img, dtype=np.float32) / 255.0
+    array = np.asarray(img, dtype=np.float32)
+    array /= 255.0  # in place: no second float copy
+    return array
 
 
 def _check_batch(image: torch.Tensor) -> None:
@@ -184,7 +222,18 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """A ``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)`` tensor in [0, 1] → PIL."""
+    """A ``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)`` tensor → PIL.
+
+    Floats are read as values in [0, 1]; a ``uint8`` tensor as values 0–255 (what
+    ``torchvision.io`` and NumPy pictures hold). Other integer types are refused.
+    """
+    if isinstance(image, torch.Tensor) and image.dtype == torch.uint8:
+        image = image.float() / 255
+    elif isinstance(image, torch.Tensor) and not image.is_floating_point():
+        raise ValueError(
+            f"image has dtype {image.dtype}; give floats in [0, 1] (e.g. image.float() / 255 "
+            "for values 0-255) or a uint8 tensor."
+        )
     t = _as_chw(image, "image")
     array = (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     if array.shape[2] == 1:
@@ -225,9 +274,14 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
 
     A crash or a bad argument never leaves a half-written file at ``path``. Parent folders
     are created. The format follows the suffix: ``.png``, ``.jpg``/``.jpeg``, ``.webp``, ``.bmp``.
+    Floats are values in [0, 1]; a ``uint8`` tensor holds 0–255 and is converted so.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: an unknown suffix, a bad shape or NaN/infinite values.
+        ImageSaveError: ``path`` is a folder, under a file, or cannot be written.
     """
     p = Path(path)
     fmt = _SAVE_FORMATS.get(p.suffix.lower())
@@ -236,8 +290,24 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
             f"Cannot save '{p}': unknown suffix '{p.suffix}'; use one of "
             f"{', '.join(sorted(_SAVE_FORMATS))}."
         )
+    if isinstance(image, torch.Tensor) and image.is_floating_point() and not torch.isfinite(image).all():
+        raise ValueError(
+            f"Cannot save '{p}': the image holds NaN or infinite values, which have no colour; "
+            "find where they came from (e.g. a diverged optimisation) or use torch.nan_to_num first."
+        )
     pil = to_pil(image)  # validates the tensor before anything touches the disk
+    if p.is_dir():
+        raise ImageSaveError(f"Cannot save image '{p}': it is a folder; give a file name, e.g. '{p / 'result.png'}'.")
+    blocker = next((q for q in p.parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        raise ImageSaveError(f"Cannot save image '{p}': '{blocker}' is a file, not a folder; choose another path.")
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_path(p) as tmp:
-        pil.save(tmp, format=fmt, **options)
+    try:
+        with atomic_path(p) as tmp:
+            pil.save(tmp, format=fmt, **options)
+    except OSError as exc:  # no rights, read-only or full disk: name the target, not the temporary file
+        raise ImageSaveError(
+            f"Cannot save image '{p}': {exc.strerror or exc} while writing in '{p.parent}'; "
+            "choose a folder you can write to, with free space."
+        ) from None
     return p

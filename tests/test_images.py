@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +167,116 @@ def test_save_never_leaves_a_half_written_file(tmp_path):
 def test_bad_arguments_get_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ----------------------------------------------------------------- hardening (issue "Hardening")
+def _as_non_root(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that file rights apply to. As root (the test
+    machine), the capabilities that ignore rights are dropped with util-linux's setpriv."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root, where file rights do not stop reads or writes, and setpriv is missing")
+        prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"]
+    return subprocess.run([*prefix, sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_an_unreadable_file_is_an_image_load_error_with_a_sentence(tmp_path, rgb_array):
+    path = _write(Image.fromarray(rgb_array), tmp_path / "private.png")
+    path.chmod(0)
+    done = _as_non_root(
+        "from course_utils.images import load_image\n"
+        "try:\n    load_image('private.png')\nexcept Exception as e:\n    print(type(e).__name__, e)\n",
+        tmp_path,
+    )
+    assert done.stdout.startswith("ImageLoadError Cannot load image 'private.png': you have no permission to read it"), done
+
+
+def test_saving_into_a_read_only_folder_names_the_target_not_a_temporary_file(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    done = _as_non_root(
+        "import torch\nfrom course_utils.images import save_image\n"
+        "try:\n    save_image(torch.rand(1, 3, 4, 4), 'ro/out.png')\nexcept Exception as e:\n    print(type(e).__name__, e)\n",
+        tmp_path,
+    )
+    assert done.stdout.startswith("ImageSaveError Cannot save image 'ro/out.png': Permission denied"), done
+    assert ".tmp-" not in done.stdout and os.listdir(folder) == []
+
+
+def test_saving_onto_a_folder_or_under_a_file_is_a_sentence_naming_the_target(tmp_path):
+    image = torch.rand(1, 3, 4, 4)
+    with pytest.raises(images.ImageSaveError, match=r"Cannot save image '.*pic\.png': it is a folder; give a file name"):
+        (tmp_path / "pic.png").mkdir()
+        save_image(image, tmp_path / "pic.png")
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(images.ImageSaveError, match=r"out\.png': '.*notes\.txt' is a file, not a folder"):
+        save_image(image, tmp_path / "notes.txt" / "sub" / "out.png")
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "pic.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_saving_nan_or_infinite_pixels_is_refused(tmp_path, bad):
+    image = torch.rand(1, 3, 4, 4)
+    image[0, 1, 2, 3] = bad
+    with pytest.raises(ValueError, match="holds NaN or infinite values"):
+        save_image(image, tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_uint8_image_is_read_as_0_to_255_and_other_integers_are_refused(tmp_path, rgb_array):
+    as_uint8 = torch.from_numpy(rgb_array).permute(2, 0, 1)[None]  # (1, 3, 12, 20), 0-255
+    back = load_image(save_image(as_uint8, tmp_path / "u8.png"))
+    assert torch.equal((back * 255).round().to(torch.uint8), as_uint8)  # not a white picture
+    with pytest.raises(ValueError, match=r"dtype torch.int64; give floats in \[0, 1\]"):
+        save_image(as_uint8.long(), tmp_path / "i64.png")
+
+
+def _peak_rss_mb_added(code: str) -> float:
+    """Peak resident memory (MB) that ``code`` adds in a fresh interpreter, after imports."""
+    script = (
+        "import resource, io\nfrom course_utils.images import load_image_bytes, load_image\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"{code}\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return float(done.stdout.split()[-1])
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_small_file_of_many_pixels_costs_little_memory_when_shrunk(tmp_path, fmt):
+    path = tmp_path / f"flat.{fmt.lower()}"
+    Image.new("RGB", (6000, 6000), (30, 120, 200)).save(path, format=fmt)
+    assert path.stat().st_size < 1_000_000  # a small upload...
+    added = _peak_rss_mb_added(
+        f"data = open({str(path)!r}, 'rb').read()\nt = load_image_bytes(data, max_side=64)\n"
+        "assert t.shape == (1, 3, 64, 64) and abs(t[0, 2].mean().item() - 200 / 255) < 0.01"
+    )
+    # ...of 36 Mpx: the 8-bit decode is 108 MB; decoding and converting it whole took 1.1 GB
+    assert added < 300, f"{added:.0f} MB"
+
+
+def test_shrinking_while_decoding_gives_the_picture_the_exact_path_gives(tmp_path):
+    rng = np.random.default_rng(1)
+    smooth = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).resize((2400, 1800), Image.BICUBIC)
+    for fmt, tolerance in (("PNG", 0.02), ("JPEG", 0.03)):
+        path = tmp_path / f"big.{fmt.lower()}"
+        smooth.save(path, format=fmt, quality=95)
+        exact = images.resize_max_side(load_image(path), 100)  # the whole image, then shrunk
+        fast = load_image(path, max_side=100)
+        assert fast.shape == exact.shape == (1, 3, 75, 100)
+        assert (fast - exact).abs().mean() < tolerance / 4 and (fast - exact).abs().max() < 4 * tolerance
+
+
+def test_a_large_palette_or_16_bit_image_keeps_its_colours_when_shrunk_while_decoding(tmp_path):
+    palette = Image.new("P", (2400, 2000), 1)
+    palette.putpalette([0, 0, 0, 200, 30, 10] + [0] * 762)
+    ramp = Image.fromarray(np.full((2000, 2400), 30000, dtype=np.uint16))
+    for img, colour in ((palette, (200 / 255, 30 / 255, 10 / 255)), (ramp, (30000 / 65535,) * 3)):
+        path = _write(img, tmp_path / "p.png")
+        t = load_image(path, max_side=50)
+        assert t.shape == (1, 3, 42, 50)
+        assert torch.allclose(t.mean((0, 2, 3)), torch.tensor(colour), atol=1 / 255)
