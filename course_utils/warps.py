@@ -1,13 +1,15 @@
-"""Smooth deformation fields, their Jacobians, warped masks and differentiable registration.
+"""Warps for notebook 05: turned styles, smooth deformation fields, keypoints and registration.
 
-Notebook 05 uses these to put spatial transforms *inside* style transfer. They extend
-:mod:`course_utils.geometry` from one affine θ to a **deformation field**: a coarse grid of
-control displacements (a few numbers, so the motion stays smooth) upsampled to one
-displacement per pixel and added to the identity sampling grid. Like θ, a field maps
-**output** positions to the **input** positions that are sampled there.
+They extend :mod:`course_utils.geometry` from one affine θ to a **deformation field**: a
+coarse grid of control displacements (a few numbers, so the motion stays smooth) upsampled
+to one displacement per pixel and added to the identity sampling grid. Like θ, a field maps
+**output** positions to the **input** positions sampled there. In reading order: the
+argument checks, :func:`warp_style` (exercise 1), fields and masks, what a grid measures
+(Jacobian, :func:`smoothness` of exercise 2, keypoints), fitting a warp to point pairs, and
+registration by gradient descent through the sampler.
 
-Units: displacements and grids are in normalised coordinates (see notebook 01), with
-``align_corners=False`` throughout, as in the rest of the course.
+Units: displacements and grids are in normalised coordinates (notebook 01), with
+``align_corners=False`` throughout, as in the rest of the course; points are (x, y) pixels.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import geometry
-from .checks import check_size, is_whole
+from .checks import check_size, is_whole, number
 
 
 def _check_grid_size(grid_size: object) -> None:
@@ -41,27 +43,47 @@ def _check_grid(grid: object, what: str = "grid") -> None:
         )
 
 
-def _check_points(points: object, what: str, batched: bool = True) -> None:
-    ok = isinstance(points, torch.Tensor) and points.shape[-1:] == (2,) and (
-        points.dim() == 2 or (batched and points.dim() == 3)
-    )
-    if not ok:
-        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
-        expected = "(K, 2) or (B, K, 2)" if batched else "(K, 2)"
+def check_control(control: object) -> None:
+    """Control displacements must be ``(B, 2, gh, gw)`` with at least 2×2 points."""
+    if not isinstance(control, torch.Tensor) or control.dim() != 4 or control.shape[1] != 2:
+        shape = tuple(control.shape) if isinstance(control, torch.Tensor) else type(control).__name__
         raise ValueError(
-            f"{what} must be a tensor {expected} of (x, y) pixel positions, got {shape}; "
-            "e.g. torch.tensor([[10.0, 20.0], [30.0, 5.0]])."
+            f"control displacements must have shape (B, 2, gh, gw) (x and y per control point), got {shape}."
         )
+    if control.shape[-1] < 2 or control.shape[-2] < 2:
+        raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
 
 
-def _check_point_pair(source_px: object, target_px: object, batched: bool = True) -> None:
-    _check_points(source_px, "source_px", batched)
-    _check_points(target_px, "target_px", batched)
-    if source_px.shape[-2:] != target_px.shape[-2:]:
-        raise ValueError(
-            f"source_px {tuple(source_px.shape)} and target_px {tuple(target_px.shape)} must pair up one "
-            "to one; give the same number of points in each."
-        )
+def point_pairs(
+    source: object, target: object, size: tuple[int, int] | None = None, *,
+    names: tuple[str, str] = ("source_px", "target_px"), batched: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs of (x, y) pixel positions as two float tensors ``(K, 2)`` (or ``(B, K, 2)`` if
+    ``batched``), one clear error otherwise; with ``size`` ``(H, W)``, every point must lie
+    on that image. Lists of pairs are accepted."""
+    out = []
+    for what, points in zip(names, (source, target), strict=True):
+        if not isinstance(points, torch.Tensor):
+            try:
+                points = torch.as_tensor(points, dtype=torch.float32)
+            except (TypeError, ValueError):
+                raise ValueError(f"{what} must be (K, 2) pixel positions (x, y), got {type(points).__name__}.") from None
+        if points.shape[-1:] != (2,) or points.dim() not in ((2, 3) if batched else (2,)) or points.shape[-2] < 1:
+            expected = "(K, 2) or (B, K, 2)" if batched else "(K, 2)"
+            raise ValueError(f"{what} must have shape {expected}, one (x, y) pixel position per point, got "
+                             f"{tuple(points.shape)}; e.g. torch.tensor([[10.0, 20.0], [30.0, 5.0]]).")
+        points = points.float()
+        if size is not None:
+            h, w = size
+            x, y = points[..., 0], points[..., 1]
+            if not (torch.isfinite(points).all() and (x >= -0.5).all() and (x <= w - 0.5).all()
+                    and (y >= -0.5).all() and (y <= h - 0.5).all()):
+                raise ValueError(f"{what} has points outside the {h}x{w} px image; give (x, y) pixels inside it.")
+        out.append(points)
+    if out[0].shape[-2:] != out[1].shape[-2:]:
+        raise ValueError(f"{names[0]} {tuple(out[0].shape)} and {names[1]} {tuple(out[1].shape)} must pair up one "
+                         "to one; give the same number of points in each.")
+    return out[0], out[1]
 
 
 def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
@@ -76,7 +98,7 @@ def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> 
     if degrees == 0 and zoom == 1:
         return style
     h, w = style.shape[-2:]
-    theta = geometry.theta_from_params(angle=degrees, scale=zoom, aspect=w / h)
+    theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=w / h))
     return geometry.warp(style, theta, padding_mode="reflection").clamp(0, 1)
 
 
@@ -87,16 +109,6 @@ def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torc
         raise ValueError(f"batch must be a positive integer, got {batch!r}.")
     theta = geometry.identity_theta().to(device) if device is not None else geometry.identity_theta()
     return geometry.sampling_grid(theta, size, batch=batch)
-
-
-def _check_control(control: torch.Tensor) -> None:
-    if not isinstance(control, torch.Tensor) or control.dim() != 4 or control.shape[1] != 2:
-        shape = tuple(control.shape) if isinstance(control, torch.Tensor) else type(control).__name__
-        raise ValueError(
-            f"control displacements must have shape (B, 2, gh, gw) (x and y per control point), got {shape}."
-        )
-    if control.shape[-1] < 2 or control.shape[-2] < 2:
-        raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
 
 
 def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: bool = False) -> torch.Tensor:
@@ -113,7 +125,7 @@ def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     (``align_corners=True`` *for this interpolation only*): smooth everywhere, exact at the
     control points, and differentiable with respect to them.
     """
-    _check_control(control)
+    check_control(control)
     check_size(size)
     dense = F.interpolate(control, size=tuple(size), mode="bicubic", align_corners=True)
     return dense.permute(0, 2, 3, 1)
@@ -121,7 +133,7 @@ def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
 
 def field_grid(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Sampling grid ``(B, H, W, 2)`` = identity + upsampled displacement."""
-    _check_control(control)
+    check_control(control)
     return identity_grid(size, control.shape[0], device=control.device) + upsample_field(control, size)
 
 
@@ -155,19 +167,17 @@ def warp_with_field(
     return warp_with_grid(image, field_grid(control, image.shape[-2:]), mode=mode, padding_mode=padding_mode)
 
 
-def warp_mask(
-    mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = True
-) -> torch.Tensor:
-    """Warp a region mask ``(B, 1, H, W)`` (values in [0, 1]) with the image's grid or θ.
-
-    The mask moves exactly with the image: pass the same sampling grid ``(B, H, W, 2)`` or
-    affine θ ``(2, 3)``/``(B, 2, 3)``. ``soft=True`` keeps bilinear edges (for blending
-    styles); ``soft=False`` uses nearest sampling and returns a hard 0/1 mask. Outside the
-    image the mask is 0 (the region does not extend past the picture).
+def warp_mask(mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = True) -> torch.Tensor:
+    """Warp region masks ``(B, R, H, W)`` (values in [0, 1], one channel per region) with
+    the image's sampling grid ``(B, H, W, 2)`` or affine θ ``(2, 3)``/``(B, 2, 3)``, so that
+    they move exactly with the image. ``soft=True`` keeps bilinear edges (for blending
+    styles); ``soft=False`` samples the nearest pixel and keeps a hard 0/1 mask. Outside
+    the image the mask is 0 (a region does not extend past the picture).
     """
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
         shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must have shape (B, 1, H, W), got {shape}.")
+        raise ValueError(f"mask must have shape (B, R, H, W), one channel per region, got {shape}; "
+                         "add dimensions with mask[None, None].")
     if not isinstance(grid_or_theta, torch.Tensor):
         raise ValueError(
             f"grid_or_theta must be a sampling grid (B, H, W, 2) or a θ (2, 3) tensor, got "
@@ -202,7 +212,7 @@ def jacobian_determinant(grid: torch.Tensor) -> torch.Tensor:
 def smoothness(control: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring control displacements (a scalar):
     0 for any translation, large for a crumpled field."""
-    _check_control(control)
+    check_control(control)
     dx = control[..., :, 1:] - control[..., :, :-1]
     dy = control[..., 1:, :] - control[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
@@ -234,10 +244,10 @@ def keypoint_loss(grid: torch.Tensor, source_px: torch.Tensor, target_px: torch.
         grid: the sampling grid ``(B, H, W, 2)`` (output → input).
         source_px, target_px: ``(K, 2)`` or ``(B, K, 2)`` pixel positions (x, y).
     """
-    _check_point_pair(source_px, target_px)
-    src = source_px if source_px.dim() == 3 else source_px.unsqueeze(0)
-    tgt = target_px if target_px.dim() == 3 else target_px.unsqueeze(0)
-    return (sample_grid_at(grid, tgt) - src).pow(2).sum(-1).mean()
+    src, tgt = point_pairs(source_px, target_px, batched=True)
+    src = src if src.dim() == 3 else src.unsqueeze(0)
+    tgt = tgt if tgt.dim() == 3 else tgt.unsqueeze(0)
+    return (sample_grid_at(grid, tgt.to(grid.device)) - src.to(grid.device)).pow(2).sum(-1).mean()
 
 
 # ----------------------------------------------------------------------- registration
@@ -269,7 +279,7 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
         isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in scales
     )):
         raise ValueError(f"scales must be a list of sizes > 0 (fractions of the image), got {scales!r}; e.g. (0.25, 0.5, 1.0).")
-    if not (isinstance(lr, Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
+    if not number("lr", lr) > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.01.")
 
 
@@ -346,8 +356,7 @@ def register_field(
         ``(control, losses)``.
     """
     _check_registration(moving, fixed, steps, scales, lr)
-    if not (isinstance(smooth_weight, Real) and not isinstance(smooth_weight, bool)
-            and math.isfinite(smooth_weight) and smooth_weight >= 0):
+    if not number("smooth_weight", smooth_weight) >= 0:
         raise ValueError(f"smooth_weight must be a finite number >= 0, got {smooth_weight!r}; e.g. 0.1.")
     control = zero_control(grid_size, moving.shape[0], requires_grad=True)
     history = _coarse_to_fine(
@@ -382,7 +391,7 @@ def fit_field_to_points(
     Returns:
         Control displacements ``(1, 2, gh, gw)`` for :func:`field_grid` (normalised units).
     """
-    _check_point_pair(source_px, target_px, batched=False)
+    source_px, target_px = point_pairs(source_px, target_px)
     check_size(size)
     _check_grid_size(grid_size)
     if not is_whole(steps) or steps < 0:
@@ -418,7 +427,7 @@ def fit_affine_to_points(
         source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
         size: ``(H, W)`` of the image the transform will warp.
     """
-    _check_point_pair(source_px, target_px, batched=False)
+    source_px, target_px = point_pairs(source_px, target_px)
     check_size(size)
     src = geometry.pixel_to_normalised(source_px.double(), size)
     tgt = geometry.pixel_to_normalised(target_px.double(), size)

@@ -13,9 +13,15 @@ def _template(*args):
     raise NotImplementedError
 
 
-def test_style_warp_checker_accepts_the_answer_and_the_package_version():
-    assert ex05.check_style_warp(ex05.reference_style_warp).passed
+def _written_out(style, degrees, zoom):
+    h, w = style.shape[-2:]
+    theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=w / h))
+    return geometry.warp(style, theta, padding_mode="reflection")
+
+
+def test_style_warp_checker_accepts_the_package_function_and_the_answer_written_out():
     assert ex05.check_style_warp(warps.warp_style).passed
+    assert ex05.check_style_warp(_written_out).passed  # the same θ written out, without the clamp
     assert not ex05.check_style_warp(None).passed
     assert not ex05.check_style_warp(_template).passed
     assert not ex05.check_style_warp(lambda style, degrees, zoom: None).passed
@@ -24,8 +30,8 @@ def test_style_warp_checker_accepts_the_answer_and_the_package_version():
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        (lambda s, d, z: ex05.reference_style_warp(s, -d, z), "clockwise"),
-        (lambda s, d, z: ex05.reference_style_warp(s, d, 1 / z), "inverted"),
+        (lambda s, d, z: warps.warp_style(s, -d, z), "clockwise"),
+        (lambda s, d, z: warps.warp_style(s, d, 1 / z), "inverted"),
         (lambda s, d, z: geometry.warp(s, geometry.compose(geometry.scale_theta(z), geometry.rotation_theta(d)),
                                        padding_mode="reflection"), "aspect"),
         (lambda s, d, z: geometry.warp(s, geometry.theta_from_params(angle=d, scale=z, aspect=s.shape[-1] / s.shape[-2])),

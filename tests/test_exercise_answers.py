@@ -9,17 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import colour, geometry, losses, warps
+from course_utils import colour, geometry, losses, stn, warps
 from course_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07
 
 
 # ----------------------------------------------------------------- right, written another way
 @pytest.mark.parametrize("check, answer", [
     (ex01.check_invert, lambda t: geometry.invert(t).double()),
-    (ex02.check_rotation_scale_theta, lambda p: ex02.reference_rotation_scale_theta(p.double())),
+    (ex02.check_rotation_scale_theta, lambda p: stn.rotation_scale_theta(p.double())),
     (ex03.check_batched_gram, lambda x: losses.gram_matrix(x.double())),
     (ex05.check_smoothness, lambda c: warps.smoothness(c.double())),
-    (ex05.check_style_warp, lambda s, d, z: ex05.reference_style_warp(s, d, z).double()),
+    (ex05.check_style_warp, lambda s, d, z: warps.warp_style(s, d, z).double()),
     (ex04.check_keep_colour, lambda s, c: colour.with_chroma_of(colour.luminance(s), c).double()),
 ], ids=["invert", "rotation_scale", "gram", "smoothness", "style_warp", "keep_colour"])
 def test_float64_answers_pass(check, answer):
@@ -34,34 +34,37 @@ def test_total_loss_in_float64_passes():
 
 
 def test_numpy_and_tensor_integers_pass_in_notebook_07():
-    assert ex07.check_conv_flops(lambda *a: np.int64(ex07.reference_conv_flops(*a))).passed
-    assert ex07.check_largest_side(lambda *a: np.int64(ex07.reference_largest_side(*a))).passed
-    assert ex07.check_largest_side(lambda *a: torch.tensor(ex07.reference_largest_side(*a))).passed
+    from course_utils import perf
+
+    assert ex07.check_conv_flops(lambda *a: np.int64(perf.conv2d_flops(*a))).passed
+    assert ex07.check_largest_side(lambda *a: np.int64(perf.largest_side(*a))).passed
+    assert ex07.check_largest_side(lambda *a: torch.tensor(perf.largest_side(*a))).passed
 
 
 # ----------------------------------------------------------------- wrong, refused with a hint
-def test_identity_init_must_not_freeze_or_replace_the_layer():
-    def frozen(layer):  # the solution's two steps, then frozen: the STN could never learn
-        layer.weight.zero_()
-        layer.bias.copy_(geometry.identity_theta().flatten())
-        layer.requires_grad_(False)
+def test_stn_forward_written_another_way_passes_and_a_frozen_theta_is_refused():
+    class Unpacked(stn.SpatialTransformer):  # the same steps through geometry's helpers
+        def forward(self, x):
+            theta = stn.params_to_theta(self.localization(x), self.transform, x.shape[-1] / x.shape[-2])
+            grid = geometry.sampling_grid(theta, tuple(x.shape[-2:]), batch=len(x))
+            return nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False), theta
 
-    with pytest.raises(AssertionError, match="do not freeze the layer"):
-        ex02.check_identity_init(frozen)
+    assert ex02.check_forward(Unpacked).passed
 
-    def new_layer(layer):
-        fresh = nn.Linear(layer.in_features, 6)
-        fresh.weight.zero_()
-        fresh.bias.copy_(geometry.identity_theta().flatten())
-        return fresh
+    class NoGrad(stn.SpatialTransformer):  # θ computed under no_grad: the STN could never learn
+        def forward(self, x):
+            with torch.no_grad():
+                theta = stn.params_to_theta(self.localization(x), self.transform, x.shape[-1] / x.shape[-2])
+            grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+            return nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False), theta
 
-    with pytest.raises(AssertionError, match="change `layer` itself, in place"):
-        ex02.check_identity_init(new_layer)
+    with pytest.raises(AssertionError, match="no gradient reaches the localization net"):
+        ex02.check_forward(NoGrad)
 
 
 def test_rotation_scale_theta_with_the_angle_read_as_degrees():
     def degrees(params):
-        return ex02.reference_rotation_scale_theta(torch.stack([torch.deg2rad(params[:, 0]), params[:, 1]], 1))
+        return stn.rotation_scale_theta(torch.stack([torch.deg2rad(params[:, 0]), params[:, 1]], 1))
 
     with pytest.raises(AssertionError, match="already in radians"):
         ex02.check_rotation_scale_theta(degrees)
@@ -104,8 +107,8 @@ def test_stop_callback_against_the_total_or_with_one_argument_is_refused():
 
 
 @pytest.mark.parametrize("answer, match", [
-    (lambda ci, co, k, h, w: 2 * ci * co * k * k * h * w + co * h * w, "no bias"),
-    (lambda ci, co, k, h, w: 2 * ci * co * k * k * h * w / 1e9, "not GFLOPs"),
+    (lambda ci, co, k, hw: 2 * ci * co * k * k * hw[0] * hw[1] + co * hw[0] * hw[1], "no bias"),
+    (lambda ci, co, k, hw: 2 * ci * co * k * k * hw[0] * hw[1] / 1e9, "not GFLOPs"),
 ])
 def test_conv_flops_mistakes_are_named(answer, match):
     with pytest.raises(AssertionError, match=match):
@@ -113,10 +116,13 @@ def test_conv_flops_mistakes_are_named(answer, match):
 
 
 def test_the_reference_answers_still_pass():
-    assert ex02.check_rotation_scale_theta(ex02.reference_rotation_scale_theta).passed
+    assert ex02.check_rotation_scale_theta(stn.rotation_scale_theta).passed
+    assert ex02.check_forward(stn.SpatialTransformer).passed
     assert ex05.check_smoothness(warps.smoothness).passed
     assert ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05).passed
-    assert ex07.check_conv_flops(ex07.reference_conv_flops).passed
+    from course_utils import perf
+
+    assert ex07.check_conv_flops(perf.conv2d_flops).passed
 
 
 def test_a_photo_resized_by_pil_thumbnail_passes_and_bgr_is_named():

@@ -53,14 +53,19 @@ def test_mask_moves_exactly_with_the_image():
     hard = warps.warp_mask(img, grid, soft=False)
     assert set(hard.unique().tolist()) <= {0.0, 1.0}
     assert torch.allclose(warps.warp_mask(img, grid), warps.warp_with_grid(img, grid, padding_mode="zeros"))
-    with pytest.raises(ValueError, match="mask"):
-        warps.warp_mask(torch.zeros(1, 3, 8, 8), theta)
+    # several regions warp at once, one channel each, as each would alone
+    regions = torch.cat([img, 1 - img], dim=1)
+    both = warps.warp_mask(regions, grid)
+    assert torch.equal(both[:, 1:], warps.warp_mask(1 - img, grid))
+    with pytest.raises(ValueError, match=r"mask must have shape \(B, R, H, W\)"):
+        warps.warp_mask(torch.zeros(8, 8), theta)
 
 
 def test_keypoint_loss_measures_pixels():
     grid = warps.identity_grid((40, 40))
     pts = torch.tensor([[10.0, 12.0], [30.0, 5.0]])
     assert warps.keypoint_loss(grid, pts, pts) < 1e-8
+    assert warps.keypoint_loss(grid, pts.tolist(), (pts + 1).tolist()) == pytest.approx(2.0, rel=1e-4)  # lists too
     # a translation of the picture by 3 px right: the target 3 px right reads the source
     moved = geometry.sampling_grid(geometry.translation_theta_pixels(3, 0, 40, 40), (40, 40))
     assert warps.keypoint_loss(moved, pts, pts + torch.tensor([3.0, 0.0])) < 1e-6
@@ -151,7 +156,9 @@ _PTS = torch.tensor([[2.0, 3.0], [10.0, 4.0], [6.0, 12.0]])
         (lambda: warps.warp_with_grid(_IMG.expand(2, -1, -1, -1), warps.identity_grid((16, 16), 3)),
          "the grid has a batch of 3 but the image batch is 2"),
         (lambda: warps.jacobian_determinant(_GRID[0]), r"grid must be a sampling grid .* got \(16, 16, 2\); add a batch dimension"),
-        (lambda: warps.keypoint_loss(_GRID, [[1.0, 2.0]], [[1.0, 2.0]]), r"source_px must be a tensor .* got list"),
+        (lambda: warps.keypoint_loss(_GRID, torch.zeros(3), _PTS), r"source_px must have shape \(K, 2\) or \(B, K, 2\)"),
+        (lambda: warps.keypoint_loss(_GRID, "eyes", _PTS), "source_px must be .* pixel positions .* got str"),
+        (lambda: warps.point_pairs(_PTS, _PTS + 20, (16, 16)), "target_px has points outside the 16x16 px image"),
         (lambda: warps.keypoint_loss(_GRID, _PTS, _PTS[:2]), "must pair up one to one"),
         (lambda: warps.fit_affine_to_points(_PTS, _PTS[:2], (16, 16)), r"source_px \(3, 2\) and target_px \(2, 2\) must pair up"),
         (lambda: warps.fit_affine_to_points(_PTS[:1], _PTS[:1], (16, 16), prior_weight=0),

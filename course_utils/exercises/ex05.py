@@ -11,16 +11,6 @@ from .. import geometry, warps
 from ._core import CheckResult, NotAttempted, check
 
 
-def reference_style_warp(style: torch.Tensor, degrees: float, zoom: float) -> torch.Tensor:
-    """Exercise 1's answer: θ = compose(scale, rotation) about the centre, reflection padding.
-
-    (The same picture as :func:`course_utils.warps.warp_style`, written out.)
-    """
-    h, w = style.shape[-2:]
-    theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=w / h))
-    return geometry.warp(style, theta, padding_mode="reflection")
-
-
 def _style_case(seed: int) -> torch.Tensor:
     """A non-square test style (so a missing aspect correction shows) with an oriented pattern."""
     g = torch.Generator().manual_seed(seed)
@@ -33,7 +23,8 @@ def _style_case(seed: int) -> torch.Tensor:
 
 def check_style_warp(fn: Callable[[torch.Tensor, float, float], torch.Tensor] | None) -> CheckResult:
     """Exercise 1: ``fn(style, degrees, zoom)`` turns the style ``degrees`` anticlockwise and
-    magnifies it ``zoom`` times about its centre, with reflection padding."""
+    magnifies it ``zoom`` times about its centre, with reflection padding: the same picture
+    as :func:`course_utils.warps.warp_style`, the reference."""
 
     def same(a: torch.Tensor, b: torch.Tensor) -> bool:
         return a.shape == b.shape and torch.allclose(a, b, atol=1e-4)
@@ -47,14 +38,14 @@ def check_style_warp(fn: Callable[[torch.Tensor, float, float], torch.Tensor] | 
             assert isinstance(got, torch.Tensor) and got.shape == style.shape, (
                 f"return the warped style with the style's shape {tuple(style.shape)}")
             got = got.float()  # a float64 answer is as right as a float32 one
-            want = reference_style_warp(style, degrees, zoom)
+            want = warps.warp_style(style, degrees, zoom)  # the package function is the answer
             if same(got, want):
                 continue
             h, w = style.shape[-2:]
-            if same(got, reference_style_warp(style, -degrees, zoom)):
+            if same(got, warps.warp_style(style, -degrees, zoom)):
                 raise AssertionError("the style turns clockwise: rotation_theta(degrees) already gives the "
                                      "anticlockwise turn you see, do not negate the angle")
-            if same(got, reference_style_warp(style, degrees, 1.0 / zoom)):
+            if same(got, warps.warp_style(style, degrees, 1.0 / zoom)):
                 raise AssertionError("the zoom is inverted: scale_theta(zoom) already holds 1/zoom "
                                      "(θ maps output to input), pass zoom itself")
             upside = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=h / w))
@@ -129,4 +120,4 @@ def check_smoothness(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Check
                  "neighbours along x and y, squared and averaged: 0 for a translation, differentiable.")
 
 
-__all__ = ["check_smoothness", "check_style_warp", "reference_style_warp"]
+__all__ = ["check_smoothness", "check_style_warp"]
