@@ -1,43 +1,31 @@
-"""Deformable style transfer without a keypoint network: the image and a smooth field, together.
+"""Deformable style transfer: the image and a warp of it, optimised together (notebook 05).
 
 Kim, Kolkin, Salavon & Shakhnarovich (ECCV 2020, *Deformable Style Transfer*) let the
-geometry of the result move as well as its texture: next to the image ``x`` they optimise
-a smooth **deformation field** and show the warped image ``W(x)``. They match keypoints
-found by a network; here the pairs of points are given (notebook 05 uses fixed pairs on
-the cat photo; a learner may pick their own), and everything else is the course's own
-parts:
+geometry of the result move as well as its texture. They match points between the content
+and the style with a network (NBB, neural best-buddies) and warp the image with a
+thin-plate spline through those points. The course keeps the idea and uses its own parts:
 
-* the field is a coarse grid of control displacements, upsampled to a dense sampling grid
-  (:func:`course_utils.warps.field_grid`): the grid generator (网格生成器) and sampler
-  (采样器) of notebooks 01–02, with a few numbers instead of an affine θ. It starts as the
-  smooth field the keypoints alone ask for (:func:`course_utils.warps.fit_field_to_points`)
-  and moves with its own Adam, from the same gradient evaluation as the image's step;
-* the losses are :class:`course_utils.transfer.Objective`'s, so the style settings
-  (layers, weights, ``style_warps``, ``style_masks``) mean the same as in
-  :func:`course_utils.transfer.stylise`.
+* the pairs of points are **given** (notebook 05 moves the cat's eyes and nose by hand);
+* the warp ``W`` is the spatial transformer's grid generator (网格生成器) and sampler
+  (采样器): either the STN's own affine θ (six numbers, ``transform="affine"``) or a smooth
+  field, a coarse grid of control displacements upsampled to a dense sampling grid
+  (:func:`course_utils.warps.field_grid`);
+* the losses are :class:`course_utils.transfer.Objective`'s, so the style settings (layers,
+  weights, ``style_warps``, ``style_masks``) mean what they mean in ``stylise``.
 
-The objective, minimised jointly over the image and the control displacements::
+:func:`deformable_objective` holds every term; :func:`deformable_stylise` minimises their
+weighted sum over the image ``x`` and the warp's parameters::
 
-    content_weight · content(x)            # the image keeps the photo's content
-  + style_weight   · style(W(x))           # the *warped* image carries the style
-  + tv_weight      · tv(x)
-  + keypoint_weight · keypoints(W)         # mean squared distance, normalised units
-  + smooth_weight  · smoothness(control)   # neighbouring control points move together
+    content_weight  · content(x)          the image keeps the photo's content
+  + style_weight    · style(W(x))         the warped image carries the style
+  + tv_weight       · tv(x)
+  + keypoint_weight · keypoints(W)        each target point reads its source point
+  + smooth_weight   · smoothness(W)       neighbouring control points move together
 
-The warp samples ``x`` **bicubically**. Bilinear sampling at a fractional position averages
-neighbouring pixels, a blur; the optimiser then sharpens ``x`` so that the blurred ``W(x)``
-still has the style's fine texture, and that costs content (measured at 64 px, 20 steps:
-the content loss 1.6× that of plain transfer with bilinear sampling, 0.9–0.95× with
-bicubic).
-
-With ``transform="affine"`` the warp is the STN's own: six numbers θ, turned into a grid by
-the grid generator (``F.affine_grid``), learned by the same backward pass as the image. An
-affine map moves the whole picture (it can turn, scale, shear and shift, nothing local),
-so three pairs of points fix it; a field can move one part and leave the rest.
-
-Region masks (``style_masks``) are drawn on the content's frame and warped by the same
-grid as the image at every step (:func:`course_utils.warps.warp_mask`), so each style stays
-on its region wherever the field moves it.
+``W`` samples ``x`` **bicubically**: bilinear sampling at a fractional position averages
+neighbouring pixels (a blur), and the optimiser then sharpens ``x`` to make up for it, at a
+cost in content. Region masks are drawn on the content's frame and moved by the same grid
+as the image, so each style stays on its region wherever the warp takes it.
 """
 
 from __future__ import annotations
@@ -53,7 +41,7 @@ import torch.nn.functional as F
 
 from . import config as course_config
 from . import geometry, losses, transfer, warps
-from .checks import is_whole
+from .checks import number
 from .images import resize
 from .transfer import TransferConfig, TransferError
 
@@ -134,20 +122,47 @@ class DeformableResult:
         )
 
 
-def _check_points(points: Any, what: str, hw: tuple[int, int]) -> torch.Tensor:
-    if not isinstance(points, torch.Tensor):
-        try:
-            points = torch.as_tensor(points, dtype=torch.float32)
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} must be (K, 2) pixel positions (x, y), got {type(points).__name__}.") from None
-    points = points.detach().float().cpu()
-    if points.dim() != 2 or points.shape[1] != 2 or points.shape[0] < 1:
-        raise ValueError(f"{what} must have shape (K, 2), one (x, y) pixel position per point, got {tuple(points.shape)}.")
-    h, w = hw
-    inside = (points[:, 0] >= -0.5) & (points[:, 0] <= w - 0.5) & (points[:, 1] >= -0.5) & (points[:, 1] <= h - 0.5)
-    if not torch.isfinite(points).all() or not inside.all():
-        raise ValueError(f"{what} has points outside the {h}x{w} px content image; give (x, y) pixels inside it.")
-    return points
+def warp_grid(warp: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The sampling grid ``(1, H, W, 2)`` of a warp, differentiable in its parameters: an
+    affine θ ``(1, 2, 3)`` (the STN's grid generator) or control displacements
+    ``(1, 2, gh, gw)`` (a smooth field)."""
+    if warp.dim() == 3:
+        return geometry.sampling_grid(warp, size)
+    return warps.field_grid(warp, size)
+
+
+def deformable_objective(
+    objective: transfer.Objective,
+    image: torch.Tensor,
+    warp: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """The unweighted terms of deformable style transfer, each a scalar tensor.
+
+    Args:
+        objective: the content and style targets at the image's size.
+        image: ``x``, ``(1, 3, H, W)`` in [0, 1].
+        warp: θ ``(1, 2, 3)`` or control displacements ``(1, 2, gh, gw)`` (see :func:`warp_grid`).
+        source, target: ``(K, 2)`` pixel positions (x, y) at the image's size: the output
+            should show each source point at its target.
+
+    Returns:
+        ``{"content", "style", "tv", "keypoint", "smooth"}``; ``"keypoint"`` is in
+        normalised units² (pixels ÷ half the longer side), so its weight means the same at
+        every size.
+    """
+    grid = warp_grid(warp, image.shape[-2:])
+    warped = warps.warp_with_grid(image, grid, mode="bicubic")  # W(x): gradients reach x and the grid
+    feats = objective.features(torch.cat([image, warped]))  # x and W(x) in one pass
+    moved = None if objective.region_masks is None else warps.warp_mask(objective.region_masks, grid.detach())
+    return {
+        "content": objective.content_term({k: f[:1] for k, f in feats.items()}),
+        "style": objective.style_term({k: f[1:] for k, f in feats.items()}, moved),
+        "tv": losses.tv_loss(image),
+        "keypoint": warps.keypoint_loss(grid, source, target) / (max(image.shape[-2:]) / 2) ** 2,
+        "smooth": warps.smoothness(warp) if warp.dim() == 4 else warp.new_zeros(()),
+    }
 
 
 def deformable_stylise(
@@ -199,59 +214,42 @@ def deformable_stylise(
     for name, (allowed, instead) in _FIXED_SETTINGS.items():
         if getattr(cfg, name) != allowed:
             raise ValueError(f"deformable_stylise needs {name}={allowed!r}, got {getattr(cfg, name)!r}; {instead}.")
-    for name, value in (("keypoint_weight", keypoint_weight), ("smooth_weight", smooth_weight),
-                        ("field_lr", field_lr)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (name == "field_lr" and value == 0):
+    for name, value in (("keypoint_weight", keypoint_weight), ("smooth_weight", smooth_weight), ("field_lr", field_lr)):
+        if not number(name, value) >= 0 or (name == "field_lr" and value == 0):
             raise ValueError(f"{name}={value!r} is invalid: expected a finite number >= 0 (> 0 for field_lr).")
     if transform not in TRANSFORMS:
         raise ValueError(f"transform={transform!r} is invalid: expected one of {TRANSFORMS}.")
-    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(
-        is_whole(v) and v >= 2 for v in grid_size
-    )):
-        raise ValueError(f"grid_size={grid_size!r} is invalid: expected (rows, columns), two integers each at least 2.")
     cfg = cfg.replace(lr=cfg.resolved_lr())
     content = transfer._check_image(content, "content")
     styles, blend = transfer._prepare_styles(style, cfg)
     in_hw = tuple(content.shape[-2:])
-    src = _check_points(source_points, "source_points", in_hw)
-    tgt = _check_points(target_points, "target_points", in_hw)
-    if src.shape != tgt.shape:
-        raise ValueError(f"source_points {tuple(src.shape)} and target_points {tuple(tgt.shape)} must pair up one to one.")
+    src, tgt = warps.point_pairs(source_points, target_points, in_hw, names=("source_points", "target_points"))
+    out_hw = transfer._output_size(in_hw, cfg)
+    src, tgt = _rescale(src, in_hw, out_hw), _rescale(tgt, in_hw, out_hw)
+    warp = initial_warp(src, tgt, out_hw, transform, grid_size, smooth_weight / max(keypoint_weight, 1e-12),
+                        fit=keypoint_weight > 0)
     dev = torch.device(cfg.device) if cfg.device else course_config.device()
     extractor = transfer.feature_network(cfg.replace(device=str(dev)))
-    out_hw = transfer._output_size(in_hw, cfg)
-    to_out = torch.tensor([out_hw[1] / in_hw[1], out_hw[0] / in_hw[0]])
-    src_out, tgt_out = (src + 0.5) * to_out - 0.5, (tgt + 0.5) * to_out - 0.5  # pixel centres scale
-
-    gen = torch.Generator().manual_seed(cfg.seed)
-    # Warm start: the warp that the keypoints alone ask for (a small least-squares problem,
-    # no network); the joint optimisation then adjusts it with the style.
-    if transform == "affine":
-        control = (warps.fit_affine_to_points(src_out, tgt_out, out_hw) if keypoint_weight > 0
-                   else geometry.identity_theta()[None])
-    elif keypoint_weight > 0:
-        control = warps.fit_field_to_points(src_out, tgt_out, out_hw, grid_size=tuple(grid_size),
-                                            smooth_weight=smooth_weight / keypoint_weight)
-    else:
-        control = warps.zero_control(tuple(grid_size))
-    control = control.to(dev).requires_grad_(True)
-    history: dict[str, list[float]] = {k: [] for k in ("total", "content", "style", "tv", "keypoint", "smooth", "time", "scale")}
+    weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight,
+               "keypoint": keypoint_weight, "smooth": smooth_weight}
+    warp = warp.to(dev).requires_grad_(True)
+    history: dict[str, list[float]] = {k: [] for k in ("total", *weights, "time", "scale")}
     bar = transfer._progress_bar(sum(cfg.steps_per_scale()), cfg.progress)
     bar.set_description("deformable stylise")
     start = time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed)
     image, best, reason, step = None, None, "finished", 0  # step: steps done, all scales
     try:
         for si, (scale, n_steps) in enumerate(zip(cfg.scales, cfg.steps_per_scale(), strict=True)):
             hw, c_s, s_s = transfer._inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
             objective = transfer.Objective(extractor, c_s, s_s, blend, cfg)
             image = transfer._level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
-            to_s = torch.tensor([hw[1] / out_hw[1], hw[0] / out_hw[0]])
-            points = ((src_out + 0.5) * to_s - 0.5).to(dev), ((tgt_out + 0.5) * to_s - 0.5).to(dev)
-            best, step = _optimise_scale(objective, image.to(dev), control, transform, points, n_steps, si, cfg,
-                                         keypoint_weight, smooth_weight, field_lr, history, start, step, bar)
+            points = _rescale(src, out_hw, hw).to(dev), _rescale(tgt, out_hw, hw).to(dev)
+            best, step = _optimise_scale(objective, image.to(dev), warp, points, weights, n_steps, si, cfg,
+                                         field_lr, history, start, step, bar)
             image = best["image"]
             with torch.no_grad():
-                control.copy_(best["control"])
+                warp.copy_(best["warp"])
     except _Stop as stop:
         reason = stop.reason
         best = stop.best
@@ -260,33 +258,51 @@ def deformable_stylise(
     finally:
         bar.close()
     if best is None:  # interrupted before the first step: the starting point
-        best = {"image": image if image is not None else resize(content, out_hw), "control": control.detach().cpu()}
+        best = {"image": image if image is not None else resize(content, out_hw), "warp": warp.detach().cpu()}
     x = best["image"].detach().cpu().float()
     if tuple(x.shape[-2:]) != out_hw:
         x = F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False).clamp(0, 1)
     if reason == "interrupted":
         print(f"Interrupted after {len(history['total'])} steps: returning the best image so far "
               "(result.stopped_reason == 'interrupted').")
-    ctrl = best["control"].detach().cpu().float()
-    grid = _grid(ctrl, transform, out_hw)
-    output = warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1)
+    params = best["warp"].detach().cpu().float()
+    grid = warp_grid(params, out_hw)
     return DeformableResult(
-        image=output.contiguous(), unwarped=x.clamp(0, 1).contiguous(), control=ctrl, grid=grid,
-        source_points=src_out, target_points=tgt_out, history=history, config=cfg,
-        grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight), smooth_weight=float(smooth_weight),
-        transform=transform, stopped_reason=reason, steps_done=len(history["total"]), seconds=time.perf_counter() - start,
-        source=extractor.source, is_imagenet=extractor.is_imagenet,
+        image=warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1).contiguous(),
+        unwarped=x.clamp(0, 1).contiguous(), control=params, grid=grid, source_points=src, target_points=tgt,
+        history=history, config=cfg, grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight),
+        smooth_weight=float(smooth_weight), transform=transform, stopped_reason=reason,
+        steps_done=len(history["total"]), seconds=time.perf_counter() - start, source=extractor.source,
+        is_imagenet=extractor.is_imagenet,
     )
 
 
-def _grid(params: torch.Tensor, transform: str, hw: tuple[int, int]) -> torch.Tensor:
-    """The sampling grid ``(1, H, W, 2)`` of the warp's parameters (differentiable in them)."""
-    return geometry.sampling_grid(params, hw) if transform == "affine" else warps.field_grid(params, hw)
+def initial_warp(
+    source: torch.Tensor, target: torch.Tensor, size: tuple[int, int], transform: str = "field",
+    grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01, *, fit: bool = True,
+) -> torch.Tensor:
+    """The warp the keypoints alone ask for, where the joint optimisation starts: θ
+    ``(1, 2, 3)`` (:func:`course_utils.warps.fit_affine_to_points`) or control
+    displacements ``(1, 2, gh, gw)`` (:func:`course_utils.warps.fit_field_to_points`),
+    small least-squares problems with no network. ``fit=False``: the identity."""
+    if transform == "affine":
+        return warps.fit_affine_to_points(source, target, size) if fit else geometry.identity_theta()[None]
+    if fit:
+        return warps.fit_field_to_points(source, target, size, grid_size=grid_size, smooth_weight=smooth_weight)
+    return warps.zero_control(grid_size)
 
 
-def _smoothness(params: torch.Tensor, transform: str) -> torch.Tensor:
-    """The field's smoothness penalty; an affine map is smooth by construction (0)."""
-    return params.new_zeros(()) if transform == "affine" else warps.smoothness(params)
+def _rescale(points: torch.Tensor, from_hw: tuple[int, int], to_hw: tuple[int, int]) -> torch.Tensor:
+    """Pixel positions ``(K, 2)`` on an image of ``from_hw`` → the same places at ``to_hw``
+    (pixel centres scale: ``(p + 0.5) · ratio − 0.5``)."""
+    ratio = torch.tensor([to_hw[1] / from_hw[1], to_hw[0] / from_hw[0]])
+    return (points + 0.5) * ratio - 0.5
+
+
+def _output(best, z, warp) -> torch.Tensor:
+    with torch.no_grad():
+        x = torch.sigmoid(z)
+        return warps.warp_with_grid(x, warp_grid(warp, x.shape[-2:]), mode="bicubic").cpu()
 
 
 class _Stop(Exception):
@@ -299,14 +315,12 @@ class _Stop(Exception):
 def _optimise_scale(
     objective: transfer.Objective,
     image: torch.Tensor,
-    control: torch.Tensor,
-    transform: str,
+    warp: torch.Tensor,
     points: tuple[torch.Tensor, torch.Tensor],
+    weights: dict[str, float],
     n_steps: int,
     scale_index: int,
     cfg: TransferConfig,
-    keypoint_weight: float,
-    smooth_weight: float,
     field_lr: float,
     history: dict[str, list[float]],
     start: float,
@@ -314,40 +328,25 @@ def _optimise_scale(
     bar,
 ) -> tuple[dict[str, torch.Tensor], int]:
     """``n_steps`` joint steps on the image logits and the warp's parameters at one size."""
-    hw = tuple(image.shape[-2:])
-    source, target = points
-    region_masks = objective.region_masks
     z = transfer._to_variable(image, "sigmoid").requires_grad_(True)
     if cfg.optimiser == "lbfgs":  # one closure (one forward + backward) per step, as in stylise
         opt = torch.optim.LBFGS([z], lr=cfg.lr, max_iter=1, history_size=cfg.history_size,
                                 tolerance_grad=0.0, tolerance_change=0.0)
     else:
         opt = torch.optim.Adam([z], lr=cfg.lr)
-    # The field has its own Adam, stepped with the gradient of the same evaluation: its
-    # keypoint term (px²) is far stiffer than the image's relative losses, and one L-BFGS
-    # over both took steps sized for the field, so the image hardly moved (measured).
-    field_opt = torch.optim.Adam([control], lr=field_lr)
+    # The warp has its own Adam, stepped with the gradient of the same evaluation: its
+    # keypoint term is far stiffer than the image's relative losses, and one L-BFGS over
+    # both took steps sized for the warp, so the image hardly moved.
+    field_opt = torch.optim.Adam([warp], lr=field_lr)
     state: dict[str, Any] = {"best": float("inf"), "record": None, "scale": None}
-    best = {"image": image.detach().cpu().clone(), "control": control.detach().cpu().clone()}
+    best = {"image": image.detach().cpu().clone(), "warp": warp.detach().cpu().clone()}
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
         field_opt.zero_grad(set_to_none=True)
         x = torch.sigmoid(z)
-        grid = _grid(control, transform, hw)
-        warped = warps.warp_with_grid(x, grid, mode="bicubic")  # see the module docstring
-        feats = objective.features(torch.cat([x, warped]))
-        c = objective.content_term({k: v[:1] for k, v in feats.items()})
-        masks = None
-        if region_masks is not None:  # the regions move with the image: same grid, no gradient
-            masks = torch.cat([warps.warp_mask(region_masks[:, r : r + 1], grid.detach())
-                               for r in range(region_masks.shape[1])], dim=1)
-        s = objective.style_term({k: v[1:] for k, v in feats.items()}, masks)
-        tv = losses.tv_loss(x)
-        kp = warps.keypoint_loss(grid, source, target) / (max(hw) / 2) ** 2  # normalised units²
-        sm = _smoothness(control, transform)
-        total = (cfg.content_weight * c + cfg.style_weight * s + cfg.tv_weight * tv
-                 + keypoint_weight * kp + smooth_weight * sm)
+        terms = deformable_objective(objective, x, warp, *points)
+        total = sum(weights[k] * terms[k] for k in weights)
         value = total.item()
         if not math.isfinite(value):
             raise TransferError(f"The loss became {value} at step {step + 1}; lower lr or the weights.")
@@ -360,15 +359,13 @@ def _optimise_scale(
         if value < state["best"]:
             state["best"] = value
             best["image"] = x.detach().cpu().clone()
-            best["control"] = control.detach().cpu().clone()
-        state["record"] = {"total": value, "content": c.item(), "style": s.item(), "tv": tv.item(),
-                           "keypoint": kp.item(), "smooth": sm.item()}
-        state["warped"] = warped.detach()
+            best["warp"] = warp.detach().cpu().clone()
+        state["record"] = {"total": value, **{k: v.item() for k, v in terms.items()}}
         return total.detach() * state["scale"]
 
     try:
         for _ in range(n_steps):
-            opt.step(closure)  # evaluates the closure once: gradients for the image and the field
+            opt.step(closure)  # evaluates the closure once: gradients for the image and the warp
             field_opt.step()
             step += 1
             rec = state["record"]
@@ -379,12 +376,13 @@ def _optimise_scale(
             bar.update(1)
             if step % 10 == 0 or step == 1:
                 bar.set_postfix(loss=f"{rec['total']:.4g}",
-                                keypoints=f"{math.sqrt(rec['keypoint']) * max(hw) / 2:.2f}px", refresh=False)
-            if cfg.callback is not None and cfg.callback(step, state["warped"].cpu(), dict(rec)) is True:
+                                keypoints=f"{math.sqrt(rec['keypoint']) * max(image.shape[-2:]) / 2:.2f}px",
+                                refresh=False)
+            if cfg.callback is not None and cfg.callback(step, _output(best, z, warp), dict(rec)) is True:
                 raise _Stop("callback", best)
     except KeyboardInterrupt:
         raise _Stop("interrupted", best) from None
     return best, step
 
 
-__all__ = ["TRANSFORMS", "DeformableResult", "deformable_stylise"]
+__all__ = ["TRANSFORMS", "DeformableResult", "deformable_objective", "deformable_stylise", "initial_warp", "warp_grid"]
