@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import config
 from .checks import is_whole
+from .files import atomic_path
 from .images import ImageLoadError, from_pil, load_image, resize_max_side
 
 #: Where the committed sample images live (override with ``COURSE_DATA_DIR``).
@@ -284,26 +284,20 @@ def load_painting(name: str, max_side: int | None = 512, timeout: float = 10.0) 
 
 
 def _download(url: str, path: Path, timeout: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": "course-utils/0.1 (educational)"})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 16):
-                out.write(chunk)
-        load_image(tmp)  # refuse to cache something that is not an image
-        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+            load_image(tmp)  # refuse to cache something that is not an image
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         path.with_suffix(".sha256").write_text(digest + "\n")
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ImageLoadError(
             f"Cannot download '{path.stem}' ({exc}); check the network, or copy the image "
             f"to {path} by hand, or use a generated style."
         ) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_recorded_hash(path: Path) -> None:

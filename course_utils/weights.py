@@ -29,7 +29,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -40,6 +39,7 @@ from pathlib import Path
 import torch
 
 from . import config
+from .files import atomic_path
 
 #: torchvision's download address for ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``).
 WEIGHTS_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -287,36 +287,30 @@ def download(
         )
     from tqdm.auto import tqdm
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".pth", dir=target.parent)
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=WEIGHTS_FILENAME,
-                      disable=not progress) as bar:
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(chunk)
-                    h.update(chunk)
-                    bar.update(len(chunk))
-        digest = h.hexdigest()
-        if not digest.startswith(expected_sha256_prefix):
-            raise WeightsError(
-                f"The download from {url} has SHA-256 {digest[:8]}…, not "
-                f"{expected_sha256_prefix}…, so it was corrupted on the way; it was deleted, "
-                "run `python -m course_utils.weights fetch` again."
-            )
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=WEIGHTS_FILENAME,
+                          disable=not progress) as bar:
+                    for chunk in iter(lambda: resp.read(1 << 20), b""):
+                        out.write(chunk)
+                        h.update(chunk)
+                        bar.update(len(chunk))
+            digest = h.hexdigest()
+            if not digest.startswith(expected_sha256_prefix):
+                raise WeightsError(
+                    f"The download from {url} has SHA-256 {digest[:8]}…, not "
+                    f"{expected_sha256_prefix}…, so it was corrupted on the way; it was deleted, "
+                    "run `python -m course_utils.weights fetch` again."
+                )
     except (urllib.error.URLError, OSError) as exc:
-        Path(tmp).unlink(missing_ok=True)
         _NETWORK_FAILED.append(str(exc))
         raise WeightsError(
             f"The download from {url} failed ({exc}); run "
             "`python -m course_utils.weights fetch` again or install a copied file."
         ) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 
@@ -334,17 +328,10 @@ def install(
     state = load_vgg19_state(src, expected_sha256_prefix, origin="the file to install")
     del state
     target = Path(dest) if dest is not None else cache_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".pth", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         shutil.copyfile(src, tmp)
         if sha256_of(tmp) != sha256_of(src):
             raise WeightsError(f"Copying '{src}' to '{target}' changed it; check the disk and retry.")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from course_utils import config, data
-from course_utils.images import ImageLoadError
+from course_utils.images import ImageLoadError, save_image
 
 
 @pytest.mark.parametrize("name", data.STYLE_NAMES)
@@ -58,8 +60,6 @@ def test_painting_offline_is_clear_and_cached_file_is_used(tmp_path, monkeypatch
     with pytest.raises(ImageLoadError, match="offline"):
         data.load_painting("starry_night")
     # a teacher can copy the file in by hand
-    from course_utils.images import save_image
-
     save_image(torch.rand(1, 3, 20, 30), data.painting_path("starry_night"))
     assert data.load_painting("starry_night").shape == (1, 3, 20, 30)
     # a recorded hash that no longer matches is noticed
@@ -75,3 +75,19 @@ def test_bad_sizes_and_seeds_are_named():
         data.style_image("swirl", -1)
     with pytest.raises(ValueError, match="seed must be a non-negative integer, got '1'"):
         data.generate_style("swirl", 16, seed="1")
+
+
+def test_a_downloaded_painting_is_written_whole_with_normal_rights(tmp_path):
+    source = tmp_path / "source.jpg"
+    save_image(torch.rand(1, 3, 20, 30), source)
+    target = tmp_path / "cache" / "paintings" / "starry_night.jpg"
+    data._download(source.as_uri(), target, timeout=5)  # a file:// address stands in for the server
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~mask  # not mkstemp's private 0600
+    assert sorted(os.listdir(target.parent)) == ["starry_night.jpg", "starry_night.sha256"]
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("not an image")
+    with pytest.raises(ImageLoadError, match="not an image"):
+        data._download(junk.as_uri(), target.with_name("junk.jpg"), timeout=5)
+    assert sorted(os.listdir(target.parent)) == ["starry_night.jpg", "starry_night.sha256"]  # nothing left

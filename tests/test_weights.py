@@ -273,3 +273,21 @@ def test_cli_runs_as_a_module(clean_env):
     res = subprocess.run([sys.executable, "-m", "course_utils.weights", "fetch"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 1 and "Traceback" not in res.stderr and "offline" in res.stderr
+
+
+def _normal_rights() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def test_downloaded_and_installed_files_get_normal_rights(clean_env, vgg_file, local_server, monkeypatch):
+    # both write through files.atomic_path: whole or not at all, and readable like any new file
+    # (the hand-made copies left mkstemp's private 0600, so a shared cache was unreadable to others)
+    monkeypatch.setattr(config, "OFFLINE", False)
+    prefix = _sha(vgg_file)[:8]
+    got = weights.download(dest=clean_env / "dl" / "vgg.pth", url=local_server,
+                           expected_sha256_prefix=prefix, progress=False)
+    installed = weights.install(vgg_file, clean_env / "inst" / "vgg.pth", prefix)
+    for path in (got, installed):
+        assert (path.stat().st_mode & 0o777) == _normal_rights() and os.listdir(path.parent) == ["vgg.pth"]
