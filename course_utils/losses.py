@@ -1,17 +1,16 @@
-"""Gram matrices and the losses of neural style transfer (风格迁移), all scale-free.
+"""The losses of neural style transfer (风格迁移), written as notebooks 03 and 04 teach them.
 
-Notebook 03 teaches them, notebook 04 puts them together:
+Read top to bottom: :func:`gram_matrix` (notebook 03), :func:`grams` (the style targets,
+computed once), then notebook 04's three terms: :func:`content_loss` (内容损失),
+:func:`style_loss` (风格损失) and :func:`tv_loss` (全变分损失, total variation).
 
-* :func:`gram_matrix` — batched ``(B, C, H, W) → (B, C, C)``, divided by ``H·W``: the
-  average outer product of the feature vectors over positions, so the same texture gives
-  the same Gram at any image size (the seed article's version used one image and no
-  normalisation: seed defect 4 in ``docs/seed_defects.md``).
-* :func:`content_loss` and :func:`style_loss` — squared errors divided by the squared norm
-  of the target, so every layer contributes on the same scale whatever its number of
-  channels, its spatial size or the magnitude of its activations (which differs by orders
-  of magnitude between layers, and between ImageNet and random weights). Weights such as
-  "style 1e3, content 1" then mean the same thing in every notebook.
-* :func:`tv_loss` — total variation, a smoothness prior on the image.
+The content and style losses are *relative* squared errors, ``‖x − t‖² / ‖t‖²``: 0 is a
+perfect match and 1 is what an all-zero response would score, whatever the layer's size or
+the scale of its activations (which differ by orders of magnitude between layers, and
+between ImageNet and random weights). Gatys et al. (2016) write ``½ Σ (F − P)²`` and
+``1 / (4 N² M²) Σ (G − A)²`` instead; dividing by the fixed target's norm only rescales each
+term by a constant, so the course's weights (style 1e2 to 1e3, content 1) mean the same in
+every notebook. Notebook 04 explains the link.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from collections.abc import Mapping
 import torch
 
 from . import checks
-
-_EPS = 1e-12
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -46,8 +43,8 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
 
 
 def grams(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``{layer: (B, C, H, W)}`` → ``{layer: (B, C, C)}``, detached: style *targets*
-    are computed once, before the optimisation (seed defect 6)."""
+    """``{layer: (B, C, H, W)}`` → ``{layer: (B, C, C)}``, detached: the style *targets*,
+    computed once before the optimisation (the seed's defect 6 recomputed them every step)."""
     if not isinstance(features, Mapping):
         raise TypeError(
             f"grams expects a dict {{layer: features}} (what a FeatureExtractor returns), got "
@@ -56,42 +53,42 @@ def grams(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: gram_matrix(f).detach() for name, f in features.items()}
 
 
-def _relative_sq_error(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image ``‖g − t‖² / ‖t‖²`` (shape ``(B,)``); a ``target`` with batch 1 is
-    broadcast over ``generated``'s batch."""
-    if target.shape[0] == 1 and generated.shape[0] != 1:
-        target = target.expand_as(generated)
-    if generated.shape != target.shape:
-        raise ValueError(
-            f"generated has shape {tuple(generated.shape)} but the target has "
-            f"{tuple(target.shape)}; compute both with the same layer (and image size for "
-            "content)."
-        )
-    dims = tuple(range(1, generated.dim()))
-    err = (generated - target).pow(2).sum(dim=dims)
-    return err / target.pow(2).sum(dim=dims).clamp_min(_EPS)
-
-
-def content_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Scale-free content loss: ``‖F_gen − F_target‖² / ‖F_target‖²``, averaged over the batch.
-
-    0 means identical features; 1 is what an all-zero response would score. Independent of
-    the layer's size and of the overall scale of its activations.
+def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``‖x − target‖² / ‖target‖²`` for each image of the batch, then the batch's mean.
 
     Args:
-        generated: features of the image being optimised, ``(B, C, H, W)``.
-        target: features of the content image, ``(B, C, H, W)`` or ``(1, C, H, W)``
-            (same layer and spatial size).
+        x: ``(B, ...)``, e.g. features ``(B, C, H, W)`` or Grams ``(B, C, C)``.
+        target: the same shape, or with batch 1 (one target for every image).
 
     Returns:
         A scalar tensor.
     """
+    if x.shape[1:] != target.shape[1:]:
+        raise ValueError(
+            f"the tensors have shapes {tuple(x.shape)} and {tuple(target.shape)}; compute both "
+            "with the same layer (and, for content, the same image size)."
+        )
+    dims = tuple(range(1, x.dim()))  # every dimension but the batch
+    err = (x - target).pow(2).sum(dims) / target.pow(2).sum(dims).clamp_min(1e-12)
+    return err.mean()
+
+
+def content_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Content loss: the relative error of one layer's features, ``‖F − P‖² / ‖P‖²``.
+
+    Args:
+        generated: features of the image being optimised, ``(B, C, H, W)``.
+        target: the content image's features at the same layer, ``(1, C, H, W)``.
+
+    Returns:
+        A scalar tensor (0: the same features).
+    """
     if not (isinstance(generated, torch.Tensor) and isinstance(target, torch.Tensor)):
         raise TypeError(
-            f"content_loss expects two feature tensors (B, C, H, W), got {type(generated).__name__} "
-            f"and {type(target).__name__}; pick the content layer, e.g. feats['relu4_2']."
+            f"content_loss expects two feature tensors (B, C, H, W), got {type(generated).__name__} and "
+            f"{type(target).__name__}; pick the content layer, e.g. feats['relu4_2']."
         )
-    return _relative_sq_error(generated, target.detach()).mean()
+    return relative_error(generated, target)
 
 
 def style_loss(
@@ -99,66 +96,38 @@ def style_loss(
     target_grams: Mapping[str, torch.Tensor],
     layer_weights: Mapping[str, float] | None = None,
 ) -> torch.Tensor:
-    """Scale-free style loss over several layers.
+    """Style loss: ``Σ_l w_l ‖G_l − A_l‖² / ‖A_l‖²`` over the style layers ``l``.
 
-    ``Σ_l w_l ‖G(F_gen,l) − G_target,l‖² / ‖G_target,l‖²`` with :func:`gram_matrix`,
-    averaged over the batch. Because each layer's error is relative, no layer dominates
-    just because its activations are large, and the generated and style images may have
-    different sizes (a Gram is ``C × C`` at any size).
+    ``G_l`` is the Gram matrix of the generated image's features, ``A_l`` the style's
+    (computed once, by :func:`grams`). The two images may have different sizes: a Gram
+    is ``C × C`` at any size.
 
     Args:
-        generated_feats: ``{layer: (B, C, H, W)}`` features of the image being optimised.
-        target_grams: ``{layer: (B, C, C)}`` or ``(1, C, C)`` Grams of the style image
-            (from :func:`grams`); every layer here must be in ``generated_feats``.
-        layer_weights: ``{layer: w_l}``; default ``1 / L`` for each of the ``L`` layers
-            (the loss is then the mean relative error). Layers missing here get weight 0.
+        generated_feats: ``{layer: (B, C, H, W)}`` features of the image being optimised
+            (it may hold more layers, such as the content layer).
+        target_grams: ``{layer: (1, C, C)}`` the style's Grams: their layers are the style layers.
+        layer_weights: ``{layer: w_l}``; ``None`` gives each of the ``L`` layers ``1 / L``.
 
     Returns:
         A scalar tensor.
     """
-    if not (isinstance(generated_feats, Mapping) and isinstance(target_grams, Mapping)):
+    if not (isinstance(generated_feats, Mapping) and isinstance(target_grams, Mapping) and target_grams):
         raise TypeError(
-            f"style_loss expects two dicts {{layer: tensor}}, got {type(generated_feats).__name__} and "
-            f"{type(target_grams).__name__}; pass the FeatureExtractor's output and losses.grams(style_features)."
-        )
-    if layer_weights is not None and not isinstance(layer_weights, Mapping):
-        raise TypeError(
-            f"layer_weights must be a dict {{layer: weight}} or None, got {type(layer_weights).__name__}; "
-            "e.g. {'relu1_1': 0.5, 'relu2_1': 0.5}."
-        )
-    if not target_grams:
-        raise ValueError("target_grams is empty; pass at least one layer's Gram matrix.")
-    missing = [k for k in target_grams if k not in generated_feats]
-    if missing:
-        raise ValueError(
-            f"style layer '{missing[0]}' has a target Gram but no generated features; "
-            "build the FeatureExtractor with every style layer."
+            f"style_loss expects two dicts {{layer: tensor}}, the second not empty, got {type(generated_feats).__name__} "
+            f"and {type(target_grams).__name__}; pass the FeatureExtractor's output and losses.grams(style_features)."
         )
     if layer_weights is None:
-        layer_weights = {k: 1.0 / len(target_grams) for k in target_grams}
-    total = None
+        layer_weights = {name: 1 / len(target_grams) for name in target_grams}
+    loss = 0.0
     for name, target in target_grams.items():
-        w = float(layer_weights.get(name, 0.0))
-        if w == 0.0:
-            continue
-        if target.dim() != 3:
-            raise ValueError(
-                f"target_grams['{name}'] has shape {tuple(target.shape)}, not a Gram matrix (B, C, C); "
-                "compute the targets with losses.grams(style_features)."
-            )
-        term = w * _relative_sq_error(gram_matrix(generated_feats[name]), target.detach()).mean()
-        total = term if total is None else total + term
-    if total is None:
-        raise ValueError("every style layer has weight 0; give at least one a positive weight.")
-    return total
+        gram = gram_matrix(generated_feats[name])
+        loss = loss + layer_weights[name] * relative_error(gram, target)
+    return loss
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
-    """Total-variation loss: mean squared difference between neighbouring pixels.
-
-    ``mean((x[..., 1:, :] − x[..., :-1, :])²) + mean((x[..., :, 1:] − x[..., :, :-1])²)``;
-    a mean, so it does not grow with the image size. It penalises pixel-level noise that
-    the feature losses do not see.
+    """Total variation loss (全变分损失): the mean squared difference between neighbouring
+    pixels, down plus across. A mean, so it does not grow with the image size.
 
     Args:
         image: ``(B, C, H, W)`` with ``H, W ≥ 2``.
@@ -166,12 +135,10 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar tensor (0 for a constant image).
     """
-    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] < 2 or image.shape[-2] < 2:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"tv_loss expects an image batch (B, C, H, W) with H, W >= 2, got {shape}.")
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    return dy.pow(2).mean() + dx.pow(2).mean()
+    checks.feature_maps(image, "tv_loss")
+    down = image[:, :, 1:, :] - image[:, :, :-1, :]  # each pixel minus the one above it
+    across = image[:, :, :, 1:] - image[:, :, :, :-1]  # ... minus the one to its left
+    return down.pow(2).mean() + across.pow(2).mean()
 
 
-__all__ = ["content_loss", "gram_matrix", "grams", "style_loss", "tv_loss"]
+__all__ = ["content_loss", "gram_matrix", "grams", "relative_error", "style_loss", "tv_loss"]
