@@ -173,3 +173,43 @@ def test_theta_builders_accept_numpy_and_tensor_scalars():
     torch.testing.assert_close(g.rotation_theta(np.float64(30.0)), expected)
     torch.testing.assert_close(g.rotation_theta(torch.tensor(30.0)), expected)
     torch.testing.assert_close(g.theta_from_params(angle=np.int64(30)), expected)
+
+
+def test_grid_holds_x_then_y():
+    grid = g.sampling_grid(g.identity_theta(), (3, 4))  # 3 rows, 4 columns
+    assert grid.shape == (1, 3, 4, 2)
+    assert torch.allclose(grid[0, 0, :, 0], torch.tensor([-0.75, -0.25, 0.25, 0.75]))  # x: the column
+    assert torch.allclose(grid[0, :, 0, 1], torch.tensor([-2 / 3, 0.0, 2 / 3]))  # y: the row
+    # a hand-made grid point (x, y) = (+0.75, -0.75) reads the top-right pixel of a 4x4 image
+    img = _dot(4, 4, 0, 3)
+    point = torch.tensor([0.75, -0.75]).view(1, 1, 1, 2)
+    assert F.grid_sample(img, point, align_corners=False).item() == pytest.approx(1.0)
+    assert F.grid_sample(img, point.flip(-1), align_corners=False).item() == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("mode, flows", [("bilinear", True), ("bicubic", True), ("nearest", False)])
+def test_which_modes_pass_gradients_to_theta(mode, flows):
+    x = _smooth(24, 24)
+    target = g.warp(x, g.rotation_theta(20), padding_mode="border")
+    theta = g.rotation_theta(5).requires_grad_(True)
+    F.mse_loss(g.warp(x, theta, mode=mode, padding_mode="border"), target).backward()
+    assert (theta.grad.abs().max() > 1e-4) == flows
+
+
+def test_warp_follows_the_image_dtype_and_checks_its_inputs():
+    x = torch.rand(1, 2, 6, 6, dtype=torch.float64)
+    assert g.warp(x, g.rotation_theta(10)).dtype == torch.float64
+    with pytest.raises(TypeError, match="theta must be a torch.Tensor"):
+        g.warp(x, [[1, 0, 0], [0, 1, 0]])
+    with pytest.raises(ValueError, match=r"image must be a \(B, C, H, W\) or \(C, H, W\) tensor, got \(6, 6\)"):
+        g.warp(x[0, 0], g.identity_theta())
+    with pytest.raises(ValueError, match="size must be"):
+        g.warp(x, g.identity_theta(), size=(0, 4))
+    with pytest.raises(ValueError, match="theta has batch 3 but the image batch is 2"):
+        g.sampling_grid(torch.stack([g.identity_theta()] * 3), (4, 4), batch=2)
+
+
+def test_shear_theta_is_the_inverse_of_the_motion_matrix():
+    theta = g.shear_theta(0.3, -0.4)
+    motion = torch.tensor([[1.0, 0.3, 0.0], [-0.4, 1.0, 0.0]])
+    assert torch.allclose(theta, g.invert(motion), atol=1e-6)
