@@ -113,7 +113,8 @@ def warp(
     check_choice("padding_mode", padding_mode, ("zeros", "border", "reflection"))
     x = image if image.dim() == 4 else image[None]  # one image → a batch of one
     size = x.shape[-2:] if size is None else size
-    grid = sampling_grid(theta.to(x), size, batch=len(x), align_corners=align_corners)  # θ on x's device, dtype
+    # θ on the image's device and dtype, then one grid per image:
+    grid = sampling_grid(theta.to(x), size, batch=len(x), align_corners=align_corners)
     out = F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
     return out if image.dim() == 4 else out[0]
 
