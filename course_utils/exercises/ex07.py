@@ -1,4 +1,8 @@
-"""Checkers for notebook 07 (performance and parameters)."""
+"""Checkers for notebook 07 (performance and parameters).
+
+Each reference answer is the course's own function: :func:`course_utils.perf.conv2d_flops`
+for exercise 1 and :func:`course_utils.perf.largest_side` for exercise 2.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,12 @@ import numbers
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .. import perf
 from ._core import CheckResult, NotAttempted, check
 
-
-def reference_conv_flops(c_in: int, c_out: int, k: int, h_out: int, w_out: int) -> int:
-    """FLOPs of one convolution's forward pass (see :func:`course_utils.perf.conv2d_flops`)."""
-    return perf.conv2d_flops(c_in, c_out, k, (h_out, w_out))
-
-
-def _measured_conv_flops(c_in: int, c_out: int, k: int, h_out: int, w_out: int) -> int:
-    """What FlopCounterMode counts for a real convolution with that output size."""
-    x = torch.zeros(1, c_in, h_out + k - 1, w_out + k - 1)  # no padding: out = in - k + 1
-    w = torch.zeros(c_out, c_in, k, k)
-    return perf.count_flops(lambda: F.conv2d(x, w)).total
-
-
-_CONV_CASES = ((64, 128, 3, 16, 12), (3, 64, 3, 32, 32), (16, 4, 1, 9, 7), (2, 5, 5, 6, 11))
+# (c_in, c_out, k, (h_out, w_out)): a VGG-like layer, VGG19's first layer, a 1×1 and a 5×5
+_CONV_CASES = ((64, 128, 3, (16, 12)), (3, 64, 3, (32, 32)), (16, 4, 1, (9, 7)), (2, 5, 5, (6, 11)))
 
 
 def _as_number(value: object) -> object:
@@ -39,20 +30,21 @@ def _as_number(value: object) -> object:
     return value
 
 
-def check_conv_flops(fn: Callable[[int, int, int, int, int], int] | None) -> CheckResult:
-    """Exercise 1: ``fn(c_in, c_out, k, h_out, w_out)`` returns the FLOPs of a k×k
-    convolution's forward pass (no bias, batch 1), as PyTorch's FlopCounterMode counts them."""
+def check_conv_flops(fn: Callable[[int, int, int, tuple[int, int]], int] | None) -> CheckResult:
+    """Exercise 1: ``fn(c_in, c_out, k, (h_out, w_out))`` returns the FLOPs of a k×k
+    convolution's forward pass (no bias, batch 1), as :func:`course_utils.perf.conv2d_flops`
+    computes them (and PyTorch's FlopCounterMode counts them)."""
 
     def test(f):
-        for case in _CONV_CASES:
-            got = f(*case)
+        for c_in, c_out, k, out_hw in _CONV_CASES:
+            got = f(c_in, c_out, k, out_hw)
             if got is None:
                 raise NotAttempted
-            want = _measured_conv_flops(*case)
+            want = perf.conv2d_flops(c_in, c_out, k, out_hw)
             got = _as_number(got)
             assert isinstance(got, (int, float)) and not isinstance(got, bool), (
                 f"return a number, got {type(got).__name__}")
-            c_in, c_out, k, h, w = case
+            h, w = out_hw
             if got * 2 == want:
                 raise AssertionError("half the count: a multiply-add is 2 FLOPs (a multiply and an add)")
             if k > 1 and got * k == want:
@@ -70,35 +62,32 @@ def check_conv_flops(fn: Callable[[int, int, int, int, int], int] | None) -> Che
                  "2 · C_in · C_out · k² · H_out · W_out, as FlopCounterMode counts.")
 
 
-def reference_largest_side(a: float, c: float, seconds: float, steps: int) -> int:
-    """The largest side ``s`` (px) with ``steps · (a + c·s²) <= seconds``; 0 if none."""
-    return perf.largest_side(perf.QuadraticFit(a, 0.0, c, 1.0), seconds, steps)
-
-
 # (a, c, seconds, steps): none lies near an integer boundary, one leaves no room at all
 _BUDGET_CASES = ((0.01, 1e-5, 60.0, 300), (0.002, 4e-6, 10.0, 100), (0.05, 2e-6, 120.0, 200),
                  (0.3, 1e-5, 30.0, 300))
 
 
-def check_largest_side(fn: Callable[[float, float, float, int], int] | None) -> CheckResult:
-    """Exercise 2: ``fn(a, c, seconds, steps)`` returns the largest whole side ``s`` (px) whose
-    ``steps`` steps fit in ``seconds`` when one step costs ``a + c·s²`` seconds (0 if none)."""
+def check_largest_side(fn: Callable[[perf.QuadraticFit, float, int], int] | None) -> CheckResult:
+    """Exercise 2: ``fn(fit, seconds, steps)`` returns the largest whole side ``s`` (px) whose
+    ``steps`` steps fit in ``seconds`` when one step costs ``fit.a + fit.c·s²`` seconds (0 if
+    none), as :func:`course_utils.perf.largest_side` does."""
 
     def test(f):
         for a, c, seconds, steps in _BUDGET_CASES:
-            got = f(a, c, seconds, steps)
+            fit = perf.QuadraticFit(a, 0.0, c, 1.0)
+            got = f(fit, seconds, steps)
             if got is None:
                 raise NotAttempted
-            want = reference_largest_side(a, c, seconds, steps)
+            want = perf.largest_side(fit, seconds, steps)
             got = _as_number(got)
             assert isinstance(got, int) and not isinstance(got, bool), (
                 f"return a whole number of pixels (an int), got {got!r}; hint: math.floor")
             if want > 0 and got == int((seconds / steps / c) ** 0.5):
-                raise AssertionError("you left out the fixed overhead a of every step")
+                raise AssertionError("you left out the fixed overhead fit.a of every step")
             if want > 0 and got == int(((seconds - a) / c) ** 0.5):
                 raise AssertionError("the budget is for all the steps: divide it by steps first")
             assert got == want, (
-                f"with a={a}, c={c}, {seconds} s for {steps} steps the answer is {want} px, "
+                f"with fit.a={a}, fit.c={c}, {seconds} s for {steps} steps the answer is {want} px, "
                 f"you return {got}; hint: solve steps·(a + c·s²) = seconds for s, round down, "
                 "and return 0 if even the overhead does not fit"
             )
@@ -107,4 +96,4 @@ def check_largest_side(fn: Callable[[float, float, float, int], int] | None) -> 
                  "s = ⌊√((seconds/steps − a) / c)⌋, 0 when the overhead alone is too much.")
 
 
-__all__ = ["check_conv_flops", "check_largest_side", "reference_conv_flops", "reference_largest_side"]
+__all__ = ["check_conv_flops", "check_largest_side"]
