@@ -126,10 +126,7 @@ def profile_step(cfg: transfer.TransferConfig, content: torch.Tensor, style: tor
 
     p = accel.plan(cfg.replace(cuda_graphs=False), dev)
     net = accel.prepare_network(transfer.feature_network(cfg), p)
-    c = cfg.replace(channels_last=p.channels_last)
-    obj = transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], c)
-    if cfg.compile:
-        obj = torch.compile(obj.__call__, dynamic=False)
+    obj = accel.compiled(transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], cfg), p)
     z = torch.logit(content.to(dev).clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
 
     def one():
@@ -173,8 +170,7 @@ def memory_probe(cfg: transfer.TransferConfig, content: torch.Tensor, style: tor
                                        cuda_graphs=False), dev)
             net = accel.prepare_network(transfer.feature_network(cfg), p)
             torch.backends.cudnn.benchmark = bench_mode  # after prepare_network, which sets it
-            obj = transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0],
-                                     cfg.replace(channels_last=p.channels_last))
+            obj = transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], cfg)
             x = content.to(dev).clone().requires_grad_(True)
             for _ in range(3):
                 _eager_step(obj, x)
@@ -285,9 +281,8 @@ def _measure(label: str, cfg: transfer.TransferConfig, at: dict) -> None:
         report["errors"].append(f"{size} {label}: {exc!r}")
         return
     at["results"][label] = r
-    used = r["result"].config
-    note = (f"precision={used.precision}, channels_last={used.channels_last}, "
-            f"cuda_graphs={used.cuda_graphs}, compile={used.compile}, optimiser={used.optimiser}; "
+    used = r["result"]
+    note = (f"{used.plan.describe()}, optimiser={used.config.optimiser}; "
             f"300 steps end to end {r['end_to_end_300_s']:.3f} s; first call {r['first_call_s']:.1f} s")
     ms, tflops = r["ms_per_step"], at["flops"] / r["ms_per_step"] / 1e9
     report["rows"].append({"size": size, "variant": label, "ms_per_step": ms, "peak_mem_mb": r["peak_mem_mb"],

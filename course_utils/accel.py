@@ -44,10 +44,13 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from . import loop
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: ``TransferConfig.compile`` may name one of these ``torch.compile`` modes (``True`` means
@@ -71,14 +74,20 @@ class Plan:
     compile_mode: str = "default"
 
     def describe(self) -> str:
-        parts = [str(self.device), "bf16" if self.dtype == torch.bfloat16 else "fp32"]
-        if self.channels_last:
-            parts.append("channels-last")
+        """The device, the precision and each fast-path piece in use, e.g. ``"cuda, bf16, CUDA graphs"``."""
+        return ", ".join([str(self.device), "bf16" if self.dtype == torch.bfloat16 else "fp32", *self._pieces()])
+
+    def describe_fast(self) -> str:
+        """Only what differs from the plain loop (``""`` on a CPU by default)."""
+        return ", ".join((["bf16"] if self.dtype == torch.bfloat16 else []) + self._pieces())
+
+    def _pieces(self) -> list[str]:
+        parts = ["channels-last"] if self.channels_last else []
         if self.cuda_graphs:
             parts.append("CUDA graphs")
         if self.compile:
             parts.append("torch.compile" + ("" if self.compile_mode == "default" else f" ({self.compile_mode})"))
-        return ", ".join(parts)
+        return parts
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -119,12 +128,24 @@ def plan(cfg: Any, device: torch.device) -> Plan:
     return Plan(device, dtype, channels_last, graphs, bool(cfg.compile), mode)
 
 
+def compiled(objective: Callable, p: Plan) -> Callable:
+    """``objective`` itself, or ``torch.compile`` of it when the plan asks (compiled once per
+    image size and reused by later calls)."""
+    if not p.compile:
+        return objective
+    return torch.compile(objective.__call__, dynamic=False, mode=None if p.compile_mode == "default" else p.compile_mode)
+
+
+#: Without a callback or a preview, the graphed step's losses are read back every this many steps.
+READ_EVERY = 50
+
 _NETWORK_CACHE: dict[tuple[int, torch.dtype, bool], torch.nn.Module] = {}
 
 
 def prepare_network(extractor: torch.nn.Module, p: Plan) -> torch.nn.Module:
     """The feature network as the plan wants it: a cached **copy** in bf16 and/or
-    channels-last (the shared float32 extractor is never changed in place)."""
+    channels-last, which also converts its input to channels-last (the shared float32
+    extractor is never changed in place)."""
     if p.device.type == "cuda":
         # Let cuDNN time its convolution algorithms once per shape: the shapes of a run
         # never change, so the first step's cost buys every later step the fastest kernel.
@@ -138,23 +159,28 @@ def prepare_network(extractor: torch.nn.Module, p: Plan) -> torch.nn.Module:
         net.body.to(dtype=p.dtype)  # mean/std stay float32: normalisation is done in fp32
         if p.channels_last:
             net.body.to(memory_format=torch.channels_last)
+            net.register_forward_pre_hook(_to_channels_last)  # the copy takes images in either layout
         _NETWORK_CACHE[key] = net
     return net
 
 
+def _to_channels_last(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
+
+
 class GraphedAdam:
-    """One Adam step of ``loss_fn(variable)``, recorded as a CUDA graph and replayed.
+    """One Adam step of ``evaluate()``, recorded as a CUDA graph and replayed: a step
+    function for :func:`course_utils.loop.optimise` (its ``stepper=``).
 
     The recorded step also writes the step's loss terms into a device-side table and keeps
-    the best image so far on the device, so a replay needs no host synchronisation.
+    the best image so far on the device, so a replay needs no host synchronisation; the
+    loop reads the table back when it asks (``step(read=True)``).
 
     Args:
-        loss_fn: ``image -> (total, terms)`` (the engine's :class:`~course_utils.transfer.Objective`).
         variable: the optimised tensor (on the GPU, ``requires_grad=True``).
-        to_image: ``variable -> image`` (the pixel parametrisation, e.g. ``sigmoid``).
+        evaluate: ``() -> loop.Evaluation`` whose loss and terms stay tensors (no ``.item()``).
         lr: Adam's step size.
         n_steps: how many steps will be taken (size of the loss table).
-        terms: names of the loss terms to record, after ``"total"``.
         warmup: eager steps before recording (they are real steps; cuDNN picks its
             algorithms and Adam creates its state during them).
         use_graph: ``False`` runs every step eagerly with the same device-side bookkeeping
@@ -162,40 +188,46 @@ class GraphedAdam:
             measures what the graph itself buys).
     """
 
-    def __init__(self, loss_fn, variable: torch.Tensor, to_image, lr: float, n_steps: int,
-                 terms: tuple[str, ...], warmup: int = 3, use_graph: bool = True) -> None:
-        self.loss_fn, self.var, self.to_image = loss_fn, variable, to_image
-        self.terms = terms
+    loss_scale = 1.0  # Adam does not depend on the loss's scale
+
+    def __init__(self, variable: torch.Tensor, evaluate: Callable[[], loop.Evaluation], lr: float, n_steps: int,
+                 warmup: int = 3, use_graph: bool = True) -> None:
+        self.var, self.evaluate = variable, evaluate
         dev = variable.device
         self.use_graph = use_graph and dev.type == "cuda"
         # On CUDA, the fused Adam: one kernel for the whole update instead of about ten
         # (inside a graph every kernel still costs a few microseconds of the step).
         self.opt = torch.optim.Adam([variable], lr=lr, capturable=self.use_graph, fused=dev.type == "cuda")
-        self.table = torch.full((max(n_steps, 1), 1 + len(terms)), float("nan"), device=dev)
+        with torch.no_grad():
+            first = evaluate()
+        self.terms = tuple(first.terms)
+        self.table = torch.full((max(n_steps, 1), 1 + len(self.terms)), float("nan"), device=dev)
         self.counter = torch.zeros((), dtype=torch.long, device=dev)
         self.best_value = torch.full((), math.inf, device=dev)
-        self.best_image = to_image(variable).detach().clone()
+        self.best_image = first.image.detach().clone()
         self.current = self.best_image.clone()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.steps_done = 0
+        self.read_up_to = 0
         self.warmup = warmup
 
     def _body(self) -> None:
-        image = self.to_image(self.var)
-        total, terms = self.loss_fn(image)
-        total.backward()
+        ev = self.evaluate()
+        ev.loss.backward()
         with torch.no_grad():
-            row = torch.stack([total.detach().float(), *(terms[k].detach().float() for k in self.terms)])
+            total = ev.loss.detach().float()
+            row = torch.stack([total, *(ev.terms[k].detach().float() for k in self.terms)])
             self.table.index_copy_(0, self.counter.view(1), row.view(1, -1))
             self.counter.add_(1)
-            better = total.detach() < self.best_value
-            self.best_value.copy_(torch.where(better, total.detach(), self.best_value))
-            self.best_image.copy_(torch.where(better, image.detach(), self.best_image))
-            self.current.copy_(image.detach())
+            better = total < self.best_value
+            self.best_value.copy_(torch.where(better, total, self.best_value))
+            self.best_image.copy_(torch.where(better, ev.image, self.best_image))
+            self.current.copy_(ev.image)
         self.opt.step()
 
-    def step(self) -> None:
-        """Take one step: eagerly during warm-up, then by replaying the recorded graph."""
+    def step(self, read: bool = True) -> list[loop.Record]:
+        """Take one step (eagerly during warm-up, then by replaying the recorded graph);
+        with ``read``, return the records of the steps not read yet (one synchronisation)."""
         if not self.use_graph:
             self.var.grad = None
             self._body()
@@ -214,12 +246,22 @@ class GraphedAdam:
                     self._body()
             self.graph.replay()
         self.steps_done += 1
+        if not read:
+            return []
+        records = [loop.Record(losses, self.current) for losses in self.read(self.read_up_to, self.steps_done)]
+        self.read_up_to = self.steps_done
+        return records
 
     def read(self, start: int, stop: int) -> list[dict[str, float]]:
         """The recorded losses of steps ``start`` to ``stop - 1`` (one host synchronisation)."""
         rows = self.table[start:stop].tolist()
         names = ("total", *self.terms)
         return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def best(self) -> tuple[torch.Tensor, None]:
+        """The best image so far (a copy), and no extra state."""
+        return self.best_image.detach().clone(), None
+
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     """The same Gram as :func:`course_utils.losses.gram_matrix`, for the fast path: its
@@ -256,4 +298,5 @@ class SymmetricGram(torch.autograd.Function):
         return (torch.bmm(f, sym) if ctx.positions_first else torch.bmm(sym, f)), None
 
 
-__all__ = ["COMPILE_MODES", "GraphedAdam", "PRECISIONS", "Plan", "bf16_supported", "plan", "prepare_network"]
+__all__ = ["COMPILE_MODES", "GraphedAdam", "PRECISIONS", "Plan", "READ_EVERY", "SymmetricGram", "bf16_supported", "compiled",
+           "gram_matrix", "plan", "prepare_network"]

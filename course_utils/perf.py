@@ -42,8 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import accel, transfer
-from . import config as course_config
+from . import accel, loop, transfer
 
 #: Where ``benchmarks/bench_transfer.py`` stores its GPU figures (see benchmarks/README.md).
 PRECISIONS = ("fp32", "bf16")
@@ -300,10 +299,11 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float |
 class Step:
     """One step's work of :func:`course_utils.transfer.stylise`, callable on its own.
 
-    One call is one forward and backward pass of the engine's objective
-    (:class:`course_utils.transfer.Objective`) at the content's size, through the same
-    (cached) feature network, from the content image: the work of one L-BFGS or Adam step
-    without the optimiser's own vector arithmetic. The targets are computed once, here.
+    One call is one evaluation of the engine's loop (:class:`course_utils.loop.ClosureStepper`'s
+    closure: the objective's forward and backward pass, :class:`course_utils.transfer.Objective`)
+    at the content's full size, through the same (cached) feature network, from the content
+    image: the work of one L-BFGS or Adam step without the optimiser's own vector
+    arithmetic, so every call does the same work. The targets are computed once, here.
 
     Args:
         content: ``(1, 3, H, W)`` in [0, 1]; resized so that its longest side is
@@ -326,27 +326,24 @@ class Step:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
         cfg = transfer.configured(config, **overrides)
         cfg.validate()
-        for what, image in (("content", content), ("style", style)):
-            if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-                raise ValueError(f"{what} must be one RGB image of shape (1, 3, H, W) in [0, 1].")
-        self.device = torch.device(cfg.device) if cfg.device else course_config.device()
+        content = transfer.check_image(content, "content")
+        style = transfer.check_image(style, "style")
+        self.device = transfer.device_of(cfg)
         self.config = cfg.replace(device=str(self.device))
         self.precision = precision
         self.extractor = transfer.feature_network(self.config)
-        # the sizes stylise would use at its full-size level
-        out_hw = transfer._output_size(content.shape[-2:], cfg)
-        self.size, content, styles = transfer._inputs_at_scale(content, [style], out_hw, 1.0, cfg, self.device)
+        out_hw = transfer.output_size(content.shape[-2:], cfg)  # stylise's full-size level
+        self.size, content, styles = transfer.inputs_at_scale(content, [style], out_hw, 1.0, cfg, self.device)
         # bf16: the engine's own GPU-path network (a bf16 copy; losses stay float32)
         network = self.extractor if precision == "fp32" else accel.prepare_network(
-            self.extractor, accel.Plan(next(self.extractor.parameters()).device, torch.bfloat16, False, False, False))
+            self.extractor, accel.Plan(self.device, torch.bfloat16, False, False, False))
         self.objective = transfer.Objective(network, content, styles, [1.0], self.config)
-        self.variable = torch.logit(content.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+        self.variable = transfer.to_variable(content, "sigmoid").requires_grad_(True)
+        evaluate = transfer.evaluator(self.objective, self.variable, "sigmoid")
+        self.stepper = loop.ClosureStepper([self.variable], evaluate, optimiser="adam", lr=0.0)
 
     def __call__(self) -> float:
-        self.variable.grad = None
-        total, _ = self.objective(torch.sigmoid(self.variable))
-        total.backward()
-        return float(total.item())
+        return float(self.stepper.closure().item())
 
     def weights(self) -> list[torch.Tensor]:
         """The feature network's parameters and buffers (memory that does not grow with size)."""

@@ -6,6 +6,7 @@ readable for colour-blind learners.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 
@@ -174,3 +175,84 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     return ax
+
+
+# ------------------------------------------------------------------ live preview of a run
+class LivePreview:
+    """An image and a loss curve updated in place (``ipywidgets.Image``), for notebooks.
+
+    Frames are PNG bytes assigned to ``.value`` of existing widgets, so the output area is
+    never cleared (nbval and "Run all" see one stable output). ``frames`` counts updates.
+    """
+
+    def __init__(self, display: bool = True) -> None:
+        import ipywidgets as W
+
+        self.image = W.Image(format="png", layout=W.Layout(max_width="320px"))
+        self.curve = W.Image(format="png", layout=W.Layout(max_width="360px"))
+        self.status = W.HTML("starting…")
+        self.widget = W.VBox([W.HBox([self.image, self.curve]), self.status])
+        self.frames = 0
+        if display and in_notebook():
+            from IPython.display import display as show
+
+            show(self.widget)
+
+    def update(self, step: int, image: torch.Tensor, history: Mapping[str, Sequence[float]], note: str = "") -> None:
+        from .images import to_pil
+
+        pil = to_pil(image.detach().cpu())
+        if max(pil.size) < 256:  # small images: enlarge with visible pixels
+            k = max(1, 256 // max(pil.size))
+            pil = pil.resize((pil.width * k, pil.height * k), 0)
+        buf = io.BytesIO()
+        pil.save(buf, format="PNG")
+        self.image.value = buf.getvalue()
+        self.curve.value = loss_curve_png(history)
+        total = history["total"][-1] if history.get("total") else float("nan")
+        self.status.value = f"step {step}: loss {total:.4g} {note}"
+        self.frames += 1
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where widgets can be shown)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def loss_curve_png(history: Mapping[str, Sequence[float]], width: float = 3.6, height: float = 2.4) -> bytes:
+    """A small log-scale plot of the weighted total and the raw terms, as PNG bytes
+    (matplotlib's Agg canvas; no pyplot figure is created, so nothing else is shown)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, key in enumerate(("total", "style", "content", "tv")):
+        ys = [v for v in history.get(key, []) if v > 0 and math.isfinite(v)]
+        if ys:
+            ax.plot(range(len(ys)), ys, label=key, color=PALETTE[i % len(PALETTE)], lw=1.3)
+    ax.set_yscale("log")
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def preview_possible() -> bool:
+    """True where a :class:`LivePreview` can be shown: in a notebook with ``ipywidgets``."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return in_notebook()

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from course_utils import accel, data, features, images, losses, transfer
+from course_utils import accel, data, features, images, loop, losses, transfer
 
 CPU = torch.device("cpu")
 
@@ -65,7 +65,8 @@ def test_bf16_stylise_on_cpu_tracks_fp32():
     cfg = _cfg(optimiser="adam", steps=15)
     ref = transfer.stylise(content, style, cfg, precision="fp32")
     low = transfer.stylise(content, style, cfg, precision="bf16")
-    assert low.config.precision == "bf16" and ref.config.precision == "fp32"
+    assert low.plan.dtype == torch.bfloat16 and ref.plan.dtype == torch.float32
+    assert low.config.precision == "bf16" and low.config.channels_last is None  # the config is as asked
     assert low.final("style") < 0.7 * low.history["style"][0]  # it optimises
     assert abs(low.final() - ref.final()) / ref.final() < 0.1
     # bf16 moves the image no further than fp32 itself moves from a start nudged by 2e-3
@@ -88,13 +89,13 @@ def _objective(size: int = 32):
 
 def test_device_resident_adam_matches_a_plain_adam_loop():
     cfg, objective, content = _objective()
-    to_image = torch.sigmoid
     z0 = torch.logit(content.clamp(1e-3, 1 - 1e-3))
-    runner = accel.GraphedAdam(objective, z0.clone().requires_grad_(True), to_image, 0.05, 6,
-                               ("content", "style", "tv", "range"), use_graph=True)
+    z = z0.clone().requires_grad_(True)
+    runner = accel.GraphedAdam(z, transfer.evaluator(objective, z, "sigmoid"), 0.05, 6, use_graph=True)
     assert not runner.use_graph  # no graphs on a CPU: the same bookkeeping, eagerly
+    assert runner.terms == ("content", "style", "tv", "range")
     for _ in range(6):
-        runner.step()
+        assert runner.step(read=False) == []
     recorded = [r["total"] for r in runner.read(0, 6)]
 
     z = z0.clone().requires_grad_(True)
@@ -102,7 +103,7 @@ def test_device_resident_adam_matches_a_plain_adam_loop():
     plain = []
     for _ in range(6):
         opt.zero_grad(set_to_none=True)
-        total, _ = objective(to_image(z))
+        total, _ = objective(torch.sigmoid(z))
         total.backward()
         opt.step()
         plain.append(total.item())
@@ -112,34 +113,32 @@ def test_device_resident_adam_matches_a_plain_adam_loop():
     assert all(math.isfinite(v) for v in recorded) and recorded[-1] < recorded[0]
 
 
-def test_graphed_loop_gives_the_same_run_as_the_plain_loop():
-    """transfer's device-resident loop (used on CUDA) against its plain loop, on a CPU."""
-    cfg, objective, content = _objective()
-    cfg = cfg.replace(lr=0.05)
-    runs = []
-    for loop in (transfer._optimise_scale, transfer._optimise_scale_graphed):
-        history = {k: [] for k in ("total", "content", "style", "tv", "range", "time", "scale")}
-        tracker = {"image": None, "step": 0}
-        bar = transfer._progress_bar(8, False)
-        best, step = loop(objective, content.clone(), 8, 0, cfg, history, 0.0, 0, bar, None, tracker)
-        runs.append((best, step, history))
-    (b1, s1, h1), (b2, s2, h2) = runs
-    assert s1 == s2 == 8
+def _run(objective, content, steps, graphed, read_every=1, callback=None):
+    z = transfer.to_variable(content, "sigmoid").requires_grad_(True)
+    evaluate = transfer.evaluator(objective, z, "sigmoid")
+    stepper = accel.GraphedAdam(z, evaluate, 0.05, steps) if graphed else None
+    recorder = loop.Recorder({}, steps, progress=False, callback=callback)
+    out = loop.optimise([z], evaluate, steps, optimiser="adam", lr=0.05, on_step=recorder, stepper=stepper,
+                        read_every=read_every)
+    return out, recorder.history
+
+
+def test_graphed_step_gives_the_same_run_as_the_plain_step():
+    """The device-resident step (used on CUDA) plugged into the one loop, on a CPU."""
+    _, objective, content = _objective()
+    (o1, h1), (o2, h2) = _run(objective, content, 8, False), _run(objective, content, 8, True, read_every=3)
+    assert o1.steps == o2.steps == 8 and o1.reason == o2.reason == "finished"
     for k in ("total", "content", "style"):
         assert h2[k] == pytest.approx(h1[k], rel=1e-5), k
-    assert torch.allclose(b1, b2, atol=1e-5)
+    assert torch.allclose(o1.best_image, o2.best_image, atol=1e-5)
 
 
-def test_graphed_loop_honours_a_stopping_callback():
-    cfg, objective, content = _objective()
+def test_graphed_step_honours_a_stopping_callback():
+    _, objective, content = _objective()
     seen = []
-    cfg = cfg.replace(lr=0.05, callback=lambda step, image, losses: seen.append(step) or step == 3)
-    history = {k: [] for k in ("total", "content", "style", "tv", "range", "time", "scale")}
-    tracker = {"image": None, "step": 0}
-    with pytest.raises(transfer._Stop):
-        transfer._optimise_scale_graphed(objective, content.clone(), 10, 0, cfg, history, 0.0, 0,
-                                         transfer._progress_bar(10, False), None, tracker)
-    assert seen == [1, 2, 3] and len(history["total"]) == 3 and tracker["image"] is not None
+    out, history = _run(objective, content, 10, True, callback=lambda step, image, losses: seen.append(step) or step == 3)
+    assert out.reason == "callback" and out.steps == 3
+    assert seen == [1, 2, 3] and len(history["total"]) == 3 and out.best_image is not None
 
 
 def test_feature_extractor_runs_its_body_in_its_dtype():

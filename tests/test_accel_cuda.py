@@ -77,7 +77,7 @@ def test_callback_stops_the_graphed_run(pair):
 
 def test_lbfgs_runs_eagerly_in_bf16(pair):
     res = transfer.stylise(*pair, _cfg(steps=20, optimiser="lbfgs"))
-    assert res.config.precision == "bf16" and not res.config.cuda_graphs
+    assert res.plan.dtype == torch.bfloat16 and not res.plan.cuda_graphs
     assert res.final() < res.history["total"][0]
 
 

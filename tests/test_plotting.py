@@ -46,3 +46,21 @@ def test_valid_images_still_draw():
 def test_bad_arguments_get_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_live_preview_updates_in_place():
+    content = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(0))
+    preview = plotting.LivePreview(display=False)
+    history = {"total": [3.0, 2.0, 1.0], "style": [1.0, 0.5, 0.2], "content": [0.0, 0.1, 0.2], "tv": [0.01] * 3}
+    preview.update(3, content, history)
+    first = preview.image.value
+    preview.update(4, content.flip(-1), history)
+    assert preview.frames == 2
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and preview.image.value != first
+    assert preview.curve.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "step 4" in preview.status.value
+
+
+def test_loss_curve_png_copes_with_zero_and_nan_on_its_log_scale():
+    png = plotting.loss_curve_png({"total": [2.0, 0.0, float("nan"), 1.0], "style": []})
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,12 +6,13 @@ seeded offline fallback (``weights="random"``), so nothing is downloaded.
 
 from __future__ import annotations
 
+import numpy
 import pytest
 import torch
 from tiny_images import FAST_SETTINGS
 from tiny_images import smooth_image as _img
 
-from course_utils import colour, transfer
+from course_utils import colour, loop, objective, transfer
 
 FAST = dict(FAST_SETTINGS, steps=6)
 
@@ -99,7 +100,8 @@ def test_style_of_another_size_works_and_style_loss_falls(content, style):
     assert len(r.history["style"]) == 15
     assert r.history["style"][-1] < 0.5 * r.history["style"][0]
     assert "NOT ImageNet" in r.source and not r.is_imagenet
-    assert r.config.lr == 1.0 and r.config.steps == 15  # the settings used
+    assert r.config.lr is None and r.config.steps == 15  # the settings asked for, unchanged
+    assert r.lr == 1.0 and r.loss_scales and r.plan.device.type == "cpu"  # what the engine decided
 
 
 def test_one_forward_pass_per_lbfgs_step(content, style):
@@ -231,18 +233,6 @@ def test_a_config_that_is_not_a_transferconfig_is_refused(content, style):
     assert transfer.configured() == transfer.TransferConfig()
 
 
-def test_live_preview_updates_in_place(content):
-    preview = transfer.LivePreview(display=False)
-    history = {"total": [3.0, 2.0, 1.0], "style": [1.0, 0.5, 0.2], "content": [0.0, 0.1, 0.2], "tv": [0.01] * 3}
-    preview.update(3, content, history)
-    first = preview.image.value
-    preview.update(4, content.flip(-1), history)
-    assert preview.frames == 2
-    assert first[:8] == b"\x89PNG\r\n\x1a\n" and preview.image.value != first
-    assert preview.curve.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "step 4" in preview.status.value
-
-
 def test_lbfgs_does_not_depend_on_the_scale_of_the_objective(content, style):
     # Regression: PyTorch's L-BFGS keeps a curvature pair only if s·y > 1e-10 (absolute).
     # The relative losses are means over pixels, so at 256 px their gradients were so small
@@ -301,7 +291,7 @@ def test_region_masks_give_each_region_its_own_style():
     g = torch.Generator().manual_seed(0)
     x, soft = torch.rand(1, 3, 4, 6, generator=g), torch.rand(1, 1, 4, 6, generator=g)
     by_hand = torch.einsum("cp,dp->cd", x[0].flatten(1) * soft.flatten(), x[0].flatten(1)) / soft.sum()
-    masked = transfer._masked_features(x, soft)
+    masked = objective.masked_features(x, soft)
     assert torch.allclose(losses.gram_matrix(masked)[0], by_hand, atol=1e-6)
 
 
@@ -331,3 +321,77 @@ def test_style_warps_and_masks_errors_name_the_setting(content, style):
         transfer.stylise(content, style, style_masks=[mask * 0])
     with pytest.raises(ValueError, match="aspect ratio"):
         transfer.stylise(content, style, style_masks=[torch.ones(1, 1, 32, 32)], **FAST)
+
+
+# ------------------------------------------------------------------------- the one loop
+def _quadratic(a: torch.Tensor, b: torch.Tensor, scale: float = 1.0):
+    """``scale · ((a − 1)² + (b − 2)²)`` as an ``evaluate()`` for loop.optimise; counts its calls."""
+    calls = []
+
+    def evaluate():
+        calls.append(1)
+        ta, tb = (a - 1).pow(2).sum(), (b - 2).pow(2).sum()
+        return loop.Evaluation(scale * (ta + tb), {"a": ta, "b": tb}, a.detach().clone().view(1, 1, 1, -1),
+                               extra=b.detach().clone())
+
+    return evaluate, calls
+
+
+def test_loop_steps_a_second_optimiser_with_the_same_evaluation():
+    a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    evaluate, calls = _quadratic(a, b)
+    seen = []
+    out = loop.optimise([a], evaluate, 20, optimiser="lbfgs", lr=1.0, also=[torch.optim.Adam([b], lr=0.1)],
+                        on_step=lambda step, rec: seen.append((step, set(rec.losses))))
+    assert out.reason == "finished" and out.steps == 20 and len(calls) == 20  # one evaluation per step
+    assert seen[0] == (1, {"total", "a", "b"}) and seen[-1][0] == 20
+    assert torch.allclose(a.detach(), torch.ones(3), atol=1e-4)  # L-BFGS solved its part
+    assert 0.5 < b.detach().mean() < 2.0  # Adam moved the other with the same gradients
+    assert out.best_extra.shape == (2,) and 0.5 < out.best_extra.mean() <= b.detach().mean()  # kept with the best
+
+
+def test_loop_rescales_what_lbfgs_sees_once_and_only_for_lbfgs():
+    a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    evaluate, _ = _quadratic(a, b, scale=1e-6)  # largest first gradient entry 4e-6: below the floor
+    out = loop.optimise([a, b], evaluate, 5, optimiser="lbfgs")
+    assert out.loss_scale == pytest.approx(1 / 4e-6)
+    assert out.best_extra == pytest.approx(torch.full((2,), 2.0), abs=1e-3)  # it converged
+    a2, b2 = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    assert loop.optimise([a2, b2], _quadratic(a2, b2, 1e-6)[0], 2, optimiser="adam", lr=0.1).loss_scale == 1.0
+    assert loop.lbfgs_gradient_scale(torch.tensor([0.5, -0.2])) == 1.0
+
+
+def test_loop_refuses_a_non_finite_loss_and_keeps_the_best():
+    a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    good, _ = _quadratic(a, b)
+    n = []
+
+    def evaluate():
+        n.append(1)
+        ev = good()
+        return ev if len(n) < 4 else loop.Evaluation(ev.loss * float("nan"), ev.terms, ev.image)
+
+    out = loop.optimise([a], evaluate, 10, optimiser="adam", lr=0.1)
+    assert out.reason == "diverged" and out.steps == 3 and "nan" in out.message and "step 4" in out.message
+    assert out.best_image is not None and torch.isfinite(out.best_image).all()
+
+
+@pytest.mark.parametrize("answer", [True, numpy.bool_(True), torch.tensor(True)])
+def test_loop_stops_on_a_true_answer_of_any_kind(answer):
+    a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    out = loop.optimise([a], _quadratic(a, b)[0], 10, optimiser="adam", lr=0.1,
+                        on_step=lambda step, rec: answer if step == 2 else numpy.bool_(False))
+    assert out.reason == "callback" and out.steps == 2
+
+
+def test_loop_returns_the_best_state_on_an_interrupt():
+    a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    good, calls = _quadratic(a, b)
+
+    def evaluate():
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return good()
+
+    out = loop.optimise([a], evaluate, 10, optimiser="adam", lr=0.1)
+    assert out.reason == "interrupted" and out.steps == 5 and out.best_image is not None

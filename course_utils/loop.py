@@ -1,0 +1,343 @@
+"""The course's one optimisation loop: an objective, the variables, the steps, a recorder.
+
+Every engine that optimises pixels runs this loop: :func:`course_utils.transfer.stylise`,
+deformable transfer (:mod:`course_utils.deform`, which also steps a second optimiser on
+the warp), the timing tools (:class:`course_utils.perf.Step` times one evaluation of it)
+and the GPU fast path (:class:`course_utils.accel.GraphedAdam` is a step function plugged
+into it)::
+
+    from course_utils import loop
+
+    z = torch.logit(image.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+
+    def evaluate():
+        x = torch.sigmoid(z)
+        total, terms = objective(x)
+        return loop.Evaluation(total, terms, x.detach())
+
+    out = loop.optimise([z], evaluate, 100, optimiser="lbfgs", lr=1.0)
+    out.reason, out.steps, out.best_image
+
+A second set of tensors can move with its own optimiser from the gradient of the **same**
+evaluation, and anything can be kept with the best state (deformable transfer)::
+
+    field_opt = torch.optim.Adam([control], lr=0.002)
+    evaluate = lambda: loop.Evaluation(total, {"keypoint": kp, ...}, warped.detach(),
+                                       extra=(x.detach(), control.detach().clone()))
+    out = loop.optimise([z], evaluate, 100, optimiser="lbfgs", also=[field_opt], on_step=recorder)
+    x_best, control_best = out.best_extra
+
+One step is **one** evaluation (one forward and backward pass) for both optimisers:
+L-BFGS runs with ``max_iter=1`` and no line search, so curves and timings compare fairly.
+The loop stops when the steps are done, when ``on_step`` returns true (``"callback"``),
+on Ctrl-C / a kernel interrupt (``"interrupted"``) and on a NaN, infinite or exploding loss
+(``"diverged"``); in every case :class:`Outcome` holds the best evaluated state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+OPTIMISERS = ("lbfgs", "adam")
+#: Why a run ended (``Outcome.reason``).
+STOP_REASONS = ("finished", "callback", "interrupted", "diverged")
+#: If the largest first gradient entry is below this, L-BFGS sees the loss rescaled
+#: (see :func:`lbfgs_gradient_scale`).
+GRAD_FLOOR = 0.1
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate()`` returns: one forward pass, before its backward pass.
+
+    Attributes:
+        loss: the scalar to minimise, differentiable in the optimised tensors.
+        terms: named scalars to record beside ``"total"`` (e.g. ``content``, ``style``).
+        image: ``(1, 3, h, w)`` the image this evaluation shows (detached): what a
+            callback sees, and what is kept when the loss is the best so far.
+        extra: anything else to keep with the best state (e.g. a warp's parameters, cloned).
+    """
+
+    loss: torch.Tensor
+    terms: Mapping[str, torch.Tensor]
+    image: torch.Tensor
+    extra: Any = None
+
+
+@dataclass
+class Record:
+    """One step, as the recorder sees it: ``losses`` ``{"total": …, term: …}`` as floats
+    and the step's image (on the optimiser's device)."""
+
+    losses: dict[str, float]
+    image: torch.Tensor
+
+
+@dataclass
+class Outcome:
+    """How a run of :func:`optimise` ended.
+
+    Attributes:
+        reason: one of :data:`STOP_REASONS`.
+        steps: steps completed.
+        best_image: the image of the evaluation with the lowest loss (``None`` if no
+            evaluation finished: 0 steps, or an interrupt during the first).
+        best_extra: that evaluation's ``extra``.
+        message: for ``"diverged"``, one sentence saying what happened and what to do.
+        loss_scale: the factor L-BFGS saw the loss multiplied by (1.0 for Adam).
+    """
+
+    reason: str
+    steps: int
+    best_image: torch.Tensor | None
+    best_extra: Any = None
+    message: str = ""
+    loss_scale: float = 1.0
+
+
+def lbfgs_gradient_scale(grad: torch.Tensor) -> float:
+    """The factor by which L-BFGS should see the loss, fixed from the first gradient.
+
+    PyTorch's L-BFGS keeps a curvature pair ``(s, y)`` only if ``s·y > 1e-10``, an
+    absolute threshold; with the course's relative losses (means over many pixels) the
+    gradients can be so small that every pair is rejected and L-BFGS silently runs as
+    gradient descent with step ``lr``. Returns ``1 / max|grad|`` when that is below
+    :data:`GRAD_FLOOR` (so the largest entry becomes 1), else 1.0 (a well-scaled objective
+    runs exactly as a plain L-BFGS loop). Multiply the loss and the gradient by it:
+    L-BFGS's steps do not otherwise depend on the loss's scale, and Adam's never do.
+    """
+    g_max = grad.detach().abs().max().item()
+    return 1.0 / g_max if 0 < g_max < GRAD_FLOOR else 1.0
+
+
+def make_optimiser(name: str, params: Sequence[torch.Tensor], lr: float, history_size: int = 100) -> torch.optim.Optimizer:
+    """``"lbfgs"``: one evaluation per step (``max_iter=1``, no line search) and tolerances
+    0, since PyTorch's defaults are absolute and a relative loss spread over many pixels has
+    gradients that small; or ``"adam"``."""
+    if name == "lbfgs":
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=history_size,
+                                 tolerance_grad=0.0, tolerance_change=0.0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"optimiser={name!r} is invalid: expected one of {OPTIMISERS}.")
+
+
+class Stepper(Protocol):
+    """A step function the loop can drive (:class:`ClosureStepper`, :class:`course_utils.accel.GraphedAdam`)."""
+
+    loss_scale: float
+
+    def step(self, read: bool) -> list[Record]:
+        """Take one step; return the records not yet returned (all of them when ``read``)."""
+
+    def best(self) -> tuple[torch.Tensor, Any]:
+        """``(image, extra)`` of the best evaluation so far."""
+
+
+class _NonFinite(Exception):
+    def __init__(self, value: float) -> None:
+        super().__init__(str(value))
+        self.value = value
+
+
+class ClosureStepper:
+    """The plain step: ``optimiser.step(closure)`` with one evaluation per step.
+
+    Args:
+        params: the tensors ``optimiser`` moves (``requires_grad=True``).
+        evaluate: ``() -> Evaluation``.
+        optimiser: ``"lbfgs"`` or ``"adam"``; lr, history_size: its settings.
+        also: further optimisers stepped after it with the gradients of the **same**
+            evaluation (e.g. Adam on a warp's control points). Their gradients are not rescaled.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], evaluate: Callable[[], Evaluation], *, optimiser: str,
+                 lr: float, history_size: int = 100, also: Sequence[torch.optim.Optimizer] = ()) -> None:
+        self.params, self.evaluate, self.also = list(params), evaluate, list(also)
+        self.optimiser = make_optimiser(optimiser, self.params, lr, history_size)
+        self.rescale = optimiser == "lbfgs"
+        self.loss_scale = 1.0
+        self._scale_fixed = False
+        self._best_value = math.inf
+        self._best: tuple[torch.Tensor | None, Any] = (None, None)
+        self._record: Record | None = None
+
+    def closure(self) -> torch.Tensor:
+        """One forward and backward pass; returns the loss as the optimiser sees it."""
+        self.optimiser.zero_grad(set_to_none=True)
+        for opt in self.also:
+            opt.zero_grad(set_to_none=True)
+        ev = self.evaluate()
+        value = ev.loss.item()
+        if not math.isfinite(value):
+            raise _NonFinite(value)
+        ev.loss.backward()
+        if self.rescale and not self._scale_fixed:  # fixed at the first evaluation
+            grads = [p.grad for p in self.params if p.grad is not None]
+            self.loss_scale = min(lbfgs_gradient_scale(g) for g in grads) if grads else 1.0
+            self._scale_fixed = True
+        if self.loss_scale != 1.0:
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.mul_(self.loss_scale)
+        if value < self._best_value:
+            self._best_value, self._best = value, (ev.image, ev.extra)
+        terms = {k: v.item() if isinstance(v, torch.Tensor) else float(v) for k, v in ev.terms.items()}
+        self._record = Record({"total": value, **terms}, ev.image)
+        return ev.loss.detach() * self.loss_scale
+
+    def step(self, read: bool = True) -> list[Record]:
+        self.optimiser.step(self.closure)
+        for opt in self.also:
+            opt.step()
+        return [self._record]
+
+    def best(self) -> tuple[torch.Tensor, Any]:
+        return self._best
+
+
+def optimise(
+    params: Sequence[torch.Tensor],
+    evaluate: Callable[[], Evaluation],
+    steps: int,
+    *,
+    optimiser: str = "lbfgs",
+    lr: float = 1.0,
+    history_size: int = 100,
+    also: Sequence[torch.optim.Optimizer] = (),
+    on_step: Callable[[int, Record], Any] | None = None,
+    after_step: Callable[[], None] | None = None,
+    max_loss_ratio: float = math.inf,
+    stepper: Stepper | None = None,
+    read_every: int = 1,
+) -> Outcome:
+    """Minimise ``evaluate().loss`` over ``params`` for ``steps`` steps.
+
+    Args:
+        params: the optimised tensors, ``requires_grad=True`` (e.g. the image's logits).
+        evaluate: ``() -> Evaluation``, called once per step (inside the optimiser's closure).
+        steps: how many steps (one evaluation each).
+        optimiser, lr, history_size: ``"lbfgs"`` or ``"adam"`` and its settings.
+        also: further optimisers stepped with the gradients of the same evaluation.
+        on_step: ``on_step(step, record)`` after each step (``step`` counts from 1 in this
+            call); ``True``, ``numpy.bool_(True)`` or ``tensor(True)`` stops
+            the run (``"callback"``). Typically a :class:`Recorder`.
+        after_step: called after each step's update, e.g. to clamp pixels in place.
+        max_loss_ratio: stop (``"diverged"``) when the loss exceeds this multiple of its
+            first value; a NaN or infinite loss always stops the run.
+        stepper: another step function for the same loop (``params``, ``evaluate`` and the
+            optimiser settings are then already in it), e.g. :class:`course_utils.accel.GraphedAdam`.
+        read_every: a stepper that keeps its losses on the device reads them back every
+            this many steps (and at the end); the plain step reads every step.
+
+    Returns:
+        An :class:`Outcome` (the run never raises for a stop: ``reason`` says why it ended).
+    """
+    if stepper is None:
+        stepper = ClosureStepper(params, evaluate, optimiser=optimiser, lr=lr, history_size=history_size, also=also)
+    done, first, reason, message = 0, None, "finished", ""
+    try:
+        for i in range(steps):
+            try:
+                records = stepper.step(read=(i + 1) % read_every == 0 or i + 1 == steps)
+            except _NonFinite as bad:
+                reason, message = "diverged", _diverged(bad.value, done + 1)
+                break
+            if after_step is not None:
+                after_step()
+            for rec in records:
+                value = rec.losses["total"]
+                first = max(value, 1e-12) if first is None else first
+                if not math.isfinite(value) or value > max_loss_ratio * first:
+                    reason, message = "diverged", _diverged(value, done + 1, max_loss_ratio)
+                    break
+                done += 1
+                if on_step is not None and _stops(on_step(done, rec)):
+                    reason = "callback"
+                    break
+            if reason != "finished":
+                break
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    image, extra = stepper.best()
+    return Outcome(reason, done, image, extra, message, stepper.loss_scale)
+
+
+def _stops(answer: Any) -> bool:
+    """A callback's answer: ``True``, ``numpy.bool_(True)`` or a one-element tensor ``True``
+    stop the run; ``None``, ``False`` and anything else do not."""
+    if isinstance(answer, torch.Tensor):
+        return answer.numel() == 1 and answer.dtype == torch.bool and bool(answer.item())
+    return answer is True or (isinstance(answer, np.bool_) and bool(answer))
+
+
+def _diverged(value: float, step: int, ratio: float = math.inf) -> str:
+    if math.isfinite(value):
+        return (f"The loss exploded to {value:.3g} at step {step}, {ratio:g}× its first value; "
+                "lower lr or use pixel_range='sigmoid'.")
+    return (f"The loss became {value} at step {step}; lower lr, use pixel_range='sigmoid', "
+            "or lower the style weight.")
+
+
+@dataclass
+class Recorder:
+    """The usual ``on_step``: history, a ``tqdm.auto`` bar, an optional preview and callback.
+
+    Args:
+        history: ``{key: [...]}`` appended to: every loss of a record, ``"time"`` (seconds
+            since ``start``) and ``"scale"`` (``scale_index``, set it per pyramid level).
+            ``steps`` counts the steps recorded over every call (the callback's ``step``).
+        total: steps expected (the bar's length); desc: the bar's label; progress: show it.
+        callback: ``callback(step, image, losses)``; a true result stops the run.
+        preview: an object with ``update(step, image, history)``, called every
+            ``preview_every`` steps.
+        postfix: ``record -> {name: text}`` shown on the bar every 10 steps (default: the loss).
+    """
+
+    history: dict[str, list[float]]
+    total: int
+    desc: str = "stylise"
+    progress: bool = True
+    callback: Callable[[int, torch.Tensor, dict[str, float]], Any] | None = None
+    preview: Any = None
+    preview_every: int = 0
+    postfix: Callable[[Record], dict[str, str]] | None = None
+    scale_index: int = 0
+    start: float = field(default_factory=time.perf_counter)
+    steps: int = 0
+
+    def __post_init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, desc=self.desc, disable=not self.progress, leave=False)
+
+    def __call__(self, _: int, rec: Record) -> bool:
+        self.steps = step = self.steps + 1
+        for k, v in rec.losses.items():
+            self.history.setdefault(k, []).append(v)
+        self.history.setdefault("time", []).append(time.perf_counter() - self.start)
+        self.history.setdefault("scale", []).append(self.scale_index)
+        self.bar.update(1)
+        if step % 10 == 0 or step == 1:
+            shown = self.postfix(rec) if self.postfix else {"loss": f"{rec.losses['total']:.4g}"}
+            self.bar.set_postfix(shown, refresh=False)
+        if self.preview is not None and self.preview_every and step % self.preview_every == 0:
+            self.preview.update(step, rec.image, self.history)
+        return self.callback is not None and _stops(self.callback(step, rec.image, dict(rec.losses)))
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self.bar.close()
+
+
+__all__ = [
+    "ClosureStepper", "Evaluation", "GRAD_FLOOR", "OPTIMISERS", "Outcome", "Record", "Recorder", "STOP_REASONS",
+    "Stepper", "lbfgs_gradient_scale", "make_optimiser", "optimise",
+]
