@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import config, data, geometry, transfer
+from .files import atomic_path
 from .images import ImageLoadError, load_image_bytes, save_image, to_pil
 from .warps import warp_style
 
@@ -170,6 +170,24 @@ def _slug(text: str) -> str:
     return _SAFE.sub("-", text.lower()).strip("-")[:40] or "image"
 
 
+def _reserve(folder: Path, stem: str) -> tuple[Path, Path]:
+    """Create ``stem[-n].png`` and ``.json`` in ``folder`` exclusively (empty, for the caller
+    to replace): another studio saving at the same second gets the next ``n``."""
+    for n in range(10_000):
+        png = folder / (f"{stem}-{n}.png" if n else f"{stem}.png")
+        try:
+            os.close(os.open(png, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        try:
+            os.close(os.open(png.with_suffix(".json"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            png.unlink()
+            continue
+        return png, png.with_suffix(".json")
+    raise FileExistsError(f"{folder} already holds 10000 results named {stem}-n; choose another folder.")
+
+
 class StyleStudio:
     """A small app for style transfer: pick or upload images, set the knobs, Run, watch,
     Stop, Save, compare.
@@ -202,7 +220,7 @@ class StyleStudio:
         self._stop = threading.Event()
         self._started = threading.Event()
         self._thread: threading.Thread | None = None
-        self._uploads: dict[str, torch.Tensor] = {}
+        self._uploads: dict[tuple[str, str], torch.Tensor] = {}  # (which, label) → image
 
         photos, styles = list(data.CONTENT_IMAGES), list(data.STYLE_NAMES)
         wide = {"description_width": "110px"}
@@ -276,7 +294,7 @@ class StyleStudio:
 
     @staticmethod
     def _network_line(shown: str) -> str:
-        return f"<small>feature network: <b>{shown}</b></small>"
+        return f"<small>feature network: <b>{html.escape(shown)}</b></small>"
 
     @classmethod
     def _default_network_line(cls) -> str:
@@ -286,13 +304,13 @@ class StyleStudio:
             return cls._network_line(transfer.short_source(transfer.feature_network(cfg).source))
         except Exception as exc:  # e.g. a damaged weights file: Run will report it in full
             reason = f"unavailable ({exc})"
-            return cls._network_line(html.escape(reason if len(reason) <= 200 else reason[:197] + "..."))
+            return cls._network_line(reason if len(reason) <= 200 else reason[:197] + "...")
 
     # ----------------------------------------------------------------------- inputs
     def _image(self, which: str) -> torch.Tensor:
         name = self.controls[which].value
-        if name in self._uploads:
-            return self._uploads[name]
+        if (which, name) in self._uploads:
+            return self._uploads[(which, name)]
         if which == "content":
             return data.content_image(name, max_side=UPLOAD_MAX_SIDE)
         return data.style_image(name)
@@ -336,7 +354,7 @@ class StyleStudio:
             self._say(f"⚠️ {exc}", error=True)
             return False
         label = f"upload: {shown}"
-        self._uploads[label] = image
+        self._uploads[(which, label)] = image
         dropdown = self.controls[which]
         options = [o for o in dropdown.options if o != label] + [label]
         dropdown.options = options
@@ -464,44 +482,49 @@ class StyleStudio:
             caption = f"{snap['style']} · {snap['steps']} steps · w={snap['style_weight']:.0e}"
             if snap["style_rotation"]:
                 caption += f" · {snap['style_rotation']:+.0f}°"
-            tiles.append(W.VBox([W.Image(value=_png(_panel(img, 100)), format="png"), W.HTML(f"<small>{caption}</small>")]))
+            tiles.append(W.VBox([W.Image(value=_png(_panel(img, 100)), format="png"),
+                                 W.HTML(f"<small>{html.escape(caption)}</small>")]))
         self.history_strip.children = tiles
 
     # ----------------------------------------------------------------------- save
     def save(self):
-        """Write the last result as PNG and its settings as JSON beside it.
+        """Write the last result as PNG and its settings as JSON beside it: both or neither.
 
         The name is ``studio-<time>-<content>-<style>[-n].png`` inside ``output_dir``:
-        made by the studio, so an uploaded file's name can never choose the location.
+        made by the studio, so an uploaded file's name can never choose the location. Both
+        names are created exclusively, so two studios saving into one folder at once never
+        overwrite each other. A folder that cannot be written is reported in the status.
 
         Returns:
-            ``(png_path, json_path)``, or None when there is nothing to save.
+            ``(png_path, json_path)``, or None when nothing was saved (the status says why).
         """
         if self.result is None:
             self._say("Nothing to save yet: press Run first.", error=True)
             return None
-        out = self.output_dir.resolve()
-        out.mkdir(parents=True, exist_ok=True)
         snap = self.history[0][1] if self.history else self.describe_settings()
         content = "upload" if snap["content"].startswith("upload:") else _slug(snap["content"])
         style = "upload" if snap["style"].startswith("upload:") else _slug(snap["style"])
-        stem = f"studio-{time.strftime('%Y%m%d-%H%M%S')}-{content}-{style}"
-        n, png = 0, out / f"{stem}.png"
-        while png.exists() or png.with_suffix(".json").exists():
-            n += 1
-            png = out / f"{stem}-{n}.png"
-        if png.resolve().parent != out:  # belt and braces: never write outside output_dir
-            raise ValueError(f"refusing to write outside {out}")
         record = {**snap, "stopped_reason": self.result.stopped_reason, "steps_done": self.result.steps_done,
                   "feature_network": self.result.source,
                   "final_losses": {k: self.result.final(k) for k in ("total", "content", "style", "tv")}}
-        save_image(self.result.image, png)
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=2)
-        os.replace(tmp, png.with_suffix(".json"))
-        self._say(f"Saved {png.name} and its settings ({png.with_suffix('.json').name}) in {out}.")
-        return png, png.with_suffix(".json")
+        text = json.dumps(record, indent=2, default=str)  # before anything touches the disk
+        out = self.output_dir.resolve()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            png, meta = _reserve(out, f"studio-{time.strftime('%Y%m%d-%H%M%S')}-{content}-{style}")
+            try:
+                save_image(self.result.image, png)
+                with atomic_path(meta) as tmp:
+                    tmp.write_text(text)
+            except BaseException:
+                png.unlink(missing_ok=True)
+                meta.unlink(missing_ok=True)
+                raise
+        except OSError as exc:  # no rights, a read-only or full disk, a file in the way
+            self._say(f"⚠️ Could not save into {out}: {exc}", error=True)
+            return None
+        self._say(f"Saved {png.name} and its settings ({meta.name}) in {out}.")
+        return png, meta
 
     def _ipython_display_(self):
         from IPython.display import display

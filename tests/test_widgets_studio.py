@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
+import threading
+from pathlib import Path
 
+import ipywidgets as W
 import numpy as np
 import pytest
 import torch
@@ -141,3 +146,105 @@ def test_warp_style_keeps_statistics_free_of_empty_borders():
     assert warps.warp_style(style) is style
     with pytest.raises(ValueError, match="content' or 'style"):
         StyleStudio.accept_upload(StyleStudio.__new__(StyleStudio), "painting", "a.png", b"")
+
+
+# ----------------------------------------------------------------- hardening (issue "Hardening")
+def _html_values(widget) -> list[str]:
+    """The value of every ipywidgets.HTML inside ``widget`` (what JupyterLab renders as markup)."""
+    found = [widget.value] if isinstance(widget, W.HTML) else []
+    for child in getattr(widget, "children", ()):
+        found += _html_values(child)
+    return found
+
+
+def _one_colour_png(rgb) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One studio after a short run (its result is shared by the saving tests)."""
+    studio = _small(StyleStudio(tmp_path_factory.mktemp("first")), steps=5)
+    studio.run(block=True)
+    assert studio.result is not None
+    return studio
+
+
+def _with_result(finished: StyleStudio, folder) -> StyleStudio:
+    studio = StyleStudio(folder)
+    studio.result, studio.history = finished.result, list(finished.history)
+    return studio
+
+
+def test_an_upload_named_like_markup_is_shown_as_text_in_every_html_widget(tmp_path):
+    name = "<img src=x onerror=alert(document.domain)>.png"
+    studio = _small(StyleStudio(tmp_path), steps=5)
+    assert studio.accept_upload("style", name, _png_bytes())
+    studio.run(block=True)
+    values = _html_values(studio.widget)
+    assert studio.history_strip.children and len(values) > 5
+    assert [v for v in values if "<img" in v] == []  # no markup from the file name
+    assert any("&lt;img src=x onerror=alert(document.domain)&gt;" in v for v in values)  # shown, as text
+
+
+def test_content_and_style_uploads_with_the_same_file_name_stay_apart(tmp_path):
+    studio = StyleStudio(tmp_path)
+    assert studio.accept_upload("content", "photo.png", _one_colour_png((255, 0, 0)))
+    assert studio.accept_upload("style", "photo.png", _one_colour_png((0, 0, 255)))
+    content, style = studio.content_image().mean((0, 2, 3)), studio.style_image().mean((0, 2, 3))
+    assert torch.allclose(content, torch.tensor([1.0, 0.0, 0.0]), atol=0.01)  # still the red photo
+    assert torch.allclose(style, torch.tensor([0.0, 0.0, 1.0]), atol=0.01)
+
+
+def test_two_studios_saving_into_one_folder_in_the_same_second_keep_both_results(finished, tmp_path, monkeypatch):
+    studios = [_with_result(finished, tmp_path) for _ in range(2)]
+    monkeypatch.setattr(widgets.time, "strftime", lambda fmt: "20260101-120000")  # the same second
+    both_named = threading.Barrier(2, timeout=60)
+    real_save = widgets.save_image
+
+    def save_after_both_named(image, path):  # both have chosen a name before either writes
+        both_named.wait()
+        return real_save(image, path)
+
+    monkeypatch.setattr(widgets, "save_image", save_after_both_named)
+    saved: list = []
+    threads = [threading.Thread(target=lambda s=s: saved.append(s.save())) for s in studios]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert len(saved) == 2 and None not in saved and len({png for png, _ in saved}) == 2
+    assert len(pngs) == 2 and len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_a_settings_file_that_cannot_be_written_leaves_neither_file(finished, tmp_path, monkeypatch):
+    studio = _with_result(finished, tmp_path)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    # the disk fills while the settings are written, however they are written
+    monkeypatch.setattr(widgets.json, "dump", disk_full)
+    original = Path.write_text
+    monkeypatch.setattr(Path, "write_text",
+                        lambda self, *a, **k: disk_full() if self.suffix == ".json" else original(self, *a, **k))
+    assert studio.save() is None
+    assert "Could not save" in studio.status.value and "No space left" in studio.status.value
+    assert list(tmp_path.iterdir()) == []  # no PNG without its settings, no .tmp- file
+
+
+def test_saving_where_no_folder_can_be_made_says_so_in_the_status(finished, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    studio = _with_result(finished, tmp_path / "notes.txt" / "outputs")
+    studio.save_button.click()  # the button's handler must not raise
+    assert studio.error and "Could not save" in studio.status.value and "Done" not in studio.status.value
+    assert studio.save() is None
+
+
+def test_the_settings_file_gets_the_same_rights_as_the_picture(finished, tmp_path):
+    png, meta = _with_result(finished, tmp_path).save()
+    assert stat.S_IMODE(meta.stat().st_mode) == stat.S_IMODE(png.stat().st_mode)
+    assert json.loads(meta.read_text())["steps"] == 5 and sorted(os.listdir(tmp_path)) == sorted([png.name, meta.name])
