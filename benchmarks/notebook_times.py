@@ -62,13 +62,13 @@ def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("numbers", nargs="*", help="notebook numbers (00 … 07); default all")
+    parser.add_argument("numbers", nargs="*", help="notebook numbers (00 … 07), or an optional notebook's (02b); default all")
     parser.add_argument("--fast", action="store_true", help="fast mode (COURSE_FAST=1)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--top", type=int, default=3, help="slowest cells to print per notebook")
     parser.add_argument("--json", help="write every cell's time to this file")
     args = parser.parse_args()
-    paths = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not args.numbers or p.name[:2] in args.numbers)
+    paths = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not args.numbers or p.name.split("_")[0] in args.numbers)
     mode = "fast" if args.fast else "full"
     flags = {k: os.environ.get(k, "") for k in ("COURSE_OFFLINE", "COURSE_DEVICE", "COURSE_VGG19_WEIGHTS")}
     print(f"{mode} mode; torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -85,7 +85,7 @@ def main() -> None:
     print(f"all: {sum(r['wall_s'] for r in results):.0f} s; load average now {os.getloadavg()[0]:.1f}")
     # The course's rule: a progress bar on anything over two seconds (imports excepted,
     # and cells that drive a widget showing its own bar above).
-    silent = [(r["notebook"][:2], c) for r in results for c in r["cells"]
+    silent = [(r["notebook"].split("_")[0], c) for r in results for c in r["cells"]
               if (c["seconds"] or 0) > 2 and not c["progress_bar"]]
     print("cells over 2 s without a progress bar:", "none" if not silent else "")
     for number, c in silent:
