@@ -22,81 +22,30 @@ distance between two different photos (near 0 means the layer cannot tell them a
 image) and ``same style, other seed`` (another sample of the same generated texture, the
 best one can hope for). ImageNet VGG19 is added as a row when its weights are available.
 
-Usage (about 5–10 minutes on a shared 2-core CPU with the defaults)::
+The candidates and the statistics are in ``course_tools.fallback``; the measured table and
+the decision are in ``benchmarks/README.md`` and notebook ``03b_choosing_the_offline_network``.
+
+Usage (about 5–10 minutes on an idle 2-core CPU with the defaults)::
 
     python benchmarks/fallback_choice.py
     python benchmarks/fallback_choice.py --size 96 --evals 60 --styles swirl stripes
     python benchmarks/fallback_choice.py --save outputs/fallback   # also write the images
+    python benchmarks/fallback_choice.py --size 32 --evals 4 --styles stripes   # a quick smoke run
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 import torch
 
+from course_tools import fallback
+from course_tools.fallback import layout_correlation, scores
 from course_utils import config, data, features, images, losses
 
 STYLE_LAYERS = features.GATYS_STYLE_LAYERS
-
-
-# --------------------------------------------------------------- statistics (no network)
-def colour_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean over channels of the 1-D Wasserstein distance between pixel-value distributions."""
-    q = torch.linspace(0, 1, 257)
-    d = 0.0
-    for c in range(3):
-        qa = torch.quantile(a[0, c].flatten(), q)
-        qb = torch.quantile(b[0, c].flatten(), q)
-        d += (qa - qb).abs().mean().item()
-    return d / 3
-
-
-def _grey(x: torch.Tensor) -> torch.Tensor:
-    return (0.299 * x[0, 0] + 0.587 * x[0, 1] + 0.114 * x[0, 2]).double()
-
-
-def orientation_histogram(x: torch.Tensor, bins: int = 12) -> torch.Tensor:
-    g = _grey(x)
-    gx = g[1:-1, 2:] - g[1:-1, :-2]
-    gy = g[2:, 1:-1] - g[:-2, 1:-1]
-    mag = torch.sqrt(gx**2 + gy**2).flatten()
-    ang = torch.remainder(torch.atan2(gy, gx), math.pi).flatten()
-    idx = (ang / math.pi * bins).long().clamp_max(bins - 1)
-    h = torch.zeros(bins, dtype=torch.float64).index_add_(0, idx, mag)
-    return h / h.sum().clamp_min(1e-12)
-
-
-def frequency_histogram(x: torch.Tensor) -> torch.Tensor:
-    """Share of the (mean-removed) power in octave bands of spatial frequency."""
-    g = _grey(x)
-    g = g - g.mean()
-    h, w = g.shape
-    window = torch.hann_window(h, dtype=torch.float64)[:, None] * torch.hann_window(
-        w, dtype=torch.float64
-    )[None, :]
-    p = torch.fft.fft2(g * window).abs() ** 2
-    fy = torch.fft.fftfreq(h, dtype=torch.float64).abs()[:, None]
-    fx = torch.fft.fftfreq(w, dtype=torch.float64).abs()[None, :]
-    f = torch.sqrt(fx**2 + fy**2)  # cycles per pixel, 0 … ~0.7
-    edges = [1 / 128, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0]
-    out = []
-    for lo, hi in zip([0.0, *edges[:-1]], edges, strict=True):
-        m = (f > lo) & (f <= hi)
-        out.append(p[m].sum())
-    out = torch.stack(out)
-    return out / out.sum().clamp_min(1e-12)
-
-
-def scores(result: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
-    return {
-        "colour": colour_distance(result, style),
-        "orient": 0.5 * (orientation_histogram(result) - orientation_histogram(style)).abs().sum().item(),
-        "freq": 0.5 * (frequency_histogram(result) - frequency_histogram(style)).abs().sum().item(),
-    }
 
 
 # ------------------------------------------------------------------- texture synthesis
@@ -125,14 +74,6 @@ def synthesize(extractor, style: torch.Tensor, size: int, evals: int, seed: int 
     with torch.no_grad():
         final = float(losses.style_loss(extractor(x), targets))
     return x.detach(), first, final, per_eval
-
-
-def layout_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Correlation of the grey levels of two same-size images, averaged over 4x4 blocks."""
-    ga = torch.nn.functional.avg_pool2d(_grey(a)[None, None], 4).flatten()
-    gb = torch.nn.functional.avg_pool2d(_grey(b)[None, None], 4).flatten()
-    ga, gb = ga - ga.mean(), gb - gb.mean()
-    return float((ga * gb).sum() / (ga.norm() * gb.norm()).clamp_min(1e-12))
 
 
 def reconstruct(extractor, photo: torch.Tensor, layer: str, evals: int, seed: int = 0):
@@ -165,9 +106,7 @@ def content_table(inits: list[str], size: int, evals: int) -> None:
     print(f"{'network':22s} {'layout':>7s} {'cat≠coffee':>11s}")
     print(f"{'noise (start)':22s} {layout_correlation(noise, photo):7.3f}")
     for init in inits:
-        fx = features.FeatureExtractor([layer], weights="random", verbose=False, device="cpu")
-        state = features.random_vgg19_state(features.FALLBACK_SEED, init)
-        fx.body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < fx.depth})
+        fx = fallback.candidate_extractor([layer], init)
         apart = losses.content_loss(fx(other)[layer], fx(photo)[layer]).item()
         rec = reconstruct(fx, photo, layer, evals)
         print(f"{init:22s} {layout_correlation(rec, photo):7.3f} {apart:11.3f}")
@@ -179,7 +118,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--evals", type=int, default=80, help="L-BFGS loss evaluations per run")
     ap.add_argument("--styles", nargs="+", default=["swirl", "stripes", "brush_strokes"])
-    ap.add_argument("--inits", nargs="+", default=list(features.FALLBACK_INITS))
+    ap.add_argument("--inits", nargs="+", default=list(fallback.CANDIDATES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", help="folder to write the synthesised textures to (PNG)")
     ap.add_argument("--no-textures", action="store_true", help="only the content test")
@@ -191,13 +130,7 @@ def main() -> None:
     content_table(args.inits, args.size, args.evals)
     if args.no_textures:
         return
-    candidates = {
-        init: features.FeatureExtractor(STYLE_LAYERS, weights="random", verbose=False, device="cpu")
-        for init in args.inits
-    }
-    for init, fx in candidates.items():  # the extractor builds the default init; swap in others
-        state = features.random_vgg19_state(features.FALLBACK_SEED, init)
-        fx.body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < fx.depth})
+    candidates = {init: fallback.candidate_extractor(STYLE_LAYERS, init) for init in args.inits}
     try:
         candidates["ImageNet VGG19"] = features.FeatureExtractor(
             STYLE_LAYERS, weights="imagenet", device="cpu"

@@ -15,11 +15,13 @@
 
 Weights: ``weights="auto"`` uses ImageNet VGG19 when :mod:`course_utils.weights` finds or
 can download it, and otherwise falls back, with a printed notice, to a **seeded random
-VGG19** (same layers, names and shapes; torchvision's own initialisation, chosen by
-measurement in ``benchmarks/fallback_choice.py``). Random convolutional features still carry texture
-statistics (Ustyuzhaninov et al., ICLR 2017; He, Wang & Hopcroft, NeurIPS 2016): colours,
-blob sizes and stroke directions transfer, but the style's *shapes* (swirls, tiles, brush
-marks) do not, as they do with ImageNet features. The fallback is never called VGG19-ImageNet.
+VGG19** (same layers, names and shapes; torchvision's own initialisation). Random
+convolutional features still carry texture statistics: single-layer random networks
+synthesise good textures (Ustyuzhaninov et al., ICLR 2017), while a deep random VGG19 is
+weaker, as Gatys et al. (2015) observed. Colours, blob sizes and stroke directions
+transfer, but the style's *shapes* (swirls, tiles, brush marks) do not, as they do with
+ImageNet features. The fallback is never called VGG19-ImageNet. How it was chosen:
+notebook ``03b_choosing_the_offline_network`` (the research code is in ``course_tools.fallback``).
 """
 
 from __future__ import annotations
@@ -50,72 +52,47 @@ GATYS_CONTENT_LAYER = "relu4_2"
 FALLBACK_SEED = 0
 
 
-def _layer_table() -> tuple[dict[str, int], dict[str, int], dict[str, tuple[int, int]]]:
-    index: dict[str, int] = {}
-    channels: dict[str, int] = {}
-    rf: dict[str, tuple[int, int]] = {}  # receptive field (px), stride (px)
-    block, conv, i, c = 1, 1, 0, 3
-    r, j = 1, 1
-    for v in wts.VGG19_CFG:
-        if v == "M":
-            r, j = r + j, j * 2  # 2x2 max-pool, stride 2
-            index[f"pool{block}"], channels[f"pool{block}"], rf[f"pool{block}"] = i, c, (r, j)
-            block, conv, i = block + 1, 1, i + 1
-            continue
-        c = int(v)
-        r += 2 * j  # 3x3 convolution, stride 1
-        for kind, offset in (("conv", 0), ("relu", 1)):
-            name = f"{kind}{block}_{conv}"
-            index[name], channels[name], rf[name] = i + offset, c, (r, j)
-        conv, i = conv + 1, i + 2
-    return index, channels, rf
+def layer_names(net: nn.Sequential) -> list[str]:
+    """The paper's name of every module of ``vgg19().features`` (or its first modules),
+    in order: block ``k``'s ``i``-th convolution is ``convk_i``, its ReLU ``reluk_i``, and
+    the max-pool that ends the block ``poolk``."""
+    names, block, conv = [], 1, 0
+    for module in net:
+        if isinstance(module, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{conv}")
+        else:  # a max-pool ends the block
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+    return names
 
 
-_INDEX, _CHANNELS, _RF = _layer_table()
+def extract(net: nn.Sequential, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Run ``x`` through ``net`` module by module and keep the outputs of the named layers,
+    stopping after the last one needed.
 
-#: Every layer name in network order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, …, pool5.
-LAYER_NAMES: tuple[str, ...] = tuple(sorted(_INDEX, key=_INDEX.__getitem__))
+    Args:
+        net: VGG19's ``features`` (or its first modules).
+        x: ``(B, 3, H, W)``, already normalised the way the network expects.
+        layers: names such as ``["relu1_1", "relu4_2"]``.
 
-
-def layer_index(name: str) -> int:
-    """Position of a named layer in ``vgg19().features`` (``conv4_2`` → 23)."""
-    return _INDEX[check_layer_name(name)]
-
-
-def channels(name: str) -> int:
-    """Number of feature channels the layer outputs (64, 128, 256 or 512)."""
-    return _CHANNELS[check_layer_name(name)]
-
-
-def stride(name: str) -> int:
-    """How many input pixels one step in the layer's feature map spans (1, 2, 4, 8, 16, 32)."""
-    return _RF[check_layer_name(name)][1]
-
-
-def receptive_field(name: str) -> int:
-    """Side in pixels of the input square that one output position of the layer sees
-    (``conv1_1`` → 3, ``conv2_1`` → 10, ``conv3_1`` → 24, ``conv4_1`` → 68, ``conv5_1`` → 156)."""
-    return _RF[check_layer_name(name)][0]
-
-
-def check_layer_name(name: str) -> str:
-    """Return ``name`` if it is a VGG19 layer name, else raise a ``ValueError`` that says
-    what the names look like and suggests the closest one."""
-    if isinstance(name, str) and name in _INDEX:
-        return name
-    close = difflib.get_close_matches(str(name), LAYER_NAMES, n=1, cutoff=0.5)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    extra = ""
-    if isinstance(name, str) and name.startswith("conv_") and name[5:].isdigit():
-        k = int(name[5:])
-        convs = [n for n in LAYER_NAMES if n.startswith("conv")]
-        hint = ""
-        if 1 <= k <= len(convs):
-            extra = f"; counting convolutions, 'conv_{k}' would be '{convs[k - 1]}'"
-    raise ValueError(
-        f"'{name}' is not a VGG19 layer name: names are block_layer like conv4_2, relu3_1 or "
-        f"pool2{hint}{extra}; see features.LAYER_NAMES."
-    )
+    Returns:
+        ``{name: (B, C, H', W')}`` in the order of ``layers``.
+    """
+    wanted = set(layers)
+    out: dict[str, torch.Tensor] = {}
+    for name, module in zip(layer_names(net), net, strict=True):
+        x = module(x)
+        if name in wanted:
+            out[name] = x  # stays valid only if no later module changes x in place
+            if len(out) == len(wanted):
+                break  # the deeper layers are not needed
+    if len(out) < len(wanted):
+        raise ValueError(f"{sorted(wanted - set(out))} are not among the {len(net)} modules of net; "
+                         "pass a deeper part of vgg19().features or shallower layers.")
+    return {name: out[name] for name in layers}
 
 
 def build_vgg19_features() -> nn.Sequential:
@@ -132,72 +109,98 @@ def build_vgg19_features() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+with torch.device("meta"):  # shapes only, no memory: the tables below read the layout
+    _LAYOUT = build_vgg19_features()
+
+#: Every layer name in network order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, …, pool5.
+LAYER_NAMES: tuple[str, ...] = tuple(layer_names(_LAYOUT))
+
+
+def layer_index(name: str) -> int:
+    """Position of a named layer in ``vgg19().features`` (``conv4_2`` → 21)."""
+    return LAYER_NAMES.index(check_layer_name(name))
+
+
+def channels(name: str) -> int:
+    """Number of feature channels the layer outputs (64, 128, 256 or 512)."""
+    convs = [m for m in _LAYOUT[: layer_index(name) + 1] if isinstance(m, nn.Conv2d)]
+    return convs[-1].out_channels
+
+
+def stride(name: str) -> int:
+    """How many input pixels one step in the layer's feature map spans (1, 2, 4, 8, 16, 32)."""
+    return 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[: layer_index(name) + 1])
+
+
+def receptive_field(name: str) -> int:
+    """Side in pixels of the input square that one output position of the layer sees
+    (``conv1_1`` → 3, ``conv2_1`` → 10, ``conv3_1`` → 24, ``conv4_1`` → 68, ``conv5_1`` → 156)."""
+    size, jump = 1, 1  # one pixel sees itself; neighbouring positions are `jump` px apart
+    for layer in LAYER_NAMES[: layer_index(name) + 1]:
+        if layer.startswith("conv"):
+            size += 2 * jump  # a 3x3 convolution reaches one position further on each side
+        elif layer.startswith("pool"):
+            size += jump  # a 2x2 max-pool adds one position...
+            jump *= 2  # ...and doubles the distance between positions
+    return size
+
+
+def layers_for_scale(pixels: float) -> list[str]:
+    """The Gatys style layers, shallow to deep, up to and including the first whose
+    receptive field is at least ``pixels`` (all five if none is): the shallowest set that
+    still sees a texture element ``pixels`` px across whole."""
+    chosen = []
+    for name in GATYS_STYLE_LAYERS:
+        chosen.append(name)
+        if receptive_field(name) >= pixels:
+            break
+    return chosen
+
+
+def check_layer_name(name: str) -> str:
+    """Return ``name`` if it is a VGG19 layer name, else raise a ``ValueError`` that says
+    what the names look like and suggests the closest one."""
+    if isinstance(name, str) and name in LAYER_NAMES:
+        return name
+    close = difflib.get_close_matches(str(name), LAYER_NAMES, n=1, cutoff=0.5)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    extra = ""
+    if isinstance(name, str) and name.startswith("conv_") and name[5:].isdigit():
+        k = int(name[5:])
+        convs = [n for n in LAYER_NAMES if n.startswith("conv")]
+        hint = ""
+        if 1 <= k <= len(convs):
+            extra = f"; counting convolutions, 'conv_{k}' would be '{convs[k - 1]}'"
+    raise ValueError(
+        f"'{name}' is not a VGG19 layer name: names are block_layer like conv4_2, relu3_1 or "
+        f"pool2{hint}{extra}; see features.LAYER_NAMES."
+    )
+
+
 # ------------------------------------------------------------------ offline fallback
-#: The initialisations :func:`random_vgg19_state` knows (the candidates that were measured);
-#: ``FALLBACK_INIT`` is the one used.
-FALLBACK_INITS = ("kaiming", "kaiming+standardise", "kaiming+rescale", "torch-default")
-#: Chosen by ``benchmarks/fallback_choice.py`` (numbers in notebook 03): torchvision's own
-#: VGG initialisation (Kaiming-normal, fan-out, zero biases; what ``vgg19(weights=None)``
-#: gives). PyTorch's default conv init scored better on texture statistics, but only because
-#: its deep layers are swamped by the biases: at relu4_2 two different photos differ by
-#: 0.000 (relative), so deep style layers and the content layer would carry no weight.
-#: Per-filter standardisation or rescaling kept depth but matched textures worse.
+#: The fallback's initialisation: torchvision's own VGG initialisation (Kaiming-normal,
+#: fan-out, zero biases; what ``vgg19(weights=None)`` gives), chosen among four candidates
+#: by ``benchmarks/fallback_choice.py`` (notebook 03b tells how and why).
 FALLBACK_INIT = "kaiming"
-
-
-def calibration_images(n: int = 4, size: int = 96, seed: int = 0) -> torch.Tensor:
-    """``(n, 3, size, size)`` images in [0, 1] with a natural 1/f amplitude spectrum and
-    correlated colour channels, made from a seed (no data set needed). Used to standardise
-    the filters of the "+standardise"/"+rescale" candidates measured in
-    ``benchmarks/fallback_choice.py``; the same seed always gives the same images."""
-    g = torch.Generator().manual_seed(seed)
-    fy = torch.fft.fftfreq(size).abs()[:, None]
-    fx = torch.fft.rfftfreq(size)[None, :]
-    f = torch.sqrt(fx**2 + fy**2).clamp_min(1.0 / size)
-    noise = torch.randn(n, 3, size, size, generator=g)
-    grey = torch.randn(n, 1, size, size, generator=g)
-    mixed = 0.6 * grey + 0.4 * noise  # channels share structure, as in photographs
-    img = torch.fft.irfft2(torch.fft.rfft2(mixed) / f, s=(size, size))
-    img = img - img.mean(dim=(2, 3), keepdim=True)
-    img = img / img.flatten(1).std(dim=1).view(n, 1, 1, 1).clamp_min(1e-8)
-    shift = torch.rand(n, 3, 1, 1, generator=g) * 0.4 + 0.3
-    return (shift + 0.15 * img).clamp(0, 1)
 
 
 @lru_cache(maxsize=4)
 def _random_state(seed: int, init: str) -> dict[str, torch.Tensor]:
-    if init not in FALLBACK_INITS:
-        raise ValueError(f"init must be one of {FALLBACK_INITS}, got {init!r}.")
+    if init not in (FALLBACK_INIT, "torch-default"):
+        raise ValueError(f"init must be {FALLBACK_INIT!r} (or 'torch-default'), got {init!r}; "
+                         "the other candidates that were measured are in course_tools.fallback.")
     net = build_vgg19_features()
     g = torch.Generator().manual_seed(seed)
     for m in net:
         if isinstance(m, nn.Conv2d):
-            if init == "torch-default":
-                bound = 1.0 / (m.in_channels * 9) ** 0.5  # what nn.Conv2d does by default
+            if init == "torch-default":  # what nn.Conv2d does by default: uniform, non-zero biases
+                bound = 1.0 / (m.in_channels * 9) ** 0.5
                 m.weight.data.uniform_(-bound, bound, generator=g)
                 m.bias.data.uniform_(-bound, bound, generator=g)
             else:  # torchvision's VGG initialisation
                 std = (2.0 / (m.out_channels * 9)) ** 0.5
                 m.weight.data.normal_(0.0, std, generator=g)
                 m.bias.data.zero_()
-    if init in ("kaiming+standardise", "kaiming+rescale"):
-        # Each filter's response is standardised (mean 0, std 1 before its ReLU) on fixed
-        # seeded 1/f images, layer by layer; folded into the weights and biases, so the
-        # network is still a plain VGG19 with torchvision's state_dict layout.
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        x = (calibration_images(seed=seed) - mean) / std
-        with torch.no_grad():
-            for m in net:
-                if isinstance(m, nn.Conv2d):
-                    y = m(x)
-                    mu = y.mean(dim=(0, 2, 3))
-                    sd = y.std(dim=(0, 2, 3)).clamp_min(1e-6)
-                    m.weight.data /= sd.view(-1, 1, 1, 1)
-                    if init == "kaiming+rescale":  # unit std, keep the zero bias
-                        mu = torch.zeros_like(mu)
-                    m.bias.data = (m.bias.data - mu) / sd
-                x = m(x)
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
@@ -206,7 +209,8 @@ def random_vgg19_state(seed: int = FALLBACK_SEED, init: str = FALLBACK_INIT) -> 
 
     Args:
         seed: same seed, same weights, on every machine.
-        init: one of :data:`FALLBACK_INITS`; the default is the measured choice.
+        init: ``"kaiming"``, the fallback's; ``"torch-default"`` (PyTorch's default conv
+            initialisation, non-zero biases) gives a file-like state for tests of loading.
     """
     if not is_whole(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}; e.g. seed=0.")
@@ -292,10 +296,7 @@ class FeatureExtractor(nn.Module):
         if not layers:
             raise ValueError("layers is empty; ask for at least one layer, e.g. ['relu1_1'].")
         self.layers: tuple[str, ...] = tuple(check_layer_name(n) for n in layers)
-        self._wanted = {layer_index(n): [] for n in self.layers}
-        for n in self.layers:
-            self._wanted[layer_index(n)].append(n)
-        self.depth = max(self._wanted) + 1  # modules run: features[:depth]
+        self.depth = max(layer_index(n) for n in self.layers) + 1  # modules run: features[:depth]
         target = config.device() if device is None else _check_device(device)
 
         state, self.source, self.is_imagenet = self._resolve(weights, seed)
@@ -341,7 +342,7 @@ class FeatureExtractor(nn.Module):
                 if choice == "imagenet":
                     raise wts.WeightsError(
                         f"weights='imagenet' needs the ImageNet VGG19 file, but there is none "
-                        f"({reason}); {wts._FIX}."
+                        f"({reason}); run `python -m course_utils.weights fetch` where there is internet, or `install FILE` for a copied file (notebook 00)."
                     )
                 return random_vgg19_state(seed), f"{fallback} [{reason}]", False
             state = _load_file(found)
@@ -376,13 +377,7 @@ class FeatureExtractor(nn.Module):
         # Normalise in float32, then run the body in its own dtype (float32, or bfloat16 for
         # the GPU fast path of course_utils.accel, which converts a copy of the body).
         x = (images.to(self.mean.device, torch.float32) - self.mean.float()) / self.std.float()
-        x = x.to(self.body[0].weight.dtype)
-        out: dict[str, torch.Tensor] = {}
-        for i, module in enumerate(self.body):
-            x = module(x)
-            for name in self._wanted.get(i, ()):
-                out[name] = x
-        return {name: out[name] for name in self.layers}
+        return extract(self.body, x.to(self.body[0].weight.dtype), self.layers)
 
     def extra_repr(self) -> str:
         return f"layers={list(self.layers)}, source={self.source!r}"
@@ -422,7 +417,10 @@ __all__ = [
     "build_vgg19_features",
     "channels",
     "check_layer_name",
+    "extract",
     "layer_index",
+    "layer_names",
+    "layers_for_scale",
     "random_vgg19_state",
     "receptive_field",
     "stride",

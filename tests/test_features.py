@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_tools import fallback
 from course_utils import features
 
 
@@ -30,6 +31,35 @@ def test_layer_names_follow_the_paper():
     assert features.layer_index("conv4_2") == 21  # torchvision's features[21]
     assert features.layer_index("relu5_1") == 29
     assert [features.receptive_field(n) for n in features.GATYS_STYLE_LAYERS] == [3, 10, 24, 68, 156]
+
+
+def test_layer_names_are_read_from_the_modules():
+    # torchvision's own builder (in-place ReLUs) gets the same names as the course's network
+    from torchvision.models.vgg import cfgs, make_layers
+
+    assert features.layer_names(make_layers(cfgs["E"])) == list(features.LAYER_NAMES)
+    assert features.layer_names(features.build_vgg19_features()[:5]) == list(features.LAYER_NAMES[:5])
+    assert [features.stride(n) for n in ("conv1_1", "pool1", "conv2_1", "relu5_4", "pool5")] == [1, 2, 2, 16, 32]
+    assert features.receptive_field("pool1") == 6 and features.receptive_field("conv1_2") == 5
+
+
+def test_extract_keeps_the_named_layers_and_stops_after_the_last():
+    net = features.build_vgg19_features()
+    calls: list[int] = []
+    for i, m in enumerate(net):
+        m.register_forward_hook(lambda mod, inp, out, i=i: calls.append(i))
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    out = features.extract(net, x, ["relu2_1", "conv1_1"])
+    assert list(out) == ["relu2_1", "conv1_1"] and calls == list(range(7))
+    assert torch.equal(out["conv1_1"], net[0](x))
+    with pytest.raises(ValueError, match=r"\['relu3_1'\] are not among the 7 modules of net"):
+        features.extract(net[:7], x, ["relu3_1"])
+
+
+def test_layers_for_scale():
+    assert features.layers_for_scale(3) == ["relu1_1"]
+    assert features.layers_for_scale(11) == ["relu1_1", "relu2_1", "relu3_1"]
+    assert features.layers_for_scale(1000) == list(features.GATYS_STYLE_LAYERS)
 
 
 def test_every_layer_shape_for_a_64px_input(all_layers, image):
@@ -115,24 +145,21 @@ def test_fallback_deep_layers_tell_photos_apart():
 
     fx = features.FeatureExtractor(["relu4_2"], weights="random", verbose=False, device="cpu")
     g = torch.Generator().manual_seed(0)
-    a = features.calibration_images(1, 64, seed=1)
+    a = fallback.calibration_images(1, 64, seed=1)
     b = torch.rand(1, 3, 64, 64, generator=g)
     assert losses.content_loss(fx(b)["relu4_2"], fx(a)["relu4_2"]).item() > 0.1
-    weak = features.build_vgg19_features()[: fx.depth]
-    weak.load_state_dict({k: v for k, v in features.random_vgg19_state(0, "torch-default").items()
-                          if int(k.split(".")[0]) < fx.depth})
-    fx.body = weak
-    assert losses.content_loss(fx(b)["relu4_2"], fx(a)["relu4_2"]).item() < 0.01
+    weak = fallback.candidate_extractor(["relu4_2"], "torch-default")
+    assert losses.content_loss(weak(b)["relu4_2"], weak(a)["relu4_2"]).item() < 0.01
 
 
 def test_standardised_candidate_is_standardised_on_its_calibration_images():
     # The measured alternative "kaiming+standardise": each filter's response has mean 0 and
     # standard deviation 1 before its ReLU on the fixed seeded calibration images.
     net = features.build_vgg19_features()
-    net.load_state_dict(features.random_vgg19_state(0, "kaiming+standardise"))
+    net.load_state_dict(fallback.candidate_state(0, "kaiming+standardise"))
     mean = torch.tensor(features.IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(features.IMAGENET_STD).view(1, 3, 1, 1)
-    x = (features.calibration_images() - mean) / std
+    x = (fallback.calibration_images() - mean) / std
     with torch.no_grad():
         for m in net[:12]:
             x = m(x)
@@ -142,11 +169,14 @@ def test_standardised_candidate_is_standardised_on_its_calibration_images():
 
 
 def test_fallback_inits_differ():
-    states = {i: features.random_vgg19_state(0, i) for i in features.FALLBACK_INITS}
+    states = {i: fallback.candidate_state(0, i) for i in fallback.CANDIDATES}
     assert len({float(s["0.bias"].abs().sum()) for s in states.values()}) >= 3
     assert torch.equal(states["kaiming"]["0.bias"], torch.zeros(64))
+    assert torch.equal(states["kaiming"]["0.weight"], features.random_vgg19_state()["0.weight"])
     with pytest.raises(ValueError, match="init must be one of"):
-        features.random_vgg19_state(0, "xavier")
+        fallback.candidate_state(0, "xavier")
+    with pytest.raises(ValueError, match="other candidates that were measured are in course_tools.fallback"):
+        features.random_vgg19_state(0, "kaiming+standardise")
 
 
 def test_bad_names_and_inputs_give_clear_errors(all_layers):
