@@ -1,61 +1,44 @@
-"""Checkers for notebook 03 (features and Gram matrices)."""
+"""Checkers for notebook 03 (features and Gram matrices). The reference answers are the
+package's own functions, :func:`course_utils.features.receptive_field` and
+:func:`course_utils.features.layers_for_scale`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-
 from .. import features
 from ._core import CheckResult, NotAttempted, check
 
 
-def _reference_gram(x: torch.Tensor) -> torch.Tensor:
-    b, c, h, w = x.shape
-    return torch.einsum("bchw,bdhw->bcd", x, x) / (h * w)
-
-
-def check_batched_gram(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> CheckResult:
-    """Exercise 1: ``fn((B, C, H, W)) → (B, C, C)``, one Gram per image, divided by ``H·W``."""
+def check_receptive_field(fn: Callable[[str], int] | None) -> CheckResult:
+    """Exercise 1: ``fn(name)`` is the side in pixels of the input square that one position
+    of VGG19 layer ``name`` sees, for every layer from ``conv1_1`` to ``pool5``."""
 
     def test(f):
         if not callable(f):
-            raise AssertionError("pass the function itself, e.g. check_batched_gram(my_gram).")
-        g = torch.Generator().manual_seed(3)
-        x = torch.randn(3, 8, 5, 7, generator=g)
-        out = f(x.clone())
-        if out is None or out is Ellipsis:
-            raise NotAttempted
-        if not isinstance(out, torch.Tensor):
-            raise AssertionError(f"return a tensor, got {type(out).__name__}.")
-        out = out.float()  # a float64 answer is as right as a float32 one
-        ref = _reference_gram(x)
-        if tuple(out.shape) == (8, 8):
+            raise AssertionError("pass the function itself, e.g. check_receptive_field(my_receptive_field).")
+        for name in features.LAYER_NAMES:
+            got = f(name)
+            if got is None or got is Ellipsis:
+                raise NotAttempted
+            try:
+                got = int(got)  # a NumPy or tensor integer is as right as a Python one
+            except (TypeError, ValueError):
+                raise AssertionError(f"return a number of pixels, got {got!r} for '{name}'.") from None
+            want = features.receptive_field(name)
+            if got == want:
+                continue
+            if name == "conv1_1":
+                raise AssertionError(f"conv1_1 is one 3×3 convolution of the image, so it sees 3 px, not {got}.")
+            if name.startswith("relu") and f(name.replace("relu", "conv")) == want:
+                raise AssertionError(f"a ReLU works position by position: {name} sees what its convolution sees ({want} px).")
             raise AssertionError(
-                "you returned one 8×8 matrix for a batch of 3: the batch was mixed (the seed's "
-                "bug); reshape to (B, C, H·W) and use torch.bmm or einsum."
+                f"for '{name}' expected {want} px, got {got}. Each 3×3 convolution adds 2 × the distance "
+                "between positions; each 2×2 max-pool adds that distance once and then doubles it."
             )
-        if tuple(out.shape) != (3, 8, 8):
-            raise AssertionError(f"for x of shape (3, 8, 5, 7) expected (3, 8, 8), got {tuple(out.shape)}.")
-        if torch.allclose(out, ref * 35, rtol=1e-4, atol=1e-4):
-            raise AssertionError("the shape is right but the values are 35 = H·W times too big: divide by H·W.")
-        if torch.allclose(out, ref / 8, rtol=1e-4, atol=1e-5):
-            raise AssertionError("you also divided by C; this course normalises by H·W only.")
-        if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
-            raise AssertionError("the values differ from F Fᵀ / (H·W) computed image by image.")
 
-    return check("Exercise 1 (batched Gram matrix)", fn, test,
-                 "one normalised C×C Gram per image, batch kept apart.")
-
-
-def reference_layers_for_scale(pixels: float) -> list[str]:
-    """The Gatys style layers up to the first whose receptive field covers ``pixels``."""
-    chosen: list[str] = []
-    for name in features.GATYS_STYLE_LAYERS:
-        chosen.append(name)
-        if features.receptive_field(name) >= pixels:
-            break
-    return chosen
+    return check("Exercise 1 (receptive field of a layer)", fn, test,
+                 "your receptive fields match VGG19's for all 37 layers.")
 
 
 def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResult:
@@ -69,7 +52,7 @@ def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResu
             got = f(pixels)
             if got is None or got is Ellipsis:
                 raise NotAttempted
-            want = reference_layers_for_scale(pixels)
+            want = features.layers_for_scale(pixels)
             if isinstance(got, str):
                 raise AssertionError(f"return a list of layer names, e.g. ['relu1_1', 'relu2_1'], not the string {got!r}")
             got = list(got)
@@ -90,4 +73,4 @@ def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResu
                  "you pick the shallowest set of layers that still sees the structure.")
 
 
-__all__ = ["check_batched_gram", "check_layers_for_scale", "reference_layers_for_scale"]
+__all__ = ["check_layers_for_scale", "check_receptive_field"]
