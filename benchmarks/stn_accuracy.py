@@ -21,14 +21,15 @@ Usage (from the project root)::
     .venv/bin/python benchmarks/stn_accuracy.py --modes full --seeds 0 --save-checkpoints
 
 ``--ablation`` trains the rotation model once more per seed with each label-free ingredient
-of :func:`course_utils.stn.upright_search_loss` and :func:`~course_utils.stn.train_upright_then_stn`
+of ``course_tools.stn_experiment`` (``upright_search_loss``, ``train_upright_then_stn``)
 taken away (the reader's turned examples, the half-turn check, the prior for the smaller
 turn, the larger training set, and all four: plain cross-entropy), and prints r for each::
 
     .venv/bin/python benchmarks/stn_accuracy.py --modes full --seeds 0 --no-rts --ablation
 
 ``--save-checkpoints`` writes the full-mode models of the first seed to
-``data/checkpoints/`` (float16 state_dicts, loaded by the notebook's checkpoint-or-train).
+``data/checkpoints/`` (float16 state_dicts, loaded by the notebooks' checkpoint-or-train:
+the RTS pair by notebook 02, the rotation model by notebook 02b).
 """
 
 from __future__ import annotations
@@ -42,19 +43,12 @@ import time
 
 import torch
 
+from course_tools import stn_experiment as ex
 from course_utils import config, digits, stn
 
 RECIPES = {"full": stn.RECIPE_FULL, "fast": stn.RECIPE_FAST}
-
-#: What ``--ablation`` takes away, as changes to the recipe.
-ABLATIONS = {
-    "no turned examples for the reader": {"reader_outlier_share": 0.0},
-    "no half-turn check": {"half_turn_weight": 0.0},
-    "no prior for the smaller turn": {"upright_prior": 0.0},
-    "half the training digits": {"rotation_n_train": 8_000},
-    "plain cross-entropy (none of the four)": {"reader_outlier_share": 0.0, "half_turn_weight": 0.0,
-                                               "upright_prior": 0.0, "rotation_n_train": 8_000},
-}
+ROTATION_RECIPES = {"full": ex.ROTATION_FULL, "fast": ex.ROTATION_FAST}
+ABLATIONS = ex.ABLATIONS
 
 
 def run_rts(recipe: stn.Recipe, seed: int, save: bool) -> dict:
@@ -76,27 +70,18 @@ def run_rts(recipe: stn.Recipe, seed: int, save: bool) -> dict:
     return row
 
 
-def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
-    return torch.corrcoef(torch.stack([a, b]))[0, 1].item()
+pearson, circular_correlation = ex.pearson, ex.circular_correlation
 
 
-def circular_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Jammalamadaka and SenGupta's circular correlation of two angle sets (degrees)."""
-    a, b = torch.deg2rad(a), torch.deg2rad(b)
-    da = torch.sin(a - torch.atan2(a.sin().mean(), a.cos().mean()))
-    db = torch.sin(b - torch.atan2(b.sin().mean(), b.cos().mean()))
-    return ((da * db).sum() / (da.square().sum() * db.square().sum()).sqrt()).item()
-
-
-def run_rotation(recipe: stn.Recipe, seed: int, save: bool) -> dict:
+def run_rotation(recipe: ex.RotationRecipe, seed: int, save: bool) -> dict:
     """The rotation experiment on R digits: accuracy, correlation r and training time."""
-    train_r = digits.make_digits(recipe.rotation_n_train, "R", seed=seed)
+    train_r = digits.make_digits(recipe.n_train, "R", seed=seed)
     test_r = digits.make_digits(recipe.n_test, "R", seed=seed, split="test")
-    model = stn.build_rotation_model(recipe, seed=seed)
+    model = ex.build_rotation_model(recipe, seed=seed)
     upright = digits.render_glyphs(train_r.labels, train_r.params)
     start = time.perf_counter()
-    losses = stn.train_upright_then_stn(model, upright, train_r.images, train_r.labels, recipe,
-                                        seed=seed, progress=False)
+    losses = ex.train_upright_then_stn(model, upright, train_r.images, train_r.labels, recipe,
+                                       seed=seed, progress=False)
     row = {"time R": time.perf_counter() - start, "loss R": losses[-1],
            "acc R": stn.accuracy(model, test_r.images, test_r.labels)}
     _, thetas = stn.transform_batch(model.stn, test_r.images)
@@ -166,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threads: {torch.get_num_threads()}; load average at start: "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for mode in args.modes:
-        recipe = RECIPES[mode]
-        print(f"\n## {mode} mode: {recipe}")
+        recipe, rotation = RECIPES[mode], ROTATION_RECIPES[mode]
+        print(f"\n## {mode} mode: {recipe}\n## rotation experiment: {rotation}")
         rows = []
         for i, seed in enumerate(args.seeds):
             save = args.save_checkpoints and mode == "full" and i == 0
@@ -175,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_rts:
                 row.update(run_rts(recipe, seed, save))
             if not args.no_rotation:
-                row.update(run_rotation(recipe, seed, save))
+                row.update(run_rotation(rotation, seed, save))
             rows.append(row)
             line = f"seed {seed}:"
             if "acc CNN" in row:
@@ -196,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| all ingredients | {', '.join(f'{v:+.3f}' for v in full_r)} | "
                   f"{statistics.mean(full_r):+.3f} |", flush=True)
             for name, change in ABLATIONS.items():
-                values = [run_rotation(dataclasses.replace(recipe, **change), seed, False)["r"]
+                values = [run_rotation(dataclasses.replace(rotation, **change), seed, False)["r"]
                           for seed in args.seeds]
                 print(f"| {name} | {', '.join(f'{v:+.3f}' for v in values)} | "
                       f"{statistics.mean(values):+.3f} |", flush=True)

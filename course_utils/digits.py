@@ -1,9 +1,11 @@
-"""Distorted digits made offline: the STN paper's distorted-MNIST variants, without MNIST.
+"""Distorted digits made offline, after the STN paper's distorted MNIST, without MNIST.
 
 MNIST cannot be downloaded on an offline machine, so this module *renders* the ten digits
 with Pillow's bundled font (``ImageFont.load_default(size=...)``) at several sizes and
 stroke weights, gives each a small random style (sub-pixel jitter, slant, width), and then
-applies the distortions of Jaderberg et al. (2015), section 4.1:
+applies distortions of Jaderberg et al. (2015). Their distorted MNIST (section 4.1) has four
+variants, R, RTS, P and E (elastic); this module makes three of them, and not E, plus the
+paper's cluttered MNIST:
 
 * ``"R"``: rotated by an angle drawn uniformly from ±90°, on a 28×28 canvas;
 * ``"RTS"``: rotated ±45°, scaled ×0.7…1.2 and translated, on a 42×42 canvas;
@@ -34,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import geometry
 
-#: The distortions, as in Jaderberg et al. (2015), and their default canvas sizes (pixels).
+#: The distortions (after Jaderberg et al., 2015) and their default canvas sizes (pixels).
 VARIANTS: dict[str, int] = {"R": 28, "RTS": 42, "P": 28, "cluttered": 60}
 #: The variant names accepted by :func:`make_digits`.
 VARIANT_NAMES = tuple(VARIANTS)

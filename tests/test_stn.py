@@ -1,4 +1,5 @@
-"""Tests for course_utils.stn: identity at initialisation, gradients, constrained θ, padding."""
+"""Tests for course_utils.stn: identity at initialisation, gradients, constrained θ, padding,
+training and checkpoints (the rotation experiment's are in test_stn_experiment.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from course_tools import stn_experiment as ex
 from course_utils import geometry, stn
 
 SHAPES = [(1, 1, 28, 28), (4, 1, 42, 42), (2, 3, 17, 40), (3, 5, 64, 33), (2, 2, 1, 1), (5, 1, 7, 3)]
@@ -28,7 +30,7 @@ def test_identity_at_initialisation(shape, transform):
 
 
 @pytest.mark.parametrize("align_corners", [False, True])
-@pytest.mark.parametrize("padding", ["zeros", "border", "reflection", -0.42])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
 def test_identity_for_every_padding_and_alignment(align_corners, padding):
     x = torch.rand(3, 2, 23, 31)
     module = stn.SpatialTransformer(2, padding_mode=padding, align_corners=align_corners)
@@ -80,27 +82,6 @@ def _random_head_thetas(transform: str, seed: int, shape: tuple[int, ...]) -> to
     nn.init.normal_(module.localization.head[-1].weight, std=0.5)
     nn.init.normal_(module.localization.head[-1].bias, std=0.5)
     return module(torch.rand(*shape))[1]
-
-
-def test_rotation_scale_translation_theta_form():
-    theta = _random_head_thetas("rotation_scale_translation", 0, (6, 1, 30, 30))
-    a = theta[:, :, :2]
-    torch.testing.assert_close(a[:, 0, 0], a[:, 1, 1])
-    torch.testing.assert_close(a[:, 0, 1], -a[:, 1, 0])
-    assert (torch.linalg.det(a) > 0).all()  # a rotation times a positive scale: no flip
-    assert not torch.allclose(theta, geometry.identity_theta().expand(6, 2, 3))
-
-
-def test_rotation_scale_translation_matches_geometry():
-    params = torch.tensor([[math.radians(30.0), 0.0, 0.1, -0.2]])
-    theta = stn.params_to_theta(params, "rst")[0]
-    expected = geometry.rotation_theta(30.0)
-    expected[:, 2] = torch.tensor([0.1, -0.2])
-    torch.testing.assert_close(theta, expected)
-    assert stn.rotation_degrees(theta).item() == pytest.approx(30.0, abs=1e-4)
-    # On a non-square input the rotation is corrected for the aspect, as in geometry.
-    wide = stn.params_to_theta(torch.tensor([[math.radians(30.0), 0.0, 0.0, 0.0]]), "rst", aspect=2.0)
-    torch.testing.assert_close(wide[0], geometry.rotation_theta(30.0, aspect=2.0))
 
 
 def test_rotation_theta_form():
@@ -165,21 +146,15 @@ def test_border_padding_keeps_normalised_background():
     raw = torch.zeros(1, 1, 28, 28)
     raw[..., 10:18, 12:16] = 1.0
     x = (raw - mean) / std  # background is (0 - mean) / std, not 0
-    zoom_out = geometry.scale_theta(0.5).unsqueeze(0)
-    grid = geometry.sampling_grid(zoom_out, (28, 28))
     corner = (slice(None), slice(None), slice(0, 3), slice(0, 3))
-    zeros = stn.sample(x, grid, padding_mode="zeros")
-    assert zeros[corner].abs().max() < 1e-6  # 0 is a value the data never has
-    border = stn.sample(x, grid, padding_mode="border")
-    torch.testing.assert_close(border[corner], torch.full_like(border[corner], -mean / std))
-    filled = stn.sample(x, grid, padding_mode=-mean / std)
-    torch.testing.assert_close(filled[corner], torch.full_like(filled[corner], -mean / std))
-
-
-def test_output_size():
-    module = stn.SpatialTransformer(1, output_size=(14, 20))
-    out, _ = module(torch.rand(2, 1, 28, 40))
-    assert out.shape == (2, 1, 14, 20)
+    outputs = {}
+    for pad in ("zeros", "border"):
+        module = stn.SpatialTransformer(1, "attention", padding_mode=pad)
+        with torch.no_grad():  # attention params (log-scale, tx, ty): zoom out by 2
+            module.localization.head[-1].bias.copy_(torch.tensor([math.log(2.0), 0.0, 0.0]))
+            outputs[pad] = module(x)[0]
+    assert outputs["zeros"][corner].abs().max() < 1e-6  # 0 is a value the data never has
+    torch.testing.assert_close(outputs["border"][corner], torch.full_like(outputs["border"][corner], -mean / std))
 
 
 @pytest.mark.parametrize(
@@ -199,7 +174,7 @@ def test_bad_inputs():
     module = stn.SpatialTransformer(3)
     with pytest.raises(ValueError, match="channels"):
         module(torch.rand(2, 1, 28, 28))
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"x must be a \(B, 3, H, W\) tensor, got \(3, 28, 28\); add a batch"):
         module(torch.rand(3, 28, 28))
     with pytest.raises(ValueError, match="params"):
         stn.params_to_theta(torch.zeros(2, 5), "affine")
@@ -241,7 +216,7 @@ def test_training_is_deterministic_and_learns():
 def test_committed_checkpoints_load_into_the_full_models():
     names = {"stn02_rts_cnn": lambda: stn.build_models(stn.RECIPE_FULL)["CNN"],
              "stn02_rts_stn": lambda: stn.build_models(stn.RECIPE_FULL)["STN-CNN"],
-             "stn02_r_stn": lambda: stn.build_rotation_model(stn.RECIPE_FULL)}
+             "stn02_r_stn": lambda: ex.build_rotation_model(ex.ROTATION_FULL)}
     found = [n for n in names if stn.checkpoint_path(n).exists()]
     if not found:
         pytest.skip("no checkpoints committed yet")
@@ -256,31 +231,6 @@ def test_load_or_train_trains_when_no_checkpoint():
     calls = []
     message = stn.load_or_train(nn.Linear(2, 2), "no_such_checkpoint", train=lambda: calls.append(1))
     assert calls == [1] and message.startswith("trained")
-
-
-def test_upright_then_stn_trains_only_the_stn_in_stage_two():
-    from course_utils.digits import make_digits, render_glyphs
-
-    data = make_digits(96, "R", seed=1)
-    upright = render_glyphs(data.labels, data.params)
-    recipe = stn.Recipe(n_train=96, n_test=0, epochs=1, batch_size=32, reader_epochs=1,
-                        stn_only_epochs=2, name="test")
-    model = stn.build_rotation_model(recipe, seed=0)
-    assert model.stn.transform == "rotation"
-    stn.train_classifier(model.cnn, upright, data.labels, recipe, progress=False)
-    reader_before = {k: v.clone() for k, v in model.cnn.state_dict().items()}
-    stn_before = {k: v.clone() for k, v in model.stn.state_dict().items()}
-    stn.freeze_(model.cnn)
-    stn.train_classifier(model, data.images, data.labels, recipe, progress=False)
-    for key, value in model.cnn.state_dict().items():  # weights and BatchNorm statistics
-        assert torch.equal(value, reader_before[key]), key
-    assert any(not torch.equal(v, stn_before[k]) for k, v in model.stn.state_dict().items())
-    # and the whole two-stage helper runs end to end
-    fresh = stn.build_rotation_model(recipe, seed=0)
-    losses = stn.train_upright_then_stn(fresh, upright, data.images, data.labels, recipe,
-                                        progress=False)
-    assert len(losses) == recipe.stn_only_epochs
-    assert not any(p.requires_grad for p in fresh.cnn.parameters())
 
 
 def test_committed_rts_checkpoints_show_the_gap():
@@ -299,113 +249,17 @@ def test_committed_rts_checkpoints_show_the_gap():
     assert errors["STN-CNN"] <= 0.67 * errors["CNN"], errors
 
 
-def test_committed_r_checkpoint_finds_the_rotation():
-    """The shipped rotation model: its rotation follows the hidden one on fresh test digits
-    (negative r: it undoes it; the issue's target is |r| >= 0.9), it turns most of them back
-    to within 20 degrees, and it reads most of them."""
-    from course_utils.digits import make_digits
-
-    if not stn.checkpoint_path("stn02_r_stn").exists():
-        pytest.skip("no R checkpoint committed yet")
-    test = make_digits(1000, "R", seed=0, split="test")
-    model = stn.build_rotation_model(stn.RECIPE_FULL)
-    stn.load_or_train(model, "stn02_r_stn", train=lambda: pytest.fail("should have loaded"))
-    _, thetas = stn.transform_batch(model.stn, test.images)
-    predicted, applied = stn.rotation_degrees(thetas), test.params["angle"]
-    r = torch.corrcoef(torch.stack([predicted, applied]))[0, 1]
-    assert r <= -0.9, r
-    error = (predicted + applied + 180) % 360 - 180
-    assert (error.abs() <= 20).float().mean() > 0.95
-    assert stn.accuracy(model, test.images, test.labels) > 0.95
-
-
-@pytest.mark.parametrize("transform", ["rst", "attention"])
-def test_constrained_scale_is_bounded(transform):
-    n = stn.TRANSFORMS[stn._canonical(transform)]
-    scale_index = 1 if transform == "rst" else 0
-    params = torch.zeros(3, n)
-    params[:, scale_index] = torch.tensor([-1e4, 0.0, 1e4])
-    theta = stn.params_to_theta(params, transform)
+def test_attention_scale_is_bounded():
+    params = torch.zeros(3, 3)
+    params[:, 0] = torch.tensor([-1e4, 0.0, 1e4])
+    theta = stn.params_to_theta(params, "attention")
     assert torch.isfinite(theta).all()
     scales = torch.linalg.det(theta[:, :, :2]).sqrt()
     torch.testing.assert_close(scales, torch.tensor([0.25, 1.0, 4.0]))
     # near log-scale 0 the bound is invisible: the scale is exp(p)
-    params[:, scale_index] = torch.tensor([-0.05, 0.0, 0.05])
-    small = torch.linalg.det(stn.params_to_theta(params, transform)[:, :, :2]).sqrt()
+    params[:, 0] = torch.tensor([-0.05, 0.0, 0.05])
+    small = torch.linalg.det(stn.params_to_theta(params, "attention")[:, :, :2]).sqrt()
     torch.testing.assert_close(small, torch.tensor([-0.05, 0.0, 0.05]).exp(), atol=1e-4, rtol=0)
-
-
-def test_classification_loss_is_cross_entropy_and_uniform_for_outliers():
-    torch.manual_seed(0)
-    logits, labels = torch.randn(6, 10), torch.tensor([3, 1, 4, 1, 5, 9])
-    torch.testing.assert_close(stn.classification_loss(logits, labels), nn.functional.cross_entropy(logits, labels))
-    mixed = labels.clone()
-    mixed[[1, 4]] = stn.NOT_UPRIGHT
-    log_p = logits.log_softmax(1)
-    expected = torch.stack([-log_p[i, mixed[i]] if mixed[i] >= 0 else -log_p[i].mean() for i in range(6)]).mean()
-    torch.testing.assert_close(stn.classification_loss(logits, mixed), expected)
-    # an outlier's loss is smallest, with zero gradient, when the logits say "cannot tell"
-    flat = torch.zeros(1, 10, requires_grad=True)
-    stn.classification_loss(flat, torch.tensor([stn.NOT_UPRIGHT])).backward()
-    assert flat.grad.abs().max() < 1e-7
-    assert stn.classification_loss(logits[:1], torch.tensor([stn.NOT_UPRIGHT])) > math.log(10)
-
-
-def test_turned_outliers_are_turned_copies_and_seeded():
-    from course_utils.digits import make_digits, render_glyphs
-
-    data = make_digits(40, "R", seed=2)
-    upright = render_glyphs(data.labels, data.params)
-    a = stn.turned_outliers(upright, 0.5, 45.0, seed=1)
-    assert a.shape == (20, 1, 28, 28)
-    assert stn.turned_outliers(upright, 0.0, 45.0).shape == (0, 1, 28, 28)
-    assert torch.equal(a, stn.turned_outliers(upright, 0.5, 45.0, seed=1))
-    assert not torch.equal(a, stn.turned_outliers(upright, 0.5, 45.0, seed=2))
-    # none is (close to) upright: each differs from every upright digit
-    distance = (a[:, None] - upright[None]).abs().mean(dim=(-1, -2, -3))
-    assert distance.min() > 0.02
-    # with the smallest turn just under 180°, every copy is an upside-down digit of the set
-    half = stn.turned_outliers(upright, 1.0, 179.9, seed=1)
-    distance = (half[:, None] - upright.flip(-2, -1)[None]).abs().mean(dim=(-1, -2, -3))
-    assert distance.min(dim=1).values.max() < 0.01
-    with pytest.raises(ValueError, match="min_degrees"):
-        stn.turned_outliers(upright, 0.5, 180.0)
-
-
-class _TopOrBottom(nn.Module):
-    """A fixed reader of two classes: 0 = "ink at the top", 1 = "ink at the bottom"."""
-
-    def forward(self, x):
-        h = x.shape[-2] // 2
-        top, bottom = x[..., :h, :].mean(dim=(1, 2, 3)), x[..., h:, :].mean(dim=(1, 2, 3))
-        return 20.0 * torch.stack([top - bottom, bottom - top], dim=1)
-
-
-def test_upright_search_loss_pulls_an_upside_down_reading_over():
-    recipe = stn.Recipe(n_train=4, n_test=0, epochs=1, name="test")
-    model = stn.build_rotation_model(recipe)
-    model.cnn = _TopOrBottom()
-    images = torch.zeros(4, 1, 28, 28)
-    images[:, :, :10] = 1.0  # ink at the top
-    reads, upside_down = torch.tensor([0, 0, 0, 0]), torch.tensor([1, 1, 0, 0])
-    plain = stn.upright_search_loss(model, images, reads, recipe)
-    flipped = stn.upright_search_loss(model, images, upside_down, recipe)
-    # at the identity the STN's direction is (1, 0); pulling it onto (-1, 0) costs |2 d|² = 4
-    ce = nn.functional.cross_entropy(_TopOrBottom()(images), upside_down)
-    torch.testing.assert_close(flipped, ce + recipe.half_turn_weight * 4 * 2 / 4)
-    torch.testing.assert_close(plain, nn.functional.cross_entropy(_TopOrBottom()(images), reads))
-    # the pull's gradient shortens the direction along its own axis (towards turning over)
-    flipped.backward()
-    bias = model.stn.localization.head[-1].bias.grad
-    assert bias[0] > 0 and abs(bias[1]) < 1e-6
-    # the prior prefers the smaller turn: zero at the identity, 2·weight at a half turn
-    with torch.no_grad():
-        model.stn.localization.head[-1].bias.copy_(stn.rotation_params(torch.tensor([180.0]))[0])
-    turned_over = stn.upright_search_loss(model, images, reads, recipe)
-    ce_over = nn.functional.cross_entropy(_TopOrBottom()(images.flip(-2, -1)), reads)
-    assert turned_over > ce_over + 2 * recipe.upright_prior - 1e-4
-    with pytest.raises(ValueError, match="rotation-only"):
-        stn.upright_search_loss(stn.STNClassifier(1, 10, transform="affine"), images, reads, recipe)
 
 
 @pytest.mark.parametrize(
@@ -414,17 +268,14 @@ def test_upright_search_loss_pulls_an_upside_down_reading_over():
         (lambda: stn.init_identity_(nn.Linear(32, 6, bias=False)), ValueError,
          r"needs the localization net's last nn.Linear with a bias and 6 outputs .* nn\.Linear\(hidden, 6\)"),
         (lambda: stn.init_identity_(nn.Linear(32, 4)), ValueError, "6 outputs for transform 'affine'"),
-        (lambda: stn.sample(torch.rand(1, 1, 8, 8), geometry.identity_theta()), ValueError,
-         r"grid must be a sampling grid .* got \(2, 3\); make it from θ with geometry\.sampling_grid"),
-        (lambda: stn.sample(torch.rand(1, 8, 8), geometry.sampling_grid(geometry.identity_theta(), (8, 8))),
-         ValueError, r"x must be a \(B, C, H, W\) tensor, got \(1, 8, 8\)"),
-        (lambda: stn.SpatialTransformer(1).theta(torch.rand(1, 28, 28)), ValueError,
+        (lambda: stn.SpatialTransformer(1)(torch.rand(1, 28, 28)), ValueError,
          r"x must be a \(B, 1, H, W\) tensor, got \(1, 28, 28\); add a batch dimension"),
+        (lambda: stn.params_to_theta([[1.0, 0.0]], "rotation"), ValueError,
+         r"params must have shape \(B, 2\) for transform 'rotation', got list"),
         (lambda: stn.DigitCNN()(torch.rand(16, 28, 28)), ValueError,
          r"got \(16, 28, 28\); add a channel dimension with x\[:, None\]"),
         (lambda: stn.DigitCNN()(torch.rand(2, 3, 28, 28)), ValueError, "x has 3 channels but this DigitCNN was built for 1"),
         (lambda: stn.rotation_degrees(torch.zeros(2)), ValueError, r"theta must have shape \(2, 3\) or \(B, 2, 3\)"),
-        (lambda: stn.rotation_params(30.0), TypeError, r"degrees must be a tensor of angles \(B,\), got float"),
         (lambda: stn.build_models("fast"), TypeError, "r must be a Recipe, got 'fast'; pass stn.recipe()"),
         (lambda: stn.transform_batch(stn.STNClassifier(), torch.rand(2, 1, 28, 28)), TypeError,
          "needs a SpatialTransformer, got STNClassifier; .* model.stn"),
@@ -446,8 +297,6 @@ def test_train_classifier_checks_its_data_before_training():
         stn.train_classifier(stn.DigitCNN(), images[:, 0], labels, r, progress=False)
     with pytest.raises(ValueError, match="batch_size >= 1"):
         stn.train_classifier(stn.DigitCNN(), images, labels, replace(r, batch_size=0), progress=False)
-    with pytest.raises(ValueError, match="distorted and labels must have the same length, got 2 and 4"):
-        stn.train_upright_then_stn(stn.build_rotation_model(r), images, images[:2], labels, r, progress=False)
 
 
 def test_load_or_train_names_a_checkpoint_that_does_not_fit(tmp_path, monkeypatch):
@@ -471,3 +320,34 @@ def test_save_checkpoint_round_trips_and_leaves_no_partial_file(tmp_path, monkey
         "loaded data/checkpoints/tiny.pt")
     for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
         torch.testing.assert_close(b, a.half().to(a.dtype) if a.is_floating_point() else a, msg=name)
+
+
+@pytest.mark.parametrize("content, match", [
+    ([torch.zeros(2)], r"holds a list, not a state_dict \(a dict of parameter name → tensor\)"),
+    (torch.zeros(3), r"holds a Tensor, not a state_dict \(a dict of parameter name → tensor\)"),
+    ({"features.0.weight": "weights"}, r"holds a str under 'features.0.weight', not a tensor: it is not a state_dict \(parameter name → tensor\)"),
+])
+def test_a_checkpoint_that_is_not_a_state_dict_is_refused(tmp_path, monkeypatch, content, match):
+    monkeypatch.setattr(stn, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    torch.save(content, tmp_path / "odd.pt")
+    with pytest.raises(ValueError, match=match + "; restore it"):
+        stn.load_or_train(stn.DigitCNN(), "odd", train=lambda: pytest.fail("must not train"))
+
+
+def test_a_checkpoint_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(stn, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(ValueError, match=r"checkpoint .*folder\.pt is a folder, not a file; remove it"):
+        stn.load_or_train(stn.DigitCNN(), "folder", train=lambda: pytest.fail("must not train"))
+
+
+def test_a_checkpoint_full_of_nan_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(stn, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    state = stn.DigitCNN().state_dict()
+    state["classifier.1.weight"] = torch.full_like(state["classifier.1.weight"], float("nan"))
+    torch.save(state, tmp_path / "diverged.pt")
+    model = stn.DigitCNN()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"holds NaN or infinite weights \(training diverged\)"):
+        stn.load_or_train(model, "diverged", train=lambda: pytest.fail("must not train"))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # left as it was

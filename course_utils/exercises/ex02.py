@@ -1,9 +1,9 @@
 """Checkers for notebook 02, *The Spatial Transformer Network*.
 
-* :func:`check_identity_init`: write the identity initialisation of the localization net's
-  last layer (the seed article got it wrong: seed defect 2).
+* :func:`check_forward`: write the spatial transformer's ``forward`` (localization net →
+  θ → grid generator → sampler); compared with :class:`course_utils.stn.SpatialTransformer`.
 * :func:`check_rotation_scale_theta`: restrict the STN to rotation + scale by building θ
-  from two numbers per sample.
+  from two numbers per sample; compared with :func:`course_utils.stn.rotation_scale_theta`.
 """
 
 from __future__ import annotations
@@ -12,74 +12,100 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import geometry, stn
 from ._core import CheckResult, NotAttempted, check
 
 
-def check_identity_init(init_fn: Callable[[nn.Linear], object] | None) -> CheckResult:
-    """Check a function that makes an ``nn.Linear(hidden, 6)`` output the identity θ.
+def check_forward(stn_class: type[nn.Module] | None) -> CheckResult:
+    """Check a ``SpatialTransformer`` whose ``forward`` the learner wrote.
 
     Args:
-        init_fn: the learner's ``init_fn(layer)``; it changes ``layer`` in place.
+        stn_class: a module class built as ``stn_class(in_channels, transform)`` with the
+            package's parameters, e.g. a subclass of :class:`course_utils.stn.SpatialTransformer`
+            (it keeps the package's ``__init__``), with the learner's ``forward(x)`` returning
+            ``(output, theta)``. It is compared with the package's module, with the same
+            weights, on several sizes, channel counts and transform families.
     """
 
-    def test(fn: Callable[[nn.Linear], object]) -> None:
-        torch.manual_seed(0)
-        layer = nn.Linear(32, 6)
-        before = [p.detach().clone() for p in layer.parameters()]
-        with torch.no_grad():
-            returned = fn(layer)
-        w, b = layer.weight.detach(), layer.bias.detach()
-        if all(torch.equal(p0, p) for p0, p in zip(before, layer.parameters(), strict=True)):
-            if isinstance(returned, nn.Module):
-                raise AssertionError(
-                    "change `layer` itself, in place (layer.weight.zero_(), layer.bias.copy_(...)): the "
-                    "STN keeps the layer it passed you, so a new layer you return is never used."
-                )
-            raise NotAttempted  # the template left the layer as it was
-        assert w.abs().max() < 1e-8, (
-            "the weights must be all zero, so that θ does not depend on the input at first "
-            "(use layer.weight.zero_())."
+    def test(cls: type[nn.Module]) -> None:
+        if isinstance(cls, nn.Module):
+            cls = type(cls)
+        assert isinstance(cls, type) and issubclass(cls, nn.Module), (
+            "pass the class itself, e.g. a subclass of stn.SpatialTransformer: "
+            "class MySpatialTransformer(stn.SpatialTransformer): def forward(self, x): ..."
         )
-        assert layer.weight.requires_grad and layer.bias.requires_grad, (
-            "do not freeze the layer (requires_grad_(False)): it starts at the identity, but the STN "
-            "must still learn θ from there."
-        )
-        expected = geometry.identity_theta().flatten()
-        if torch.allclose(b, torch.tensor([1.0, 0, 0, 0, 0, 1])):
-            raise AssertionError(
-                "that is the seed article's bias [1, 0, 0, 0, 0, 1]: read it row by row as "
-                "θ = [[1, 0, 0], [0, 0, 1]], which sends every output row to y = +1 (the "
-                "bottom edge). The second row must be [0, 1, 0]."
+        cases = [("affine", (3, 1, 28, 28)), ("affine", (2, 3, 20, 30)), ("rotation", (2, 1, 18, 36))]
+        for transform, shape in cases:
+            torch.manual_seed(0)
+            reference = stn.SpatialTransformer(shape[1], transform)
+            nn.init.normal_(reference.localization.head[-1].weight, std=0.3)  # not the identity
+            nn.init.normal_(reference.localization.head[-1].bias, std=0.3)
+            mine = cls(shape[1], transform)
+            mine.load_state_dict(reference.state_dict())
+            x = torch.rand(shape)
+            got = mine(x)
+            if got is None:
+                raise NotAttempted
+            assert isinstance(got, tuple) and len(got) == 2, (
+                f"forward must return a pair (output, theta), got {type(got).__name__}; "
+                "the STN returns θ as well, so that we can look at what it learned."
             )
-        assert torch.allclose(b, expected), (
-            f"the bias is θ written row by row, [a, b, tx, c, d, ty]; the identity is "
-            f"{expected.tolist()}, got {[round(v, 3) for v in b.tolist()]}."
-        )
-        # The layer in a real STN must now pass an image through unchanged.
-        net = stn.SpatialTransformer(1)
-        net.localization.head[-1] = layer
-        x = torch.rand(3, 1, 28, 28)
-        out, _ = net(x)
-        assert torch.allclose(out, x, atol=1e-5), "an STN with this layer does not return its input."
+            out, theta = got
+            with torch.no_grad():
+                expected_out, expected_theta = reference(x)
+            assert isinstance(theta, torch.Tensor) and theta.shape == expected_theta.shape, (
+                f"theta must have shape (B, 2, 3) = {tuple(expected_theta.shape)}; turn the localization "
+                "net's output into θ with stn.params_to_theta(params, self.transform, aspect=W / H)."
+            )
+            assert torch.allclose(theta.detach().float(), expected_theta, atol=1e-5), (
+                f"θ differs from the package's for transform {transform!r} on a {shape[-2]}×{shape[-1]} input: "
+                "params = self.localization(x), then stn.params_to_theta(params, self.transform, "
+                "aspect=x.shape[-1] / x.shape[-2])."
+            )
+            assert isinstance(out, torch.Tensor) and out.shape == x.shape, (
+                f"output must have the input's shape {tuple(x.shape)}; build the grid with "
+                "F.affine_grid(theta, list(x.shape), ...) and sample x on it."
+            )
+            if torch.allclose(out.detach(), x, atol=1e-5):
+                raise AssertionError("the output is the input: sample x on the grid that θ makes "
+                                     "(F.affine_grid, then F.grid_sample).")
+            if not torch.allclose(out.detach().float(), expected_out, atol=1e-4):
+                grid = F.affine_grid(expected_theta, list(x.shape), align_corners=False)
+                if torch.allclose(out.detach(), F.grid_sample(x, grid, align_corners=False), atol=1e-4):
+                    raise AssertionError("that is grid_sample's default zero padding: pass "
+                                         "padding_mode=self.padding_mode ('border': the background).")
+                grid = F.affine_grid(expected_theta, list(x.shape), align_corners=True)
+                if torch.allclose(out.detach(), F.grid_sample(x, grid, padding_mode="border", align_corners=True),
+                                  atol=1e-4):
+                    raise AssertionError("pass align_corners=self.align_corners (False) to both "
+                                         "F.affine_grid and F.grid_sample.")
+                raise AssertionError(
+                    "the output differs from the package's: grid = F.affine_grid(theta, list(x.shape), "
+                    "align_corners=...), output = F.grid_sample(x, grid, padding_mode=..., align_corners=...)."
+                )
+            assert out.requires_grad, (
+                "no gradient reaches the localization net: build θ, the grid and the output with torch "
+                "operations (no .detach(), .item() or torch.no_grad())."
+            )
+            out.square().sum().backward()
+            grad = mine.localization.head[-1].weight.grad
+            assert grad is not None and grad.abs().sum() > 0, (
+                "no gradient reaches the localization net: build θ, the grid and the output with torch "
+                "operations (no .detach(), .item() or torch.no_grad())."
+            )
+        x = torch.rand(2, 1, 28, 28)
+        with torch.no_grad():
+            out, _ = cls(1)(x)
+        assert torch.allclose(out, x, atol=1e-5), "a fresh STN must return its input (θ starts at the identity)."
 
     return check(
-        "Exercise 1 (identity initialisation)",
-        init_fn,
+        "Exercise 1 (the STN's forward)",
+        stn_class,
         test,
-        "zero weights and bias [1, 0, 0, 0, 1, 0]: the untrained STN passes its input through.",
-    )
-
-
-def reference_rotation_scale_theta(params: torch.Tensor) -> torch.Tensor:
-    """The answer to exercise 2: ``(B, 2)`` (angle in radians, log-scale) → θ ``(B, 2, 3)``."""
-    angle, s = params[:, 0], torch.exp(params[:, 1])
-    c, si = s * torch.cos(angle), s * torch.sin(angle)
-    zero = torch.zeros_like(c)
-    return torch.stack(
-        [torch.stack([c, -si, zero], -1), torch.stack([si, c, zero], -1)], dim=1
+        "localization net → θ → grid → sample: your forward is the package's SpatialTransformer.",
     )
 
 
@@ -124,7 +150,7 @@ def check_rotation_scale_theta(
         torch.manual_seed(1)
         params = torch.randn(8, 2, requires_grad=True)
         theta = fn(params).float()
-        expected = reference_rotation_scale_theta(params.detach())
+        expected = stn.rotation_scale_theta(params.detach())
         assert torch.allclose(theta.detach(), expected, atol=1e-5), (
             "θ must be exp(log_s) · [[cos α, -sin α, 0], [sin α, cos α, 0]] for each row of params."
         )
@@ -143,4 +169,4 @@ def check_rotation_scale_theta(
     )
 
 
-__all__ = ["check_identity_init", "check_rotation_scale_theta", "reference_rotation_scale_theta"]
+__all__ = ["check_forward", "check_rotation_scale_theta"]
