@@ -30,7 +30,6 @@ as the image, so each style stays on its region wherever the warp takes it.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import config as course_config
-from . import geometry, losses, transfer, warps
+from . import geometry, loop, losses, transfer, warps
 from .checks import number
 from .images import resize
 from .transfer import TransferConfig, TransferError
@@ -219,62 +217,86 @@ def deformable_stylise(
             raise ValueError(f"{name}={value!r} is invalid: expected a finite number >= 0 (> 0 for field_lr).")
     if transform not in TRANSFORMS:
         raise ValueError(f"transform={transform!r} is invalid: expected one of {TRANSFORMS}.")
-    cfg = cfg.replace(lr=cfg.resolved_lr())
-    content = transfer._check_image(content, "content")
-    styles, blend = transfer._prepare_styles(style, cfg)
+    content = transfer.check_image(content, "content")
+    styles, blend = transfer.prepare_styles(style, cfg)
     in_hw = tuple(content.shape[-2:])
     src, tgt = warps.point_pairs(source_points, target_points, in_hw, names=("source_points", "target_points"))
-    out_hw = transfer._output_size(in_hw, cfg)
+    out_hw = transfer.output_size(in_hw, cfg)
     src, tgt = _rescale(src, in_hw, out_hw), _rescale(tgt, in_hw, out_hw)
     warp = initial_warp(src, tgt, out_hw, transform, grid_size, smooth_weight / max(keypoint_weight, 1e-12),
                         fit=keypoint_weight > 0)
-    dev = torch.device(cfg.device) if cfg.device else course_config.device()
+    dev = transfer.device_of(cfg)
     extractor = transfer.feature_network(cfg.replace(device=str(dev)))
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight,
                "keypoint": keypoint_weight, "smooth": smooth_weight}
-    warp = warp.to(dev).requires_grad_(True)
     history: dict[str, list[float]] = {k: [] for k in ("total", *weights, "time", "scale")}
-    bar = transfer._progress_bar(sum(cfg.steps_per_scale()), cfg.progress)
-    bar.set_description("deformable stylise")
-    start = time.perf_counter()
+    recorder = loop.Recorder(history, sum(cfg.steps_per_scale()), desc="deformable stylise",
+                             progress=cfg.progress, callback=cfg.callback)
     gen = torch.Generator().manual_seed(cfg.seed)
-    image, best, reason, step = None, None, "finished", 0  # step: steps done, all scales
+    image, out = None, loop.Outcome("finished", 0, None)
     try:
         for si, (scale, n_steps) in enumerate(zip(cfg.scales, cfg.steps_per_scale(), strict=True)):
-            hw, c_s, s_s = transfer._inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
+            recorder.scale_index = si
+            hw, c_s, s_s = transfer.inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
+            image = transfer.level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
             objective = transfer.Objective(extractor, c_s, s_s, blend, cfg)
-            image = transfer._level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
             points = _rescale(src, out_hw, hw).to(dev), _rescale(tgt, out_hw, hw).to(dev)
-            best, step = _optimise_scale(objective, image.to(dev), warp, points, weights, n_steps, si, cfg,
-                                         field_lr, history, start, step, bar)
-            image = best["image"]
-            with torch.no_grad():
-                warp.copy_(best["warp"])
-    except _Stop as stop:
-        reason = stop.reason
-        best = stop.best
-    except KeyboardInterrupt:
-        reason = "interrupted"
+            out = _run_level(objective, image.to(dev), warp.to(dev), points, weights, n_steps, cfg, field_lr, recorder)
+            if out.best_extra is not None:  # the best evaluated image and warp of this level
+                image, warp = (t.detach().cpu() for t in out.best_extra)
+            if out.reason != "finished":
+                break
+    except KeyboardInterrupt:  # while the targets were being built
+        out = loop.Outcome("interrupted", recorder.steps, None)
     finally:
-        bar.close()
-    if best is None:  # interrupted before the first step: the starting point
-        best = {"image": image if image is not None else resize(content, out_hw), "warp": warp.detach().cpu()}
-    x = best["image"].detach().cpu().float()
+        recorder.close()
+    x = (image if image is not None else resize(content, out_hw)).float()
     if tuple(x.shape[-2:]) != out_hw:
-        x = F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False).clamp(0, 1)
-    if reason == "interrupted":
-        print(f"Interrupted after {len(history['total'])} steps: returning the best image so far "
-              "(result.stopped_reason == 'interrupted').")
-    params = best["warp"].detach().cpu().float()
+        x = F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False)
+    x, params = x.clamp(0, 1), warp.float()
     grid = warp_grid(params, out_hw)
-    return DeformableResult(
-        image=warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1).contiguous(),
-        unwarped=x.clamp(0, 1).contiguous(), control=params, grid=grid, source_points=src, target_points=tgt,
-        history=history, config=cfg, grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight),
-        smooth_weight=float(smooth_weight), transform=transform, stopped_reason=reason,
-        steps_done=len(history["total"]), seconds=time.perf_counter() - start, source=extractor.source,
-        is_imagenet=extractor.is_imagenet,
+    result = DeformableResult(
+        image=warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1).contiguous(), unwarped=x.contiguous(),
+        control=params, grid=grid, source_points=src, target_points=tgt, history=history, config=cfg,
+        grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight), smooth_weight=float(smooth_weight),
+        transform=transform, stopped_reason=out.reason, steps_done=recorder.steps,
+        seconds=time.perf_counter() - recorder.start, source=extractor.source, is_imagenet=extractor.is_imagenet,
     )
+    if out.reason == "diverged":
+        raise TransferError(out.message, result)
+    if out.reason == "interrupted":
+        print(f"Interrupted after {result.steps_done} steps: returning the best image so far "
+              "(result.stopped_reason == 'interrupted').")
+    return result
+
+
+def _run_level(
+    objective: transfer.Objective, image: torch.Tensor, warp: torch.Tensor, points: tuple[torch.Tensor, torch.Tensor],
+    weights: dict[str, float], n_steps: int, cfg: TransferConfig, field_lr: float, recorder: loop.Recorder,
+) -> loop.Outcome:
+    """``n_steps`` steps of the course's loop at one size, on the image's logits and the warp.
+
+    The warp has its own Adam, stepped with the gradients of the same evaluation: the
+    keypoint term is far stiffer than the image's relative losses, and one L-BFGS over both
+    took steps sized for the warp, so the image hardly moved.
+    """
+    z = transfer.to_variable(image, "sigmoid").requires_grad_(True)
+    warp = warp.detach().clone().requires_grad_(True)
+    hw = tuple(image.shape[-2:])
+
+    def evaluate() -> loop.Evaluation:
+        x = torch.sigmoid(z)
+        terms = deformable_objective(objective, x, warp, *points)
+        total = sum(weights[k] * terms[k] for k in weights)
+        with torch.no_grad():  # what a callback sees: the output W(x)
+            shown = warps.warp_with_grid(x, warp_grid(warp, hw), mode="bicubic").clamp(0, 1)
+        return loop.Evaluation(total, terms, shown, (x.detach(), warp.detach().clone()))
+
+    recorder.postfix = lambda rec: {"loss": f"{rec.losses['total']:.4g}",
+                                    "keypoints": f"{rec.losses['keypoint'] ** 0.5 * max(hw) / 2:.2f}px"}
+    return loop.optimise([z], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
+                         history_size=cfg.history_size, also=[torch.optim.Adam([warp], lr=field_lr)],
+                         on_step=recorder, max_loss_ratio=cfg.max_loss_ratio)
 
 
 def initial_warp(
@@ -297,92 +319,6 @@ def _rescale(points: torch.Tensor, from_hw: tuple[int, int], to_hw: tuple[int, i
     (pixel centres scale: ``(p + 0.5) · ratio − 0.5``)."""
     ratio = torch.tensor([to_hw[1] / from_hw[1], to_hw[0] / from_hw[0]])
     return (points + 0.5) * ratio - 0.5
-
-
-def _output(best, z, warp) -> torch.Tensor:
-    with torch.no_grad():
-        x = torch.sigmoid(z)
-        return warps.warp_with_grid(x, warp_grid(warp, x.shape[-2:]), mode="bicubic").cpu()
-
-
-class _Stop(Exception):
-    def __init__(self, reason: str, best: dict[str, torch.Tensor] | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.best = best
-
-
-def _optimise_scale(
-    objective: transfer.Objective,
-    image: torch.Tensor,
-    warp: torch.Tensor,
-    points: tuple[torch.Tensor, torch.Tensor],
-    weights: dict[str, float],
-    n_steps: int,
-    scale_index: int,
-    cfg: TransferConfig,
-    field_lr: float,
-    history: dict[str, list[float]],
-    start: float,
-    step: int,
-    bar,
-) -> tuple[dict[str, torch.Tensor], int]:
-    """``n_steps`` joint steps on the image logits and the warp's parameters at one size."""
-    z = transfer._to_variable(image, "sigmoid").requires_grad_(True)
-    if cfg.optimiser == "lbfgs":  # one closure (one forward + backward) per step, as in stylise
-        opt = torch.optim.LBFGS([z], lr=cfg.lr, max_iter=1, history_size=cfg.history_size,
-                                tolerance_grad=0.0, tolerance_change=0.0)
-    else:
-        opt = torch.optim.Adam([z], lr=cfg.lr)
-    # The warp has its own Adam, stepped with the gradient of the same evaluation: its
-    # keypoint term is far stiffer than the image's relative losses, and one L-BFGS over
-    # both took steps sized for the warp, so the image hardly moved.
-    field_opt = torch.optim.Adam([warp], lr=field_lr)
-    state: dict[str, Any] = {"best": float("inf"), "record": None, "scale": None}
-    best = {"image": image.detach().cpu().clone(), "warp": warp.detach().cpu().clone()}
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        field_opt.zero_grad(set_to_none=True)
-        x = torch.sigmoid(z)
-        terms = deformable_objective(objective, x, warp, *points)
-        total = sum(weights[k] * terms[k] for k in weights)
-        value = total.item()
-        if not math.isfinite(value):
-            raise TransferError(f"The loss became {value} at step {step + 1}; lower lr or the weights.")
-        total.backward()
-        if state["scale"] is None:  # see transfer._optimise_scale: L-BFGS's absolute curvature test
-            g_max = z.grad.abs().max().item()
-            state["scale"] = 1.0 / g_max if cfg.optimiser == "lbfgs" and 0 < g_max < transfer._GRAD_FLOOR else 1.0
-        if state["scale"] != 1.0:
-            z.grad.mul_(state["scale"])
-        if value < state["best"]:
-            state["best"] = value
-            best["image"] = x.detach().cpu().clone()
-            best["warp"] = warp.detach().cpu().clone()
-        state["record"] = {"total": value, **{k: v.item() for k, v in terms.items()}}
-        return total.detach() * state["scale"]
-
-    try:
-        for _ in range(n_steps):
-            opt.step(closure)  # evaluates the closure once: gradients for the image and the warp
-            field_opt.step()
-            step += 1
-            rec = state["record"]
-            for k, v in rec.items():
-                history[k].append(v)
-            history["time"].append(time.perf_counter() - start)
-            history["scale"].append(scale_index)
-            bar.update(1)
-            if step % 10 == 0 or step == 1:
-                bar.set_postfix(loss=f"{rec['total']:.4g}",
-                                keypoints=f"{math.sqrt(rec['keypoint']) * max(image.shape[-2:]) / 2:.2f}px",
-                                refresh=False)
-            if cfg.callback is not None and cfg.callback(step, _output(best, z, warp), dict(rec)) is True:
-                raise _Stop("callback", best)
-    except KeyboardInterrupt:
-        raise _Stop("interrupted", best) from None
-    return best, step
 
 
 __all__ = ["TRANSFORMS", "DeformableResult", "deformable_objective", "deformable_stylise", "initial_warp", "warp_grid"]

@@ -31,6 +31,27 @@ def run(content, style):
     return deform.deformable_stylise(content, style, SRC, TGT, grid_size=(4, 4), **FAST)
 
 
+def test_the_objective_measures_content_on_x_and_style_on_the_warped_image(content, style):
+    cfg = transfer.TransferConfig(**FAST)
+    objective = transfer.Objective(transfer.feature_network(cfg), content, [style], [1.0], cfg)
+    field = deform.initial_warp(SRC, TGT, (32, 40), grid_size=(4, 4)).requires_grad_(True)
+    x = content.clone().requires_grad_(True)
+    terms = deform.deformable_objective(objective, x, field, SRC, TGT)
+    assert sorted(terms) == ["content", "keypoint", "smooth", "style", "tv"]
+    assert terms["content"] < 1e-6  # x is the photo itself: only W(x), not x, has moved
+    assert terms["keypoint"] ** 0.5 * 20 < 0.5  # the warm start carries the points (px: × half of 40)
+    assert terms["smooth"] == warps.smoothness(field)
+    plain = objective.style_term(objective.features(content))
+    warped = warps.warp_with_grid(content, deform.warp_grid(field, (32, 40)), mode="bicubic")
+    assert torch.isclose(terms["style"], objective.style_term(objective.features(warped)))
+    assert not torch.isclose(terms["style"], plain)
+    sum(terms.values()).backward()  # one backward pass reaches the image and the control points
+    assert x.grad.abs().max() > 0 and field.grad.abs().max() > 0
+    theta = deform.initial_warp(SRC, TGT, (32, 40), "affine")
+    assert theta.shape == (1, 2, 3) and deform.warp_grid(theta, (32, 40)).shape == (1, 32, 40, 2)
+    assert deform.deformable_objective(objective, content, theta, SRC, TGT)["smooth"] == 0
+
+
 def test_keypoints_reach_their_targets_without_folds(run, content):
     before = (SRC - TGT).norm(dim=-1)
     assert before.min() > 2.5  # the points really had to move
