@@ -86,7 +86,7 @@ def test_unreadable_notebook_is_reported_not_raised(tmp_path):
 
 
 def test_expected_checkers_follow_the_exercise_order():
-    assert classroom.expected_checkers("04") == ["ex04.check_total_loss", "ex04.check_keep_colour"]
+    assert classroom.expected_checkers("04") == ["ex04.check_style_loss", "ex04.check_tv_loss"]
     assert classroom.expected_checkers("99") == []
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import colour, geometry, losses, stn, warps
+from course_utils import geometry, losses, stn, warps
 from course_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07
 
 
@@ -19,17 +19,17 @@ from course_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07
     (ex02.check_rotation_scale_theta, lambda p: stn.rotation_scale_theta(p.double())),
     (ex05.check_smoothness, lambda c: warps.smoothness(c.double())),
     (ex05.check_style_warp, lambda s, d, z: warps.warp_style(s, d, z).double()),
-    (ex04.check_keep_colour, lambda s, c: colour.with_chroma_of(colour.luminance(s), c).double()),
-], ids=["invert", "rotation_scale", "smoothness", "style_warp", "keep_colour"])
+    (ex04.check_tv_loss, lambda x: losses.tv_loss(x.double())),
+], ids=["invert", "rotation_scale", "smoothness", "style_warp", "tv_loss"])
 def test_float64_answers_pass(check, answer):
     assert check(answer).passed
 
 
-def test_total_loss_in_float64_passes():
-    def total64(feats, ct, sg, image, layer, weights):
-        return ex04.reference_total_loss(feats, ct, sg, image, layer, weights).double()
+def test_style_loss_in_float64_passes():
+    def style64(feats, targets, layer_weights=None):
+        return losses.style_loss(feats, targets, layer_weights).double()
 
-    assert ex04.check_total_loss(total64).passed
+    assert ex04.check_style_loss(style64).passed
 
 
 def test_numpy_and_tensor_integers_pass_in_notebook_03():
@@ -76,28 +76,25 @@ def test_rotation_scale_theta_with_the_angle_read_as_degrees():
         ex02.check_rotation_scale_theta(degrees)
 
 
-@pytest.mark.parametrize("mistake, match", [
-    ("no_content", "the content term is missing"),
-    ("swapped", "α and β are swapped"),
-    ("unweighted", "the weights are not applied"),
-])
-def test_total_loss_mistakes_are_named(mistake, match):
-    def answer(feats, ct, sg, image, layer, weights):
-        a, b, c = weights
-        content, style, tv = losses.content_loss(feats[layer], ct), losses.style_loss(feats, sg), losses.tv_loss(image)
-        return {"no_content": b * style + c * tv, "swapped": b * content + a * style + c * tv,
-                "unweighted": content + style + tv}[mistake]
+def test_style_loss_mistakes_are_named():
+    def unweighted(feats, targets, layer_weights=None):  # forgets the layer weights
+        return sum(losses.relative_error(losses.gram_matrix(feats[k]), a) for k, a in targets.items())
 
-    with pytest.raises(AssertionError, match=match):
-        ex04.check_total_loss(answer)
+    def target_gram_again(feats, targets, layer_weights=None):  # Gram of the Gram target
+        return sum(losses.relative_error(losses.gram_matrix(feats[k]), losses.gram_matrix(a)) for k, a in targets.items())
+
+    with pytest.raises(AssertionError, match="multiply each layer's error by its weight"):
+        ex04.check_style_loss(unweighted)
+    with pytest.raises(AssertionError, match="already holds the style's Gram matrices"):
+        ex04.check_style_loss(target_gram_again)
 
 
-def test_keep_colour_left_in_yiq_is_named():
-    def still_yiq(stylised, content):
-        return torch.cat([colour.rgb_to_yiq(stylised)[:, :1], colour.rgb_to_yiq(content)[:, 1:]], 1)
+def test_tv_loss_as_a_sum_is_named():
+    def summed(x):
+        return (x[:, :, 1:] - x[:, :, :-1]).pow(2).sum() + (x[..., 1:] - x[..., :-1]).pow(2).sum()
 
-    with pytest.raises(AssertionError, match="still YIQ"):
-        ex04.check_keep_colour(still_yiq)
+    with pytest.raises(AssertionError, match="that is a sum"):
+        ex04.check_tv_loss(summed)
 
 
 def test_smoothness_of_the_first_field_only_is_refused():

@@ -1,4 +1,6 @@
-"""Checkers for notebook 04 (style transfer by optimisation)."""
+"""Checkers for notebook 04 (style transfer by optimisation). The reference answers are
+the package's own functions, :func:`course_utils.losses.style_loss` and
+:func:`course_utils.losses.tv_loss`, which the notebook's hidden solutions write out."""
 
 from __future__ import annotations
 
@@ -6,111 +8,122 @@ from collections.abc import Callable
 
 import torch
 
-from .. import colour, losses
+from .. import losses
 from ._core import CheckResult, NotAttempted, check
 
 
-def reference_total_loss(
-    feats: dict[str, torch.Tensor],
-    content_target: torch.Tensor,
-    style_grams: dict[str, torch.Tensor],
-    image: torch.Tensor,
-    content_layer: str,
-    weights: tuple[float, float, float],
-) -> torch.Tensor:
-    """The objective of notebook 04: ``α·content + β·style + γ·TV`` (scale-free terms)."""
-    alpha, beta, gamma = weights
-    c = losses.content_loss(feats[content_layer], content_target)
-    s = losses.style_loss(feats, style_grams)
-    return alpha * c + beta * s + gamma * losses.tv_loss(image)
+def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
+    return bool(torch.isclose(got.detach().float(), want.detach().float(), rtol=1e-4, atol=1e-8))
 
 
-def _case(seed: int):
+def _scalar(got: object) -> torch.Tensor:
+    if got is None or got is Ellipsis:
+        raise NotAttempted
+    if not (isinstance(got, torch.Tensor) and got.dim() == 0):
+        raise AssertionError(f"return a scalar tensor (0-dim), got {type(got).__name__} "
+                             f"{tuple(got.shape) if isinstance(got, torch.Tensor) else ''}".rstrip())
+    return got
+
+
+def _style_case(seed: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Features of a generated image (two style layers and a content layer of other sizes)
+    and the style's Gram targets, from a style image of another size."""
     g = torch.Generator().manual_seed(seed)
-    image = torch.rand(1, 3, 12, 10, generator=g)
-    feats = {"relu1_1": torch.rand(1, 4, 12, 10, generator=g), "relu2_1": torch.rand(1, 6, 6, 5, generator=g)}
-    content_target = torch.rand(1, 6, 6, 5, generator=g)
-    style_grams = losses.grams({"relu1_1": torch.rand(1, 4, 9, 9, generator=g),
-                                "relu2_1": torch.rand(1, 6, 4, 5, generator=g)})
-    return feats, content_target, style_grams, image
+    feats = {"relu1_1": torch.rand(1, 4, 12, 10, generator=g), "relu2_1": torch.rand(1, 6, 6, 5, generator=g),
+             "relu4_2": torch.rand(1, 8, 3, 2, generator=g)}
+    style = {"relu1_1": torch.rand(1, 4, 9, 9, generator=g) * 2, "relu2_1": torch.rand(1, 6, 4, 5, generator=g)}
+    return feats, losses.grams(style)
 
 
-def check_total_loss(fn: Callable[..., torch.Tensor] | None) -> CheckResult:
-    """Exercise 1: ``fn(feats, content_target, style_grams, image, content_layer, weights)``
-    returns the weighted sum of the content, style and TV losses as a scalar tensor."""
+def check_style_loss(fn: Callable[..., torch.Tensor] | None) -> CheckResult:
+    """Exercise 1: ``fn(generated_feats, target_grams, layer_weights=None)`` returns
+    ``Σ_l w_l ‖G_l − A_l‖² / ‖A_l‖²`` over the layers of ``target_grams``, as
+    :func:`course_utils.losses.style_loss` does."""
 
     def test(f):
-        for seed, weights in ((0, (1.0, 1e3, 1.0)), (1, (2.0, 10.0, 0.0)), (2, (0.0, 1.0, 50.0))):
-            args = _case(seed)
-            got = f(*args, "relu2_1", weights)
-            if got is None:
-                raise NotAttempted
-            assert isinstance(got, torch.Tensor) and got.dim() == 0, "return a scalar tensor (0-dim)"
-            got = got.float()  # a float64 answer is as right as a float32 one
-            want = reference_total_loss(*args, "relu2_1", weights)
-            a, b, c = weights
-            feats, ct, sg, img = args
-            if b and torch.isclose(got, want - b * losses.style_loss(feats, sg), rtol=1e-4):
-                raise AssertionError("the style term is missing")
-            if c and torch.isclose(got, want - c * losses.tv_loss(img), rtol=1e-4):
-                raise AssertionError("the TV term is missing (losses.tv_loss(image))")
-            content = losses.content_loss(feats["relu2_1"], ct)
-            if a and torch.isclose(got, want - a * content, rtol=1e-4):
-                raise AssertionError("the content term is missing (losses.content_loss(feats[content_layer], "
-                                     "content_target))")
-            if a != b and torch.isclose(got, b * content + a * losses.style_loss(feats, sg)
-                                        + c * losses.tv_loss(img), rtol=1e-4):
-                raise AssertionError("α and β are swapped: weights = (α, β, γ) are the content, style and TV "
-                                     "weights, in that order")
-            if weights != (1.0, 1.0, 1.0) and torch.isclose(
-                    got, content + losses.style_loss(feats, sg) + losses.tv_loss(img), rtol=1e-4):
-                raise AssertionError("the weights are not applied: multiply each term by its weight")
-            assert torch.isclose(got, want, rtol=1e-4, atol=1e-8), (
-                f"with weights {weights} expected {want.item():.6g}, got {got.item():.6g}; "
-                "hint: content_loss on feats[content_layer], style_loss on all feats, "
-                "tv_loss on the image, each times its weight"
+        if not callable(f):
+            raise AssertionError("pass the function itself, e.g. check_style_loss(my_style_loss).")
+        for seed, weights in ((0, None), (1, {"relu1_1": 0.8, "relu2_1": 0.2}), (2, {"relu1_1": 0.0, "relu2_1": 3.0})):
+            feats, targets = _style_case(seed)
+            try:
+                got = _scalar(f(feats, targets) if weights is None else f(feats, targets, weights))
+            except KeyError as exc:
+                raise AssertionError(f"no layer {exc} in target_grams: loop over target_grams' layers, "
+                                     "not generated_feats' (which also holds the content layer)") from None
+            except ValueError as exc:
+                if "gram_matrix" in str(exc):
+                    raise AssertionError("target_grams already holds the style's Gram matrices, computed once "
+                                         "before the loop: compare gram_matrix(generated_feats[name]) with "
+                                         "target_grams[name] itself") from None
+                raise
+            want = losses.style_loss(feats, targets, weights)
+            if _close(got, want):
+                continue
+            w = weights or {k: 1 / len(targets) for k in targets}
+            per_layer = {k: losses.relative_error(losses.gram_matrix(feats[k]), t) for k, t in targets.items()}
+            squared = {k: (losses.gram_matrix(feats[k]) - t).pow(2).sum() for k, t in targets.items()}
+            if _close(got, sum(w[k] * squared[k] for k in targets)):
+                raise AssertionError("that is the plain squared error: divide each layer's error by the "
+                                     "target's squared norm, (A ** 2).sum(), so that every layer counts on one scale")
+            if _close(got, sum(w[k] * (squared[k] / t.numel()) for k, t in targets.items())):
+                raise AssertionError("that is a mean squared error (F.mse_loss): divide each layer's summed "
+                                     "squared error by (A ** 2).sum() instead, the target's squared norm")
+            if _close(got, sum(per_layer.values())):
+                raise AssertionError("every layer counts fully: multiply each layer's error by its weight, "
+                                     "1 / L for L layers when layer_weights is None")
+            if _close(got, sum(per_layer.values()) / len(per_layer)) and weights is not None:
+                raise AssertionError("layer_weights is not used: multiply each layer's error by layer_weights[name]")
+            raise AssertionError(
+                f"with layer_weights={weights} expected {want.item():.6g}, got {got.item():.6g}; hint: for each "
+                "layer of target_grams, G = gram_matrix(generated_feats[name]), then "
+                "weight * ((G - A) ** 2).sum() / (A ** 2).sum(), summed over the layers"
             )
-        args = _case(3)
-        img = args[3].clone().requires_grad_(True)
-        out = f(args[0], args[1], args[2], img, "relu2_1", (1.0, 1.0, 1.0))
-        assert out.requires_grad, "no gradient reaches the image: do not detach it or call .item()"
-        out.backward()
-        assert img.grad is not None and img.grad.abs().sum() > 0, (
-            "no gradient reached the image: do not detach it or call .item()")
+        feats, targets = _style_case(3)
+        x = feats["relu1_1"].clone().requires_grad_(True)
+        out = f({**feats, "relu1_1": x}, targets)
+        assert out.requires_grad, "no gradient reaches the features: do not detach them or call .item()"
 
-    return check("Exercise 1 (the total loss)", fn, test,
-                 "content, style and TV terms, each with its weight, and gradients flow.")
+    return check("Exercise 1 (the style loss)", fn, test,
+                 "your style loss matches losses.style_loss, with and without layer weights.")
 
 
-def check_keep_colour(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None) -> CheckResult:
-    """Exercise 2: ``fn(stylised, content)`` returns the stylised image's luminance with
-    the content's chroma (YIQ), clipped to [0, 1]."""
+def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> CheckResult:
+    """Exercise 2: ``fn(image)`` returns the mean squared difference between vertically
+    neighbouring pixels plus that between horizontally neighbouring ones, as
+    :func:`course_utils.losses.tv_loss` does."""
 
     def test(f):
+        if not callable(f):
+            raise AssertionError("pass the function itself, e.g. check_tv_loss(my_tv_loss).")
         g = torch.Generator().manual_seed(4)
-        stylised = torch.rand(1, 3, 10, 14, generator=g)
-        content = torch.rand(1, 3, 10, 14, generator=g)
-        got = f(stylised, content)
-        if got is None:
-            raise NotAttempted
-        assert isinstance(got, torch.Tensor) and got.shape == stylised.shape, (
-            f"return a tensor of shape {tuple(stylised.shape)}")
-        got = got.float()  # a float64 answer is as right as a float32 one
-        yiq = torch.cat([colour.rgb_to_yiq(stylised)[:, :1], colour.rgb_to_yiq(content)[:, 1:]], 1)
-        if torch.allclose(got, yiq, atol=1e-4):
-            raise AssertionError("that is still YIQ: turn it back into RGB with colour.yiq_to_rgb")
-        swapped = colour.with_chroma_of(colour.luminance(content), stylised)
-        if torch.allclose(got, swapped, atol=1e-4):
-            raise AssertionError("you kept the content's luminance and the stylised chroma: swap them")
-        assert got.min() >= 0 and got.max() <= 1, "clip the result to [0, 1] (.clamp(0, 1))"
-        want = colour.with_chroma_of(colour.luminance(stylised), content)
-        assert torch.allclose(got, want, atol=1e-4), (
-            "expected Y from the stylised image and I, Q from the content; hint: "
-            "colour.rgb_to_yiq both, torch.cat([yiq_s[:, :1], yiq_c[:, 1:]], 1), colour.yiq_to_rgb"
-        )
+        for image in (torch.rand(1, 3, 8, 12, generator=g), torch.rand(2, 3, 5, 4, generator=g) ** 3):
+            got = _scalar(f(image))
+            want = losses.tv_loss(image)
+            if _close(got, want):
+                continue
+            down = image[:, :, 1:, :] - image[:, :, :-1, :]
+            across = image[:, :, :, 1:] - image[:, :, :, :-1]
+            if _close(got, down.pow(2).sum() + across.pow(2).sum()):
+                raise AssertionError("that is a sum, which grows with the image: take the mean of each direction "
+                                     "(.mean()), so one weight works at every size")
+            if _close(got, down.abs().mean() + across.abs().mean()):
+                raise AssertionError("square the differences (.pow(2)) rather than taking their absolute value")
+            if _close(got, down.pow(2).mean()) or _close(got, across.pow(2).mean()):
+                raise AssertionError("only one direction: add the differences down (rows) and across (columns)")
+            if _close(got, (down.pow(2).sum() + across.pow(2).sum()) / image.numel()):
+                raise AssertionError("take the mean of each direction separately, then add the two means")
+            raise AssertionError(
+                f"expected {want.item():.6g}, got {got.item():.6g} for an image of shape {tuple(image.shape)}; hint: "
+                "down = image[:, :, 1:, :] - image[:, :, :-1, :], across likewise on the last dimension, "
+                "then down.pow(2).mean() + across.pow(2).mean()"
+            )
+        flat = torch.full((1, 3, 6, 6), 0.3)
+        assert _close(_scalar(f(flat)), torch.tensor(0.0)), "a flat image has no variation: expected 0"
+        x = torch.rand(1, 3, 6, 7, generator=g).requires_grad_(True)
+        assert f(x).requires_grad, "no gradient reaches the image: do not detach it or call .item()"
 
-    return check("Exercise 2 (keep the content's colours)", fn, test,
-                 "the stylised luminance with the photo's chroma.")
+    return check("Exercise 2 (the total variation loss)", fn, test,
+                 "your TV loss matches losses.tv_loss on batches of several sizes.")
 
 
-__all__ = ["check_keep_colour", "check_total_loss", "reference_total_loss"]
+__all__ = ["check_style_loss", "check_tv_loss"]
