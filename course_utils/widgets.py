@@ -19,7 +19,7 @@ import ipywidgets as W
 import torch
 from PIL import Image, ImageDraw
 
-from . import config, data, geometry, transfer
+from . import config, data, features, geometry, memory, transfer
 from .files import atomic_path
 from .images import ImageLoadError, load_image_bytes, save_image, to_pil
 from .warps import warp_style
@@ -243,6 +243,10 @@ class StyleStudio:
             "coarse_to_fine": W.Checkbox(False, description="coarse-to-fine (½ size first)"),
             "seed": W.BoundedIntText(0, min=0, max=2**31 - 1, description="seed", style=wide, layout=W.Layout(width="200px")),
         }
+        free = memory.free_bytes()  # the size slider ends where a run would not fit in memory
+        fits = 512 if free is None else memory.largest_fitting_side((512, 512), (512, 512), free)
+        if fits < 512:
+            c["size"].max = max(64, fits // 32 * 32)
         self.run_button = W.Button(description="Run", icon="play", button_style="success")
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.save_button = W.Button(description="Save", icon="save", disabled=True)
@@ -411,6 +415,11 @@ class StyleStudio:
         settings = self.settings()
         snapshot = self.describe_settings()
         content, style = self.content_image(), self.style_image()
+        try:
+            self.memory_needed(content, style, settings)
+        except MemoryError as exc:
+            self._say(f"⚠️ {exc}", error=True)
+            return None
         total = settings["steps"] * len(settings["scales"])
         self.progress.max, self.progress.value = max(total, 1), 0
         self._stop.clear()
@@ -422,6 +431,22 @@ class StyleStudio:
         if block:
             self.wait()
         return self._thread
+
+    @staticmethod
+    def memory_needed(content: torch.Tensor, style: torch.Tensor, settings: dict) -> int:
+        """The memory (bytes) a run with these settings needs (:func:`memory.check_fits`);
+        raises ``MemoryError`` with one sentence when the machine does not have it."""
+
+        def at(hw, longest: int) -> tuple[int, int]:
+            k = longest / max(hw)
+            return max(1, round(hw[0] * k)), max(1, round(hw[1] * k))
+
+        layers = (*settings["style_layers"], features.GATYS_CONTENT_LAYER)
+        return memory.check_fits(
+            at(content.shape[-2:], settings["size"]), at(style.shape[-2:], settings["size"]),
+            deepest_layer=max(layers, key=features.layer_index), optimiser=settings["optimiser"],
+            scales=len(settings["scales"]),
+        )
 
     def wait(self, timeout: float | None = None):
         """Wait for the current run to end; returns the result (or None)."""

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from course_utils import transfer, warps, widgets
+from course_utils import memory, transfer, warps, widgets
 from course_utils.widgets import StyleStudio
 
 
@@ -248,3 +248,19 @@ def test_the_settings_file_gets_the_same_rights_as_the_picture(finished, tmp_pat
     png, meta = _with_result(finished, tmp_path).save()
     assert stat.S_IMODE(meta.stat().st_mode) == stat.S_IMODE(png.stat().st_mode)
     assert json.loads(meta.read_text())["steps"] == 5 and sorted(os.listdir(tmp_path)) == sorted([png.name, meta.name])
+
+
+def test_the_size_control_and_run_respect_the_memory_this_machine_has(tmp_path, monkeypatch):
+    need_512 = memory.estimate((512, 512), (512, 512))["total"]
+    # a machine with just enough free memory for about 300 px (as memory.available_bytes reads it)
+    monkeypatch.setattr(memory, "available_bytes", lambda: memory.HEADROOM + need_512 // 3)
+    studio = StyleStudio(tmp_path)
+    size = studio.controls["size"]
+    assert 64 <= size.max < 512 and size.max % 32 == 0
+    assert memory.estimate((size.max, size.max), (size.max, size.max))["total"] <= need_512 // 3
+    # the free memory shrinks after the studio was built: Run refuses with the sentence, starts nothing
+    size.value = size.max
+    monkeypatch.setattr(memory, "available_bytes", lambda: memory.HEADROOM + memory.estimate((128, 128), (128, 128))["total"])
+    assert studio.run() is None and not studio.running and studio.result is None
+    assert "needs about" in studio.error and "is free; the largest size that fits is about" in studio.error
+    assert not studio.run_button.disabled
