@@ -1,5 +1,6 @@
-"""Notebook 06 in a real JupyterLab: a learner uploads a photo, chooses a style, turns it
-45°, presses Run, watches it form, stops it and saves it."""
+"""Notebook 06 in a real JupyterLab: a learner uploads a photo and a style (whose file name
+is markup that would run a script if it reached the page unescaped), turns the style 45°,
+presses Run, watches it form, stops it and saves it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def test_studio_upload_rotate_run_watch_stop_save(tmp_path):
     from PIL import Image
 
     Image.new("RGB", (90, 60), (30, 120, 200)).save(photo)
+    painting = tmp_path / "<img src=x onerror=window.__studio_xss=1>.png"
+    from course_utils import data
+
+    data.STYLE_GENERATORS["swirl"](96, 0).save(painting)
     with browser.jupyter_lab([NOTEBOOK], tmp_path) as (base, token), browser.chromium_page(height=1300) as page:
         browser.open_notebook(page, base, token, NOTEBOOK)
         browser.run_all_cells(page, timeout_s=600)
@@ -39,8 +44,13 @@ def test_studio_upload_rotate_run_watch_stop_save(tmp_path):
         chooser.value.set_files(str(photo))
         content = studio.locator(".studio-content select")
         page.wait_for_function("el => el.value.startsWith('upload:')", arg=content.element_handle(), timeout=30_000)
-        # choose a style and turn it 45° (the rotation slider moves in 5° steps)
-        studio.locator(".studio-style select").select_option("swirl")
+        # upload a style whose file name is markup: it must show as text, never run
+        with page.expect_file_chooser() as chooser:
+            studio.locator(".studio-style-upload").click()
+        chooser.value.set_files(str(painting))
+        style = studio.locator(".studio-style select")
+        page.wait_for_function("el => el.value.startsWith('upload:')", arg=style.element_handle(), timeout=30_000)
+        # turn the style 45° (the rotation slider moves in 5° steps)
         studio.locator(".p-TabBar-tab, .lm-TabBar-tab", has_text="Style geometry").click()
         handle = studio.locator(".studio-style-rotation .noUi-handle")
         readout = studio.locator(".studio-style-rotation .widget-readout")
@@ -82,7 +92,10 @@ def test_studio_upload_rotate_run_watch_stop_save(tmp_path):
         studio.locator(".studio-save").click()
         page.wait_for_function("el => el.innerText.startsWith('Saved')", arg=status.element_handle(), timeout=60_000)
         browser.screenshot(page, "nb06_saved.png")
-        saved = sorted((tmp_path / "notebooks" / "studio_outputs").glob("studio-*-upload-swirl*.png"))
-        assert saved, "Save should write the result of the uploaded photo in the swirl style"
+        saved = sorted((tmp_path / "notebooks" / "studio_outputs").glob("studio-*-upload-upload*.png"))
+        assert saved, "Save should write the result of the uploaded photo in the uploaded style"
         assert saved[-1].with_suffix(".json").exists()
         assert len(studio.locator(".studio-history img").all()) >= 2
+        # the style's file name is in the history caption as text; its onerror never ran
+        assert "<img src=x onerror=window.__studio_xss=1>.png" in studio.locator(".studio-history").inner_text()
+        assert page.evaluate("() => window.__studio_xss") is None
