@@ -71,7 +71,8 @@ class DeformableResult:
             ``"time"`` (s) and ``"scale"`` (index into ``config.scales``).
         config: the settings used; ``transform`` the kind of warp; ``grid_size``,
             ``keypoint_weight``, ``smooth_weight`` the warp's settings.
-        stopped_reason: ``"finished"``, ``"callback"`` or ``"interrupted"``.
+        stopped_reason: ``"finished"``, ``"callback"`` or ``"interrupted"`` (a diverging run
+            raises :class:`~course_utils.transfer.TransferError` with this result on ``.result``).
         steps_done, seconds, source, is_imagenet: as in
             :class:`~course_utils.transfer.TransferResult`.
     """
@@ -205,7 +206,8 @@ def deformable_stylise(
 
     Raises:
         ValueError: a bad image, point list or setting (the message names it).
-        TransferError: the loss became NaN or infinite.
+        TransferError: the loss became NaN, infinite or exploded (``config.max_loss_ratio``);
+            ``.result`` holds the result of the best step before that.
     """
     cfg = transfer.configured(config, **overrides)
     cfg.validate()

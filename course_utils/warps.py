@@ -107,8 +107,7 @@ def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torc
     check_size(size)
     if not is_whole(batch) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}.")
-    theta = geometry.identity_theta().to(device) if device is not None else geometry.identity_theta()
-    return geometry.sampling_grid(theta, size, batch=batch)
+    return geometry.sampling_grid(geometry.identity_theta().to(device), size, batch=batch)
 
 
 def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: bool = False) -> torch.Tensor:
@@ -222,14 +221,10 @@ def sample_grid_at(grid: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
     """Where the output pixels ``points_px`` ``(B, K, 2)`` (x, y in pixels) read from,
     in input pixels ``(B, K, 2)``; differentiable with respect to the grid."""
     _check_grid(grid)
-    if not isinstance(points_px, torch.Tensor) or points_px.dim() != 3 or points_px.shape[-1] != 2 or (
-        points_px.shape[0] != grid.shape[0]
-    ):
-        shape = tuple(points_px.shape) if isinstance(points_px, torch.Tensor) else type(points_px).__name__
-        raise ValueError(
-            f"points_px must be (B, K, 2) pixel positions with the grid's batch B={grid.shape[0]}, got {shape}; "
-            "add a batch dimension with points_px[None]."
-        )
+    points_px, _ = point_pairs(points_px, points_px, names=("points_px", "points_px"), batched=True)
+    if points_px.dim() != 3 or points_px.shape[0] != grid.shape[0]:
+        raise ValueError(f"points_px must be (B, K, 2) pixel positions with the grid's batch B={grid.shape[0]}, "
+                         f"got {tuple(points_px.shape)}; add a batch dimension with points_px[None].")
     h, w = grid.shape[1:3]
     where = geometry.pixel_to_normalised(points_px, (h, w)).unsqueeze(2)  # (B, K, 1, 2)
     values = F.grid_sample(grid.permute(0, 3, 1, 2), where, mode="bilinear", padding_mode="border", align_corners=False)
@@ -265,14 +260,11 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
         if not isinstance(image, torch.Tensor) or image.dim() != 4:
             shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
             raise ValueError(f"{what} must be a (B, C, H, W) image tensor, got {shape}; add a batch dimension with {what}[None].")
-    if moving.shape != fixed.shape:
-        raise ValueError(
-            f"moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same shape; "
-            "resize one of them (images.resize) or give both the same channels."
-        )
-    for what, image in (("moving", moving), ("fixed", fixed)):
         if not torch.isfinite(image).all():
             raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
+    if moving.shape != fixed.shape:
+        raise ValueError(f"moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same shape; "
+                         "resize one of them (images.resize) or give both the same channels.")
     if not is_whole(steps) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (steps per scale), got {steps!r}.")
     if not (isinstance(scales, Sequence) and all(
@@ -284,16 +276,8 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
 
 
 def _coarse_to_fine(
-    parameter: torch.Tensor,
-    loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    moving: torch.Tensor,
-    fixed: torch.Tensor,
-    *,
-    steps: int,
-    scales: Sequence[float],
-    lr: float,
-    desc: str,
-    progress: bool,
+    parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], moving: torch.Tensor,
+    fixed: torch.Tensor, *, steps: int, scales: Sequence[float], lr: float, desc: str, progress: bool,
 ) -> list[float]:
     """Adam on ``parameter`` minimising ``loss_at(moving_s, fixed_s)`` at each pyramid scale."""
     opt = torch.optim.Adam([parameter], lr=lr)
@@ -381,8 +365,8 @@ def fit_field_to_points(
     units (pixels ÷ half the longer side, so the result does not depend on the image size)
     plus ``smooth_weight`` × :func:`smoothness`.
 
-    The field is linear in the control displacements and the loss is quadratic, so L-BFGS
-    with a line search solves it in a few dozen iterations, with no image involved.
+    The loss is quadratic in the control displacements: L-BFGS with a line search solves it
+    in a few dozen iterations, with no image involved.
 
     Args:
         source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
