@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
+from course_utils import files
 from course_utils.files import atomic_path
 
 
@@ -28,3 +30,12 @@ def test_a_failing_block_leaves_the_old_file_and_no_temporary_one(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("disk full")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+
+
+@pytest.mark.parametrize("module", ["data", "images", "weights", "widgets"])
+def test_write_then_rename_has_one_home(module):
+    # a hand-made copy (mkstemp + os.replace) left its temporary file behind on failure or
+    # the file private (0600); these modules write through atomic_path instead
+    source = (Path(files.__file__).parent / f"{module}.py").read_text()
+    assert "os.replace(" not in source and "mkstemp(" not in source
+    assert "atomic_path" in source
