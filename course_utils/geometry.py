@@ -275,5 +275,3 @@ def check_choice(name: str, value: object, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}.")
 
-
-_check_theta = check_theta  # the older private name, still called by stn.rotation_degrees
