@@ -19,7 +19,7 @@ import ipywidgets as W
 import torch
 from PIL import Image, ImageDraw
 
-from . import config, data, features, geometry, memory, transfer
+from . import config, data, features, geometry, memory, plotting, transfer
 from .files import atomic_path
 from .images import ImageLoadError, load_image_bytes, save_image, to_pil
 from .warps import warp_style
@@ -472,7 +472,7 @@ class StyleStudio:
             self._live_history.setdefault("total", []).append(losses.get("total", float("nan")))
             for key in ("style", "content", "tv"):
                 self._live_history.setdefault(key, []).append(losses.get(key, float("nan")))
-            self.loss_plot.value = transfer.loss_curve_png(self._live_history)
+            self.loss_plot.value = plotting.loss_curve_png(self._live_history)
         self._started.set()
         return self._stop.is_set()
 
@@ -495,7 +495,7 @@ class StyleStudio:
             self.result = result
             self.network.value = self._network_line(transfer.short_source(result.source))
             self.preview.value = _png(_panel(result.image, 240))
-            self.loss_plot.value = transfer.loss_curve_png(result.history)
+            self.loss_plot.value = plotting.loss_curve_png(result.history)
             self.save_button.disabled = False
             self._remember(result.image, snapshot)
 
