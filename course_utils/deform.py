@@ -178,7 +178,9 @@ def deformable_stylise(
     field_lr: float = 0.002,
     **overrides: Any,
 ) -> DeformableResult:
-    """Stylise ``content`` while a smooth field carries ``source_points`` onto ``target_points``.
+    """Stylise ``content`` while a warp (a smooth field, or an affine θ) carries ``source_points``
+    onto ``target_points``: :func:`deformable_objective`'s weighted terms, minimised by the
+    course's loop (:func:`course_utils.loop.optimise`), coarse to fine.
 
     Args:
         content: ``(1, 3, H, W)`` in [0, 1].
