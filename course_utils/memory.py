@@ -1,15 +1,15 @@
 """How much memory a style-transfer run needs, and a refusal before it is asked for.
 
-Optimising the pixels keeps every feature map of the network, from the input to the
-deepest layer used, for the backward pass: at ``H × W`` output pixels VGG19 up to
-``relu5_1`` holds about 610 numbers per pixel (64 channels at full size, 128 at half size,
-…), 2.4 kB. A 20,000 px square therefore needs about a terabyte, and PyTorch would grab
-memory until the machine stops it. :func:`check_fits` refuses such a run at once, in one
+Optimising the pixels keeps the network's feature maps, from the input to the deepest
+layer used, for the backward pass: VGG19 up to ``relu5_1`` makes 610 numbers per output
+pixel (64 channels at full size, 128 at half size, …), and with the backward pass's
+temporaries about 3.3 kB per pixel are alive. A 20,000 px square therefore needs about two
+terabytes, and PyTorch would grab memory until the machine stops it. :func:`check_fits` refuses such a run at once, in one
 sentence, with the largest size that would fit::
 
     from course_utils import memory
     memory.check_fits((20000, 20000), (20000, 20000))   # MemoryError: ... the largest ...
-    memory.estimate((256, 256), (256, 256))["total"]    # bytes, about 0.3 GB
+    memory.estimate((256, 256), (256, 256))["total"]    # bytes, about 0.45 GB
 
 The estimate counts, from plain numbers: the feature maps kept for the backward pass (and
 the gradients that flow back through them), the style's feature maps while its Gram
@@ -17,7 +17,7 @@ targets are computed (no backward pass there, so only a few maps are alive at on
 the optimiser's state (L-BFGS keeps ``history_size`` pairs of image-sized vectors; Adam
 two). Coarse to fine runs one level after the other, so the largest (the last) decides.
 The factors were calibrated against the peak resident memory of real runs on a CPU (see
-:func:`measure_peak`; the figures are in the report of the change that added this module).
+:func:`measure_peak`, and the measured figures in ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
