@@ -1,56 +1,42 @@
-"""The engine's fast path on a GPU: bfloat16, channels-last and CUDA graphs, chosen by itself.
+"""The engine's fast path on a GPU: bfloat16, channels-last, a faster Gram and CUDA graphs.
 
-Notebook 07 measures what each of these buys; :func:`course_utils.transfer.stylise` calls
-:func:`plan` and uses what it decides, so a learner never has to set anything.
+Notebook 07 measures what each of these buys (the figures are in ``benchmarks/README.md``);
+:func:`course_utils.transfer.stylise` calls :func:`plan` and uses what it decides (it is on
+``result.plan``), so a learner never has to set anything. On a CPU nothing here changes
+anything: :func:`plan` returns float32, the default layout and no graphs.
 
-Why each piece (one 512 px Gatys step on an H100: the network's forward and input-backward
-are ~379 GFLOP, under half a millisecond at the chip's bf16 rate, yet a straightforward
-fp32 loop takes ~7 ms):
-
-* **bfloat16** convolutions run on the tensor cores at many times the fp32 rate, and move
-  half the bytes. The loss is still summed in float32 (the Gram targets and the loss terms
-  are float32), and the optimiser's variable stays float32: only the network runs in bf16.
-  ``benchmarks/bench_transfer.py --device cuda`` checks that the result is equivalent
-  (measured on an H200 at 512 px after 300 steps: final loss within 0.8 % of fp32's,
-  images 31 dB apart, mean pixel difference 0.011; not yet shown at small sizes).
+* **bfloat16** convolutions run on the tensor cores at many times the fp32 rate and move
+  half the bytes. Only the network runs in bf16: the Gram targets, the loss and the
+  optimised variable stay float32 (``bench_transfer.py --device cuda`` checks the result).
 * **channels-last** is the layout the tensor-core convolution kernels want; in the default
-  layout cuDNN inserts a transpose before and after every convolution.
-* **CUDA graphs**: a step launches hundreds of small kernels (13 convolutions, their
-  backward passes, Grams, reductions, the optimiser); at 512 px the GPU finishes many of
-  them faster than Python can launch the next. Recording one whole step (forward, backward
-  and the Adam update) once and replaying it removes the launch cost and every
-  host-device synchronisation. The per-step losses and the best image so far are kept
-  *on the GPU* by the recorded step itself and read back every 50 steps (every step when
-  a callback watches the run).
-* **torch.compile** (optional, ``compile=True``) fuses the many memory-bound operations
-  between the convolutions (bias + ReLU, the Grams' scaling, the loss reductions, the
-  gradient sums of the backward pass) into a few generated kernels; the graph then
-  replays those. It costs 10-20 s of compilation per image size (once per process), so it
-  pays for long runs and repeated runs at one size, not for a single short one: it is
-  never switched on automatically.
+  layout cuDNN inserts a transpose around every convolution. :func:`prepare_network`'s
+  copy converts its input itself.
+* **The Gram's backward in one product** (:func:`gram_matrix`), reading channels-last
+  features without a copy; :func:`style_loss_for` picks it on CUDA only.
+* **CUDA graphs**: a step launches hundreds of small kernels, and at 512 px the GPU
+  finishes many faster than Python launches the next. :class:`GraphedAdam` records one
+  whole step (forward, backward, the Adam update, and the bookkeeping of the losses and
+  the best image, kept on the GPU) and replays it: a step function for the one loop,
+  :func:`course_utils.loop.optimise`, which reads the losses back in batches.
+* **torch.compile** (``compile=True``, never automatic) fuses the memory-bound work
+  between the convolutions; it costs a compilation per image size, once per process.
 * **Adam is the fast path on a GPU.** PyTorch's L-BFGS decides on the host whether to keep
-  each curvature pair (``if ys > 1e-10``), so every step waits for the GPU and cannot be
-  recorded in a graph, and its two-loop recursion over 100 stored pairs is hundreds of
-  small kernels per step; Adam (``capturable=True``, fused into one kernel) runs entirely
-  on the device. Measured on an H200 at 512 px: L-BFGS 17-20 ms per step (9-11 with
-  ``history_size=10``) against 1.8-2.4 ms for graphed Adam. On a CPU L-BFGS needs fewer
-  steps and stays the default (notebook 04).
-
-On a CPU nothing here changes anything: :func:`plan` returns float32, the default layout
-and no graphs, and :func:`course_utils.transfer.stylise` runs its plain loop.
+  each curvature pair, so every step waits for the GPU and cannot be recorded in a graph;
+  Adam (``capturable=True``, fused) runs entirely on the device. On a CPU L-BFGS needs
+  fewer steps and stays the default (notebook 04).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from . import loop
+from . import loop, losses
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: ``TransferConfig.compile`` may name one of these ``torch.compile`` modes (``True`` means
@@ -181,8 +167,8 @@ class GraphedAdam:
         evaluate: ``() -> loop.Evaluation`` whose loss and terms stay tensors (no ``.item()``).
         lr: Adam's step size.
         n_steps: how many steps will be taken (size of the loss table).
-        warmup: eager steps before recording (they are real steps; cuDNN picks its
-            algorithms and Adam creates its state during them).
+        warmup: eager steps before recording, at least 1 (they are real steps; cuDNN picks
+            its algorithms and Adam creates its state during them).
         use_graph: ``False`` runs every step eagerly with the same device-side bookkeeping
             (a CPU has no graphs; this is how the tests check it, and the benchmark
             measures what the graph itself buys).
@@ -198,23 +184,27 @@ class GraphedAdam:
         # On CUDA, the fused Adam: one kernel for the whole update instead of about ten
         # (inside a graph every kernel still costs a few microseconds of the step).
         self.opt = torch.optim.Adam([variable], lr=lr, capturable=self.use_graph, fused=dev.type == "cuda")
-        with torch.no_grad():
-            first = evaluate()
-        self.terms = tuple(first.terms)
-        self.table = torch.full((max(n_steps, 1), 1 + len(self.terms)), float("nan"), device=dev)
+        self.n_steps = max(n_steps, 1)
         self.counter = torch.zeros((), dtype=torch.long, device=dev)
         self.best_value = torch.full((), math.inf, device=dev)
-        self.best_image = first.image.detach().clone()
-        self.current = self.best_image.clone()
+        # made by the first (eager) step, which shows the terms' names and the image's shape
+        self.terms: tuple[str, ...] = ()
+        self.table: torch.Tensor | None = None
+        self.best_image: torch.Tensor | None = None
+        self.current: torch.Tensor | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.steps_done = 0
         self.read_up_to = 0
-        self.warmup = warmup
+        self.warmup = max(warmup, 1)
 
     def _body(self) -> None:
         ev = self.evaluate()
         ev.loss.backward()
         with torch.no_grad():
+            if self.table is None:
+                self.terms = tuple(ev.terms)
+                self.table = torch.full((self.n_steps, 1 + len(self.terms)), float("nan"), device=self.var.device)
+                self.best_image, self.current = torch.zeros_like(ev.image), torch.zeros_like(ev.image)
             total = ev.loss.detach().float()
             row = torch.stack([total, *(ev.terms[k].detach().float() for k in self.terms)])
             self.table.index_copy_(0, self.counter.view(1), row.view(1, -1))
@@ -258,9 +248,24 @@ class GraphedAdam:
         names = ("total", *self.terms)
         return [dict(zip(names, r, strict=True)) for r in rows]
 
-    def best(self) -> tuple[torch.Tensor, None]:
-        """The best image so far (a copy), and no extra state."""
-        return self.best_image.detach().clone(), None
+    def best(self) -> tuple[torch.Tensor | None, None]:
+        """The best image so far (a copy; ``None`` before the first step), and no extra state."""
+        return (None if self.best_image is None else self.best_image.clone()), None
+
+
+def style_loss(generated_feats: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+               layer_weights: Mapping[str, float]) -> torch.Tensor:
+    """:func:`course_utils.losses.style_loss` with :func:`gram_matrix` (what the fast path's
+    :class:`~course_utils.objective.Objective` uses)."""
+    return sum(layer_weights[name] * losses.relative_error(gram_matrix(generated_feats[name]), target)
+               for name, target in target_grams.items())
+
+
+def style_loss_for(p: Plan) -> Callable[..., torch.Tensor]:
+    """The style loss for a plan: :func:`style_loss` on CUDA, the lessons'
+    :func:`course_utils.losses.style_loss` elsewhere (on a CPU the one-product backward saved
+    under 5 % of a step: ``benchmarks/README.md``, so the engine runs the code notebook 04 teaches)."""
+    return style_loss if p.device.type == "cuda" else losses.style_loss
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -299,4 +304,4 @@ class SymmetricGram(torch.autograd.Function):
 
 
 __all__ = ["COMPILE_MODES", "GraphedAdam", "PRECISIONS", "Plan", "READ_EVERY", "SymmetricGram", "bf16_supported", "compiled",
-           "gram_matrix", "plan", "prepare_network"]
+           "gram_matrix", "plan", "prepare_network", "style_loss", "style_loss_for"]

@@ -11,7 +11,7 @@ masks (Gatys et al. 2017, spatial control).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from . import features, losses, warps
 
 if TYPE_CHECKING:
-    from .transfer import TransferConfig
+    from .transfer_config import TransferConfig
 
 
 def layer_weights(layers: Sequence[str] | Mapping[str, float] | str, what: str) -> dict[str, float]:
@@ -85,6 +85,8 @@ class Objective:
         blend: one weight per style image, summing to 1 (with ``cfg.style_masks``, one
             weight per region).
         cfg: the settings (layers, weights, pixel range, style warps and masks).
+        style_loss: the style loss, :func:`course_utils.losses.style_loss` (the GPU fast
+            path passes :func:`course_utils.accel.style_loss`, the same number with a faster Gram).
 
     Calling it on an image ``(1, 3, h, w)`` returns ``(total, terms)`` where ``terms``
     holds the unweighted ``content``, ``style``, ``tv`` and ``range`` tensors. The feature
@@ -107,9 +109,11 @@ class Objective:
         styles: Sequence[torch.Tensor],
         blend: Sequence[float],
         cfg: TransferConfig,
+        style_loss: Callable[..., torch.Tensor] = losses.style_loss,
     ) -> None:
         self.extractor = extractor
         self.cfg = cfg
+        self.style_loss = style_loss
         self.content_w = layer_weights(cfg.content_layers, "content_layers")
         self.style_w = layer_weights(cfg.style_layers, "style_layers")
         style_warps = [(0.0, 1.0)] if cfg.style_warps is None else [(float(d), float(z)) for d, z in cfg.style_warps]
@@ -162,7 +166,7 @@ class Objective:
         deformation moved (:func:`course_utils.warps.warp_mask`); no gradient flows into them.
         """
         if self.region_masks is None:
-            return losses.style_loss(feats, self.style_targets, self.style_w)
+            return self.style_loss(feats, self.style_targets, self.style_w)
         masks = self.region_masks if masks is None else masks.detach()
         if masks.dim() != 4 or masks.shape[1] != len(self.region_targets):
             raise ValueError(f"masks must have shape (1, {len(self.region_targets)}, h, w), one channel per "
@@ -170,7 +174,7 @@ class Objective:
         total = None
         for r, (targets, weight) in enumerate(zip(self.region_targets, self.region_weights, strict=True)):
             weighted = {k: masked_features(feats[k], masks[:, r : r + 1]) for k in targets}
-            term = weight * losses.style_loss(weighted, targets, self.style_w)
+            term = weight * self.style_loss(weighted, targets, self.style_w)
             total = term if total is None else total + term
         return total
 

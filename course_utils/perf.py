@@ -23,28 +23,30 @@ script measures the same way::
   CPU has no such counter in PyTorch, so :func:`activation_memory_mb` measures what grows
   with the image: the tensors autograd saves during the forward pass for the backward
   pass (feature maps, pooling indices), counted once per storage.
+
+How the cost grows with the image is fitted in :mod:`course_utils.scaling`
+(:func:`fit_quadratic`, :func:`largest_side`, also reachable here).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import accel, loop, transfer
+from .scaling import QuadraticFit, fit_quadratic, largest_side  # notebook 07 reads them here
+from .transfer import sweep  # notebook 07 runs its parameter sweeps as perf.sweep
 
-#: Where ``benchmarks/bench_transfer.py`` stores its GPU figures (see benchmarks/README.md).
+#: The precisions :class:`Step` can run the network in.
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -361,85 +363,6 @@ class Step:
         return f"Step(size={self.size}, device={self.device.type}, precision={self.precision})"
 
 
-# ------------------------------------------------------------------------------ fitting
-@dataclass(frozen=True)
-class QuadraticFit:
-    """``value ≈ a + b·side + c·side²`` fitted by least squares; ``b`` is 0 unless the linear
-    term was asked for. ``r2`` is the coefficient of determination (1 = a perfect fit)."""
-
-    a: float
-    b: float
-    c: float
-    r2: float
-
-    def predict(self, side: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
-        """The fitted value at ``side`` (a number or an array of them)."""
-        s = np.asarray(side, dtype=float)
-        out = self.a + self.b * s + self.c * s**2
-        return float(out) if out.ndim == 0 else out
-
-    def __str__(self) -> str:
-        lin = f" {self.b:+.3g}·side" if self.b else ""
-        return f"{self.a:.3g}{lin} {self.c:+.3g}·side²  (R² = {self.r2:.3f})"
-
-
-def fit_quadratic(sides: Sequence[float], values: Sequence[float], *, linear_term: bool = False,
-                  nonnegative_overhead: bool = True) -> QuadraticFit:
-    """Fit ``values ≈ a + c·side²`` (or ``a + b·side + c·side²`` with ``linear_term=True``).
-
-    The work of a convolutional network grows with the number of pixels, ``side²``, plus a
-    fixed overhead ``a`` (launching operations, Python): so by default the fit has those two
-    terms only, and its R² says how well that model explains the measurements.
-
-    Args:
-        sides: image sides in pixels (at least 3 distinct values; one more with the linear term).
-        values: one measurement per side (seconds, MB, FLOPs…).
-        nonnegative_overhead: for the two-term fit, an overhead ``a`` that comes out below 0
-            (noisy timings) is set to 0 and ``c`` refitted alone.
-
-    Returns:
-        A :class:`QuadraticFit`.
-    """
-    s = np.asarray(sides, dtype=float)
-    y = np.asarray(values, dtype=float)
-    if s.ndim != 1 or s.shape != y.shape:
-        raise ValueError(f"sides and values must be two equally long lists, got {s.shape} and {y.shape}.")
-    need = 4 if linear_term else 3
-    if len(np.unique(s)) < need:
-        raise ValueError(f"fit_quadratic needs at least {need} distinct sides, got {len(np.unique(s))}.")
-    if not (np.isfinite(s).all() and np.isfinite(y).all()):
-        raise ValueError("sides and values must be finite numbers (no NaN or infinity).")
-    columns = [np.ones_like(s), s, s**2] if linear_term else [np.ones_like(s), s**2]
-    design = np.stack(columns, axis=1)
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    if not linear_term and nonnegative_overhead and coef[0] < 0:
-        # a cost below zero at side 0 is noise, not overhead: fit c·side² alone
-        design = design[:, 1:]
-        coef = np.concatenate([[0.0], np.linalg.lstsq(design, y, rcond=None)[0]])
-        design = np.stack(columns, axis=1)
-    fitted = design @ coef
-    ss_res = float(((y - fitted) ** 2).sum())
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
-    a, b, c = (coef[0], coef[1], coef[2]) if linear_term else (coef[0], 0.0, coef[1])
-    return QuadraticFit(float(a), float(b), float(c), float(r2))
-
-
-def largest_side(fit: QuadraticFit, seconds: float, steps: int) -> int:
-    """The largest image side (px) whose ``steps`` steps fit in ``seconds`` by ``fit``
-    (a fit of seconds per step against the side, with ``b == 0``); 0 if none does."""
-    if fit.b != 0:
-        raise ValueError("largest_side needs a fit without the linear term (fit_quadratic(..., linear_term=False)).")
-    _check_count("steps", steps, 1)
-    if not (isinstance(seconds, Real) and not isinstance(seconds, bool) and math.isfinite(seconds)
-            and seconds > 0):
-        raise ValueError(f"seconds must be a positive time budget, got {seconds!r}; e.g. 60.")
-    per_step = seconds / steps - fit.a
-    if per_step <= 0 or fit.c <= 0:
-        return 0
-    return int(math.floor(math.sqrt(per_step / fit.c)))
-
-
 # ---------------------------------------------------------------------------- profiler
 @dataclass(frozen=True)
 class Profile:
@@ -511,55 +434,8 @@ def profile(fn: Callable[[], Any], *, row_limit: int = 10, warmup: int = 1) -> P
     return Profile(table, top)
 
 
-# ------------------------------------------------------------------- parameter sweeps
-def sweep(content: torch.Tensor, style: torch.Tensor, config: transfer.TransferConfig | None,
-          name: str, values: Sequence[Any], **overrides: Any) -> dict[Any, transfer.TransferResult]:
-    """Run :func:`course_utils.transfer.stylise` once per value of one setting.
-
-    Args:
-        content, style: as for ``stylise``.
-        config: the base settings (``None`` for the defaults).
-        name: the :class:`~course_utils.transfer.TransferConfig` setting to vary, e.g.
-            ``"style_weight"``.
-        values: the values to try (at least one).
-        **overrides: further settings shared by every run.
-
-    Returns:
-        ``{value: TransferResult}`` in the order given (a list or dict value is keyed by its ``repr``).
-    """
-    from tqdm.auto import tqdm
-
-    base = transfer.configured(config, **overrides)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"values must be a list of settings to try, got {values!r}; e.g. [1e2, 1e3, 1e4].")
-    values = list(values)
-    if not values:
-        raise ValueError(f"sweep over {name!r} needs at least one value.")
-    base.replace(**{name: values[0]})  # an unknown setting raises a TypeError with a hint
-    out: dict[Any, transfer.TransferResult] = {}
-    for v in tqdm(values, desc=f"sweep {name}", leave=False):
-        key = v if isinstance(v, (int, float, str, tuple, type(None))) else repr(v)
-        out[key] = transfer.stylise(content, style, base, progress=False, **{name: v})
-    return out
-
-
-
 __all__ = [
-    "FlopCount",
-    "PRECISIONS",
-    "Profile",
-    "QuadraticFit",
-    "Step",
-    "Timing",
-    "activation_memory_mb",
-    "conv2d_flops",
-    "count_flops",
-    "fit_quadratic",
-    "largest_side",
-    "peak_memory_mb",
-    "profile",
-    "step_times",
-    "sweep",
-    "time_call",
-    "time_calls",
+    "FlopCount", "PRECISIONS", "Profile", "QuadraticFit", "Step", "Timing", "activation_memory_mb",
+    "conv2d_flops", "count_flops", "fit_quadratic", "largest_side", "peak_memory_mb", "profile", "step_times",
+    "sweep", "time_call", "time_calls",
 ]

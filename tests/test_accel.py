@@ -93,9 +93,9 @@ def test_device_resident_adam_matches_a_plain_adam_loop():
     z = z0.clone().requires_grad_(True)
     runner = accel.GraphedAdam(z, transfer.evaluator(objective, z, "sigmoid"), 0.05, 6, use_graph=True)
     assert not runner.use_graph  # no graphs on a CPU: the same bookkeeping, eagerly
-    assert runner.terms == ("content", "style", "tv", "range")
     for _ in range(6):
         assert runner.step(read=False) == []
+    assert runner.terms == ("content", "style", "tv", "range")  # learnt from the first step
     recorded = [r["total"] for r in runner.read(0, 6)]
 
     z = z0.clone().requires_grad_(True)
@@ -179,3 +179,22 @@ def test_gram_gradient_is_exact_and_costs_one_matrix_product(channels_last):
     assert x.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
     f = x.detach().reshape(2, 5, 12)
     assert torch.allclose(x.grad.reshape(2, 5, 12), (weights + weights.transpose(1, 2)) @ f / 12)
+
+
+def test_fast_style_loss_is_the_lessons_number_and_gradient():
+    g = torch.Generator().manual_seed(0)
+    targets = {"a": losses.gram_matrix(torch.rand(1, 4, 5, 6, generator=g)),
+               "b": losses.gram_matrix(torch.rand(1, 3, 4, 4, generator=g))}
+    weights = {"a": 0.3, "b": 0.7}
+    feats = {"a": torch.rand(1, 4, 5, 6, generator=g), "b": torch.rand(1, 3, 4, 4, generator=g)}
+    feats["a"] = feats["a"].contiguous(memory_format=torch.channels_last)
+    outs = []
+    for loss in (losses.style_loss, accel.style_loss):
+        x = {k: v.clone().requires_grad_(True) for k, v in feats.items()}
+        value = loss(x, targets, weights)
+        value.backward()
+        outs.append((value.item(), {k: v.grad for k, v in x.items()}))
+    (v1, g1), (v2, g2) = outs
+    assert v2 == pytest.approx(v1, rel=1e-6)
+    assert all(torch.allclose(g1[k], g2[k], atol=1e-7) for k in g1)
+    assert accel.style_loss_for(accel.plan(_cfg(), CPU)) is losses.style_loss  # the CPU runs the lesson's code

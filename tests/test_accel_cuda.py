@@ -31,8 +31,10 @@ def _cfg(**kw) -> transfer.TransferConfig:
 
 def test_auto_plan_on_cuda_is_the_fast_path(pair):
     res = transfer.stylise(*pair, _cfg(steps=30))
-    c = res.config
-    assert (c.precision, c.channels_last, c.cuda_graphs) == ("bf16", True, True)
+    p = res.plan  # what the engine decided; the config stays as asked
+    assert (p.dtype, p.channels_last, p.cuda_graphs) == (torch.bfloat16, True, True)
+    assert (res.config.precision, res.config.cuda_graphs) == ("auto", None)
+    assert "CUDA graphs" in res.describe()
     assert res.image.shape == pair[0].shape and res.image.device.type == "cpu"
     assert res.final("style") < 0.5 * res.history["style"][0]
     assert all(math.isfinite(v) for v in res.history["total"]) and len(res.history["total"]) == 30

@@ -395,3 +395,38 @@ def test_loop_returns_the_best_state_on_an_interrupt():
 
     out = loop.optimise([a], evaluate, 10, optimiser="adam", lr=0.1)
     assert out.reason == "interrupted" and out.steps == 5 and out.best_image is not None
+
+
+# ------------------------------------------------------------------------ hardening
+@pytest.mark.parametrize("name, value, expected", [
+    ("lr", float("nan"), "None or a finite number > 0"),
+    ("lr", float("inf"), "None or a finite number > 0"),
+    ("history_size", 0, "a whole number >= 1"),
+    ("history_size", 1.5, "a whole number >= 1"),
+    ("steps", 2.7, "a whole number >= 0"),
+    ("steps", True, "a whole number >= 0"),
+    ("steps", "3", "a whole number >= 0"),
+    ("seed", True, "a whole number from 0 to 2\\*\\*64 - 1"),
+    ("seed", 2**70, "a whole number from 0 to 2\\*\\*64 - 1"),
+    ("style_scale", float("inf"), "a finite number > 0"),
+    ("style_weight", True, "a finite number >= 0"),
+])
+def test_a_bad_setting_gets_one_sentence_naming_it(name, value, expected):
+    with pytest.raises(ValueError, match=f"^TransferConfig.{name}=.* is invalid: expected {expected}"):
+        transfer.TransferConfig(**{name: value}).validate()
+
+
+def test_numpy_numbers_are_settings_like_any_other(content, style):
+    cfg = transfer.TransferConfig(style_weight=numpy.float32(1e3), steps=numpy.int64(2), seed=numpy.int64(3),
+                                  history_size=numpy.int32(5), lr=numpy.float64(0.5))
+    cfg.validate()
+    assert cfg.steps_per_scale() == (2,)
+    r = transfer.stylise(content, style, cfg, **{k: v for k, v in FAST.items() if k != "steps"})
+    assert r.steps_done == 2 and r.lr == 0.5
+    assert type(r.config.seed) is int and type(r.config.style_weight) is float  # read as Python numbers
+
+
+def test_a_numpy_or_torch_true_from_the_callback_stops_the_run(content, style):
+    for answer in (numpy.bool_(True), torch.tensor(True)):
+        r = transfer.stylise(content, style, **{**FAST, "callback": lambda step, image, losses, a=answer: a})
+        assert r.stopped_reason == "callback" and r.steps_done == 1
