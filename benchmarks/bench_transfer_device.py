@@ -126,7 +126,8 @@ def profile_step(cfg: transfer.TransferConfig, content: torch.Tensor, style: tor
 
     p = accel.plan(cfg.replace(cuda_graphs=False), dev)
     net = accel.prepare_network(transfer.feature_network(cfg), p)
-    obj = accel.compiled(transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], cfg), p)
+    obj = accel.compiled(transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], cfg,
+                                            accel.style_loss_for(p)), p)
     z = torch.logit(content.to(dev).clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
 
     def one():
@@ -170,7 +171,7 @@ def memory_probe(cfg: transfer.TransferConfig, content: torch.Tensor, style: tor
                                        cuda_graphs=False), dev)
             net = accel.prepare_network(transfer.feature_network(cfg), p)
             torch.backends.cudnn.benchmark = bench_mode  # after prepare_network, which sets it
-            obj = transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], cfg)
+            obj = transfer.Objective(net, content.to(dev), [style.to(dev)], [1.0], cfg, accel.style_loss_for(p))
             x = content.to(dev).clone().requires_grad_(True)
             for _ in range(3):
                 _eager_step(obj, x)

@@ -198,3 +198,18 @@ def test_fast_style_loss_is_the_lessons_number_and_gradient():
     assert v2 == pytest.approx(v1, rel=1e-6)
     assert all(torch.allclose(g1[k], g2[k], atol=1e-7) for k in g1)
     assert accel.style_loss_for(accel.plan(_cfg(), CPU)) is losses.style_loss  # the CPU runs the lesson's code
+
+
+def test_a_channels_last_network_copy_converts_its_input_itself():
+    fx = transfer.feature_network(_cfg())
+    net = accel.prepare_network(fx, accel.Plan(CPU, torch.float32, True, False, False))
+    seen = []
+    handle = net.body[0].register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    try:
+        x = images.resize(data.content_image("chelsea"), (24, 24))  # the default layout
+        out, ref = net(x), fx(x)
+    finally:
+        handle.remove()
+    assert seen == [True]
+    assert all(torch.allclose(out[k], ref[k], atol=1e-5) for k in ref)
