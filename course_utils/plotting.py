@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from PIL import Image
 
 from .checks import is_whole
+from .images import to_pil
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -256,3 +258,18 @@ def preview_possible() -> bool:
     except ImportError:
         return False
     return in_notebook()
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    """A PIL image as PNG bytes, for an ``ipywidgets.Image``."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def panel(image: torch.Tensor, height: int = 256) -> Image.Image:
+    """``image`` ``(1, 3, H, W)`` as a PIL image ``height`` pixels high (nearest-neighbour
+    for a small image, so its pixels stay visible)."""
+    pil = to_pil(image)
+    w = max(1, round(pil.width * height / pil.height))
+    return pil.resize((w, height), Image.NEAREST if pil.height < height // 4 else Image.BILINEAR)

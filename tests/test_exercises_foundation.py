@@ -76,12 +76,12 @@ def test_mean_colour_checker():
 
 def test_studio_checkers():
     from course_utils.exercises import ex06
-    from course_utils.widgets import _slug
+    from course_utils.studio import safe_name
 
     assert ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05).passed
     assert not ex06.check_stop_callback(lambda step, image, losses: None).passed
     with pytest.raises(AssertionError, match="below 0.05"):
         ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.01)
-    assert ex06.check_safe_name(lambda n: _slug(n) or "image").passed
+    assert ex06.check_safe_name(lambda n: safe_name(n)).passed
     with pytest.raises(AssertionError, match="characters"):
         ex06.check_safe_name(lambda n: n or "image")

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from course_utils import memory, transfer, warps, widgets
+from course_utils import studio as studio_module
 from course_utils.widgets import StyleStudio
 
 
@@ -125,7 +126,7 @@ def test_oversized_or_broken_uploads_are_refused_with_a_message_and_nothing_writ
     out = tmp_path / "out"
     studio = StyleStudio(out)
     before = studio.controls["content"].options
-    monkeypatch.setattr(widgets, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr(studio_module, "MAX_UPLOAD_BYTES", 1000)
     assert not studio.accept_upload("content", "huge.png", _png_bytes(200, 200))
     assert "huge.png" in studio.status.value and "MB" in studio.status.value
     assert not studio.accept_upload("style", "broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -200,15 +201,15 @@ def test_content_and_style_uploads_with_the_same_file_name_stay_apart(tmp_path):
 
 def test_two_studios_saving_into_one_folder_in_the_same_second_keep_both_results(finished, tmp_path, monkeypatch):
     studios = [_with_result(finished, tmp_path) for _ in range(2)]
-    monkeypatch.setattr(widgets.time, "strftime", lambda fmt: "20260101-120000")  # the same second
+    monkeypatch.setattr(studio_module.time, "strftime", lambda fmt: "20260101-120000")  # the same second
     both_named = threading.Barrier(2, timeout=60)
-    real_save = widgets.save_image
+    real_save = studio_module.save_image
 
     def save_after_both_named(image, path):  # both have chosen a name before either writes
         both_named.wait()
         return real_save(image, path)
 
-    monkeypatch.setattr(widgets, "save_image", save_after_both_named)
+    monkeypatch.setattr(studio_module, "save_image", save_after_both_named)
     saved: list = []
     threads = [threading.Thread(target=lambda s=s: saved.append(s.save())) for s in studios]
     for t in threads:
@@ -227,7 +228,7 @@ def test_a_settings_file_that_cannot_be_written_leaves_neither_file(finished, tm
         raise OSError(28, "No space left on device")
 
     # the disk fills while the settings are written, however they are written
-    monkeypatch.setattr(widgets.json, "dump", disk_full)
+    monkeypatch.setattr(studio_module.json, "dump", disk_full)
     original = Path.write_text
     monkeypatch.setattr(Path, "write_text",
                         lambda self, *a, **k: disk_full() if self.suffix == ".json" else original(self, *a, **k))
