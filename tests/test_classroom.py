@@ -137,7 +137,7 @@ def test_handout_drops_solutions_and_outputs(tmp_path):
     for original, copy in zip(course, written, strict=True):
         before, after = nbformat.read(original, as_version=4), nbformat.read(copy, as_version=4)
         n_solutions = sum("solution" in c.metadata.get("tags", []) for c in before.cells)
-        assert n_solutions == 2
+        assert n_solutions >= 2  # one or more per exercise: a '#@save' solution, then its checker
         assert len(after.cells) == len(before.cells) - n_solutions
         assert not any("solution" in c.metadata.get("tags", []) for c in after.cells)
         assert after.metadata["kernelspec"]["name"] == "python3"
