@@ -180,7 +180,12 @@ def check_fits(out_hw: Sequence[int], style_hw: Sequence[int], *, free: int | No
     if free is None or need <= free:
         return need
     side = largest_fitting_side(out_hw, style_hw, free, **settings)
-    fix = f"the largest size that fits is about {side} px (size={side})" if side else "not even 16 px fits"
+    if side:
+        fix = f"the largest size that fits is about {side} px (size={side})"
+    elif max(style_hw) > max(out_hw):
+        fix = "not even 16 px fits with a style this large: lower style_scale"
+    else:
+        fix = "not even 16 px fits"
     raise MemoryError(
         f"A style transfer at {out_hw[0]}x{out_hw[1]} px (style {style_hw[0]}x{style_hw[1]} px) needs "
         f"about {_readable(need)} of memory but only {_readable(free)} is free; {fix}, or close other programs."

@@ -46,7 +46,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import accel, colour, features, loop
+from . import accel, colour, features, loop, memory
 from . import config as course_config
 from .images import resize
 from .loop import OPTIMISERS, STOP_REASONS, lbfgs_gradient_scale, optimise
@@ -287,6 +287,8 @@ def stylise(
     content = check_image(content, "content")
     styles, blend = prepare_styles(style, cfg)
     dev = device_of(cfg)
+    # refuse a run that cannot fit before allocating anything (one sentence, not a frozen machine)
+    memory.check_transfer(output_size(content.shape[-2:], cfg), [tuple(s.shape[-2:]) for s in styles], cfg, dev)
     extractor = feature_network(cfg.replace(device=str(dev)))
     fast = accel.plan(cfg, dev)  # bf16 / channels-last / CUDA graphs on a GPU; nothing on a CPU
     network = accel.prepare_network(extractor, fast)

@@ -430,3 +430,14 @@ def test_a_numpy_or_torch_true_from_the_callback_stops_the_run(content, style):
     for answer in (numpy.bool_(True), torch.tensor(True)):
         r = transfer.stylise(content, style, **{**FAST, "callback": lambda step, image, losses, a=answer: a})
         assert r.stopped_reason == "callback" and r.steps_done == 1
+
+
+@pytest.mark.parametrize("settings", [{"size": 20000}, {"size": 64, "style_scale": 1000}])
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_allocates(settings):
+    """The issue's two runs (19 GB then a raw allocator error; 49 GB asked for) are refused
+    with one sentence before any image or network is built (no progress bar, no step)."""
+    content = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    calls = []
+    with pytest.raises(MemoryError, match=r"needs about [\d,.]+ GB of memory but only [\d,.]+ GB is free"):
+        transfer.stylise(content, content, steps=2, progress=False, callback=lambda *a: calls.append(a), **settings)
+    assert calls == []
