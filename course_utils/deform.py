@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from . import geometry, loop, losses, transfer, warps
 from .checks import number
 from .images import resize
-from .transfer import TransferConfig, TransferError
+from .transfer import TransferConfig
 
 #: The warps :func:`deformable_stylise` can learn: a smooth field of control displacements,
 #: or one affine θ (the spatial transformer's).
@@ -266,12 +266,7 @@ def deformable_stylise(
         transform=transform, stopped_reason=out.reason, steps_done=recorder.steps,
         seconds=time.perf_counter() - recorder.start, source=extractor.source, is_imagenet=extractor.is_imagenet,
     )
-    if out.reason == "diverged":
-        raise TransferError(out.message, result)
-    if out.reason == "interrupted":
-        print(f"Interrupted after {result.steps_done} steps: returning the best image so far "
-              "(result.stopped_reason == 'interrupted').")
-    return result
+    return transfer.finish(result, out)
 
 
 def _run_level(

@@ -344,6 +344,13 @@ def stylise(
     )
     if preview is not None and history["total"]:
         preview.update(result.steps_done, result.image, history, f"({out.reason})")
+    return finish(result, out)
+
+
+def finish(result, out: loop.Outcome):
+    """End a run the same way for every engine (``stylise``, deformable transfer): a diverged
+    run raises :class:`TransferError` carrying ``result``; an interrupted one says so and
+    returns the best image so far."""
     if out.reason == "diverged":
         raise TransferError(out.message, result)
     if out.reason == "interrupted":
@@ -408,7 +415,7 @@ def sweep(content: torch.Tensor, style: torch.Tensor, config: TransferConfig | N
 
 __all__ = [
     "COLOUR_MODES", "INITS", "OPTIMISERS", "Objective", "PIXEL_RANGES", "STOP_REASONS", "TransferConfig",
-    "TransferError", "TransferResult", "check_image", "configured", "device_of", "evaluator", "feature_network",
+    "TransferError", "TransferResult", "check_image", "configured", "device_of", "evaluator", "feature_network", "finish",
     "inputs_at_scale", "lbfgs_gradient_scale", "level_start", "optimise", "output_size", "prepare_styles",
     "short_source", "stylise", "sweep", "to_image", "to_variable",
 ]
