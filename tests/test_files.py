@@ -32,7 +32,7 @@ def test_a_failing_block_leaves_the_old_file_and_no_temporary_one(tmp_path):
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
 
 
-@pytest.mark.parametrize("module", ["data", "images", "weights", "widgets"])
+@pytest.mark.parametrize("module", ["data", "images", "weights", "studio"])
 def test_write_then_rename_has_one_home(module):
     # a hand-made copy (mkstemp + os.replace) left its temporary file behind on failure or
     # the file private (0600); these modules write through atomic_path instead
