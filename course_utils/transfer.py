@@ -203,8 +203,9 @@ def level_start(image: torch.Tensor | None, hw: tuple[int, int], init: str, cont
     if init == "content":
         return content.detach().cpu().clone()
     if init == "noise":
-        # Uniform in [0.25, 0.75] (small noise around the mean, as in Johnson's neural-style):
-        # saturated noise would start sigmoid pixels where the slope vanishes.
+        # Uniform in [0.25, 0.75], around mid-grey (Johnson's neural-style starts from small
+        # random noise or the content instead): saturated noise would start sigmoid pixels
+        # where their slope vanishes.
         return 0.25 + 0.5 * torch.rand(content.shape, generator=gen)
     style = styles[max(range(len(blend)), key=blend.__getitem__)]
     return resize(style.detach().cpu(), tuple(content.shape[-2:]))
