@@ -404,11 +404,6 @@ def _check_device(device: torch.device | str) -> torch.device:
     return dev
 
 
-def gatys_layers() -> tuple[str, ...]:
-    """Style layers then the content layer of Gatys et al. (2016), as relu names."""
-    return (*GATYS_STYLE_LAYERS, GATYS_CONTENT_LAYER)
-
-
 __all__ = [
     "FeatureExtractor",
     "GATYS_CONTENT_LAYER",
