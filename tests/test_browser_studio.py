@@ -69,7 +69,10 @@ def test_studio_upload_rotate_run_watch_stop_save(tmp_path):
         preview = studio.locator(".studio-preview")
         before = preview.get_attribute("src")
         studio.locator(".studio-run").click()
-        page.wait_for_function("el => el.getAttribute('src') !== null", arg=preview.element_handle())
+        # wait for this run's first frame (the notebook's own run already left a picture and a
+        # full bar): only then has the bar been reset, so that "advances" means this run
+        page.wait_for_function("([el, before]) => el.getAttribute('src') !== before",
+                               arg=[preview.element_handle(), before])
         deadline = time.monotonic() + 120
         seen_src, seen_progress = {preview.get_attribute("src")}, [_progress(studio)]
         while time.monotonic() < deadline and (len(seen_src) < 3 or seen_progress[-1] <= seen_progress[0]):
