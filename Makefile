@@ -11,7 +11,7 @@ PORT   ?= 8888
 # FAST=1 makes `make html` execute the notebooks in fast mode (small sizes, few steps).
 FAST   ?= 0
 
-.PHONY: help lab test lint html handout styles gallery weights clean
+.PHONY: help lab test lint html handout styles gallery weights clean zh zh-update
 
 help:
 	@echo "make lab     - open the course in JupyterLab (localhost, with a token)"
@@ -22,6 +22,8 @@ help:
 	@echo "make styles  - regenerate the generated style images in data/styles/"
 	@echo "make gallery - regenerate the README figures in docs/gallery/"
 	@echo "make weights - download and verify the ImageNet VGG19 weights (needs internet, once)"
+	@echo "make zh      - build the Chinese notebooks (notebooks/zh/) from locale/zh_CN/*.po"
+	@echo "make zh-update - add new or changed English cells to the catalogs, for translators"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +57,12 @@ weights: $(STAMP)
 
 gallery: $(STAMP)
 	$(BIN)/python -m course_tools.gallery
+
+zh: $(STAMP)
+	$(BIN)/python -m course_tools.translate build --strict
+
+zh-update: $(STAMP)
+	$(BIN)/python -m course_tools.translate update
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

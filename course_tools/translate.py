@@ -1,0 +1,406 @@
+"""The Chinese course, built from the English one and its translation catalogs.
+
+One gettext PO file per notebook, ``locale/zh_CN/LC_MESSAGES/<stem>.po``, with one entry per
+markdown cell: ``msgctxt`` is the cell's id, ``msgid`` the English source exactly, ``msgstr``
+the Chinese markdown. Code cells are not translated: the Chinese notebook carries them
+unchanged. A markdown document (the teacher's guide, ``docs/teaching.md``) has one entry per
+block (paragraph, list, table, heading), keyed by its English text alone.
+
+    python -m course_tools.translate update [STEM ...]   # new/changed cells become entries to translate
+    python -m course_tools.translate build  [STEM ...]   # write notebooks/zh/*.ipynb (and docs/zh/*.md)
+    python -m course_tools.translate status              # cells and words translated, per catalog
+
+``build`` refuses, naming the notebook and the cell id, when an entry is stale (the English
+cell changed since it was translated), fuzzy, empty or missing. ``update`` keeps a changed
+cell's old translation as a fuzzy hint with the old English as ``#| msgid`` (as msgmerge
+does), so the translator sees what changed; the build still refuses it until the entry is
+reviewed and its fuzzy flag removed. The Chinese notebooks carry ``"language": "zh-CN"`` in
+their metadata, and a relative link in their markdown gets one more ``../`` (they sit one
+folder deeper than the English ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from babel.messages.catalog import Catalog, Message
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+LOCALE = "zh_CN"
+CATALOGS = ROOT / "locale" / LOCALE / "LC_MESSAGES"
+OUT_NOTEBOOKS = NOTEBOOKS / "zh"
+#: Markdown documents translated block by block: English source -> Chinese output.
+DOCUMENTS = {"teaching": (ROOT / "docs" / "teaching.md", ROOT / "docs" / "zh" / "teaching.md")}
+LANGUAGE_TAG = "zh-CN"
+
+
+class TranslationError(RuntimeError):
+    """The Chinese course cannot be built: some cells have no current translation."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One translatable piece of an English source: a markdown cell or a document block."""
+
+    context: str | None  # the cell id (None for a document block)
+    source: str
+    where: str  # "cell c004" or "block 12 (line 40)"
+
+
+# -- reading the English ------------------------------------------------------------------
+
+
+def english_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]*.ipynb"))
+
+
+def sources() -> dict[str, Path]:
+    """Every English source that has (or should have) a catalog, by stem."""
+    found = {p.stem: p for p in english_notebooks()}
+    found.update({stem: src for stem, (src, _) in DOCUMENTS.items()})
+    return found
+
+
+def _cell_source(cell: dict) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def read_notebook(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def markdown_blocks(text: str) -> list[tuple[int, str]]:
+    """A markdown document's blocks (split at blank lines outside fenced code), with the
+    line number each starts on."""
+    blocks: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 0
+    fence = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        marker = re.match(r"^\s*(```|~~~)", line)
+        if marker and fence is None:
+            fence = marker.group(1)
+        elif marker and line.strip().startswith(fence or "\0"):
+            fence = None
+        if not line.strip() and fence is None:
+            if current:
+                blocks.append((start, "\n".join(current)))
+                current = []
+            continue
+        if not current:
+            start = number
+        current.append(line)
+    if current:
+        blocks.append((start, "\n".join(current)))
+    return blocks
+
+
+def units(path: Path) -> list[Unit]:
+    """The translatable units of an English notebook or markdown document, in order."""
+    if path.suffix == ".ipynb":
+        nb = read_notebook(path)
+        out = []
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            if "id" not in cell:
+                raise TranslationError(f"{path.name}: a markdown cell has no id; save the notebook "
+                                       "with nbformat 4.5 or later so every cell has one.")
+            out.append(Unit(cell["id"], _cell_source(cell), f"cell {cell['id']}"))
+        return out
+    return [Unit(None, block, f"block {i} (line {line})")
+            for i, (line, block) in enumerate(markdown_blocks(path.read_text(encoding="utf-8")), 1)]
+
+
+# -- catalogs -----------------------------------------------------------------------------
+
+
+def catalog_path(stem: str) -> Path:
+    return CATALOGS / f"{stem}.po"
+
+
+#: Fixed header dates, so that a catalog's bytes depend only on its entries.
+_DATE = datetime(2026, 12, 6, tzinfo=timezone.utc)
+
+
+def new_catalog(stem: str) -> Catalog:
+    return Catalog(locale=LOCALE, domain=stem, project="Spatial Transformers and Neural Style Transfer",
+                   version="1", copyright_holder="the course's authors", charset="utf-8",
+                   fuzzy=False, creation_date=_DATE, revision_date=_DATE,
+                   language_team="Chinese <zh_CN>", last_translator="the course's translators")
+
+
+def load_catalog(stem: str) -> Catalog:
+    path = catalog_path(stem)
+    if not path.exists():
+        return new_catalog(stem)
+    with path.open("rb") as f:
+        return read_po(f, locale=LOCALE, domain=stem)
+
+
+def dump_catalog(catalog: Catalog) -> bytes:
+    buf = io.BytesIO()
+    write_po(buf, catalog, width=0, omit_header=False, sort_output=False, include_previous=True,
+             ignore_obsolete=False)
+    # Babel names its own version in the header; leave it out so the bytes do not depend on it.
+    return re.sub(rb'"Generated-By: [^"]*"\n', b"", buf.getvalue())
+
+
+def _by_context(catalog: Catalog) -> dict[str | None, list[Message]]:
+    found: dict[str | None, list[Message]] = {}
+    for m in catalog:
+        if m.id:
+            found.setdefault(m.context, []).append(m)
+    return found
+
+
+def update_catalog(stem: str, path: Path, old: Catalog | None = None) -> tuple[Catalog, dict[str, int]]:
+    """The catalog for one English source, refreshed: current entries kept as they are, a
+    changed cell's entry turned into a new one (empty if it was never translated, else fuzzy
+    with the old translation and the old English as its previous msgid), entries for
+    removed cells kept as obsolete, in the English order."""
+    existed = old is not None or catalog_path(stem).exists()
+    old = load_catalog(stem) if old is None else old
+    old_by_ctx = _by_context(old)
+    old_sources = [m for m in old if m.id]
+    fresh = new_catalog(stem)
+    counts = {"kept": 0, "new": 0, "changed": 0, "obsolete": 0}
+    used: set[int] = set()
+    current = units(path)
+    for unit in current:
+        exact = old.get(unit.source, context=unit.context)
+        if exact is not None:
+            fresh[unit.source] = _copy_message(exact, unit)
+            used.add(id(exact))
+            counts["kept"] += 1
+            continue
+        if unit.context is not None:
+            candidates = old_by_ctx.get(unit.context, [])
+        else:
+            pool = {m.id: m for m in old_sources if m.context is None and id(m) not in used}
+            close = difflib.get_close_matches(unit.source, list(pool), n=1, cutoff=0.6)
+            candidates = [pool[close[0]]] if close else []
+        previous = candidates[0] if candidates else None
+        msg = Message(unit.source, "", context=unit.context)
+        if previous is not None and previous.string:
+            used.add(id(previous))
+            msg.string = previous.string
+            msg.flags.add("fuzzy")
+            msg.previous_id = [previous.id]
+            counts["changed"] += 1
+        else:
+            counts["new"] += 1
+        fresh[unit.source] = msg
+    keys = {(u.context, u.source) for u in current}
+    for m in [*old_sources, *old.obsolete.values()]:
+        if (m.context, m.id) not in keys and m.string and id(m) not in used:
+            fresh.obsolete[(m.id, m.context) if m.context else m.id] = m
+            counts["obsolete"] += 1
+    fresh.header_comment = old.header_comment if existed else (
+        f"# Chinese translation of {_name(path)}.\n"
+        "# One entry per markdown cell (msgctxt = cell id); terms as in docs/glossary.md.\n"
+        "# Regenerate with: python -m course_tools.translate update")
+    return fresh, counts
+
+
+def _name(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _copy_message(m: Message, unit: Unit) -> Message:
+    out = Message(unit.source, m.string, context=unit.context, flags=set(m.flags),
+                  user_comments=list(m.user_comments), previous_id=list(m.previous_id or []))
+    return out
+
+
+def _with_context(catalog: Catalog, unit: Unit) -> Message | None:
+    return catalog.get(unit.source, context=unit.context)
+
+
+# -- checking and building ----------------------------------------------------------------
+
+
+def problems(stem: str, path: Path, catalog: Catalog | None = None) -> list[str]:
+    """Why the Chinese version of one source cannot be built; empty when it can."""
+    name = _name(path)
+    if catalog is None:
+        if not catalog_path(stem).exists():
+            return [f"{name}: no catalog {_name(catalog_path(stem))}; "
+                    "run `python -m course_tools.translate update` and translate it."]
+        catalog = load_catalog(stem)
+    out = []
+    by_ctx = _by_context(catalog)
+    for unit in units(path):
+        m = _with_context(catalog, unit)
+        if m is None:
+            stale = [x for x in by_ctx.get(unit.context, []) if unit.context is not None]
+            if stale:
+                out.append(f"{name}: {unit.where} is stale: the English cell changed since it was "
+                           "translated; run `python -m course_tools.translate update`, then revise "
+                           "the fuzzy entry.")
+            else:
+                out.append(f"{name}: {unit.where} has no translation (run `python -m "
+                           "course_tools.translate update` and translate it).")
+        elif m.fuzzy:
+            out.append(f"{name}: {unit.where} is fuzzy: its English changed since it was "
+                       "translated; revise the msgstr and remove the fuzzy flag.")
+        elif not m.string.strip():
+            out.append(f"{name}: {unit.where} is not translated yet (empty msgstr).")
+    return out
+
+
+def relink(markdown: str) -> str:
+    """Relative link and image targets one folder deeper (``../docs/x.md`` -> ``../../docs/x.md``);
+    absolute URLs, anchors and ``attachment:`` references stay as they are."""
+    def fix(match: re.Match) -> str:
+        target = match.group(2)
+        if re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", target, re.I):
+            return match.group(0)
+        return f"{match.group(1)}../{target}{match.group(3)}"
+    markdown = re.sub(r"(\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))", fix, markdown)
+    return re.sub(r"((?:src|href)=\")([^\"]+)(\")", fix, markdown)
+
+
+def translated_notebook(path: Path, catalog: Catalog) -> dict:
+    nb = read_notebook(path)
+    out = copy.deepcopy(nb)
+    for cell in out["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = relink(catalog.get(_cell_source(cell), context=cell["id"]).string)
+            cell["source"] = text.splitlines(keepends=True)
+    out["metadata"]["language"] = LANGUAGE_TAG
+    return out
+
+
+def translated_document(path: Path, catalog: Catalog) -> str:
+    text = path.read_text(encoding="utf-8")
+    parts = []
+    for _, block in markdown_blocks(text):
+        parts.append(catalog.get(block).string)
+    return "\n\n".join(parts) + "\n"
+
+
+def notebook_bytes(nb: dict) -> bytes:
+    """A notebook as Jupyter writes it (indent 1, non-ASCII kept, trailing newline)."""
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def output_path(stem: str) -> Path:
+    if stem in DOCUMENTS:
+        return DOCUMENTS[stem][1]
+    return OUT_NOTEBOOKS / f"{stem}.ipynb"
+
+
+def render(stem: str) -> bytes:
+    """The Chinese file for one source, or TranslationError naming every cell in the way."""
+    src = sources()[stem]
+    issues = problems(stem, src)
+    if issues:
+        raise TranslationError("cannot build the Chinese version:\n  " + "\n  ".join(issues))
+    catalog = load_catalog(stem)
+    if src.suffix == ".ipynb":
+        return notebook_bytes(translated_notebook(src, catalog))
+    return translated_document(src, catalog).encode("utf-8")
+
+
+def translated_stems() -> list[str]:
+    """The sources that have a catalog."""
+    return [s for s in sources() if catalog_path(s).exists()]
+
+
+def _pick(stems: list[str]) -> list[str]:
+    known = sources()
+    for s in stems:
+        if s not in known:
+            raise SystemExit(f"{s!r} is not a notebook or document of the course; "
+                             f"choose from: {', '.join(known)}")
+    return stems
+
+
+def cmd_update(stems: list[str]) -> int:
+    for stem in _pick(stems) or list(sources()):
+        catalog, counts = update_catalog(stem, sources()[stem])
+        data = dump_catalog(catalog)
+        path = catalog_path(stem)
+        if not path.exists() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        print(f"{_name(path)}: {counts['kept']} kept, {counts['new']} new, "
+              f"{counts['changed']} changed (fuzzy), {counts['obsolete']} obsolete")
+    return 0
+
+
+def cmd_build(stems: list[str], strict: bool) -> int:
+    chosen = _pick(stems) or (list(sources()) if strict else translated_stems())
+    failed = []
+    for stem in chosen:
+        try:
+            data = render(stem)
+        except TranslationError as e:
+            failed.append(str(e))
+            continue
+        out = output_path(stem)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists() or out.read_bytes() != data:
+            out.write_bytes(data)
+            print(f"wrote {_name(out)}")
+    if failed:
+        print("\n".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def stats(stem: str) -> dict[str, int]:
+    catalog = load_catalog(stem)
+    done = [m for m in catalog if m.id and m.string.strip() and not m.fuzzy]
+    return {"units": sum(1 for m in catalog if m.id), "translated": len(done),
+            "english_words": sum(len(m.id.split()) for m in done),
+            "chinese_chars": sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for m in done)}
+
+
+def cmd_status() -> int:
+    for stem in sources():
+        if not catalog_path(stem).exists():
+            print(f"{stem}: no catalog")
+            continue
+        s = stats(stem)
+        print(f"{stem}: {s['translated']}/{s['units']} translated, {s['english_words']} English "
+              f"words, {s['chinese_chars']} Chinese characters")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_tools.translate", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("update", help="create or refresh the catalogs from the English sources")
+    up.add_argument("stems", nargs="*")
+    bu = sub.add_parser("build", help="write the Chinese notebooks and documents")
+    bu.add_argument("stems", nargs="*")
+    bu.add_argument("--strict", action="store_true",
+                    help="every source must have a catalog (default: build those that have one)")
+    sub.add_parser("status", help="cells and words translated, per catalog")
+    args = parser.parse_args(argv)
+    if args.command == "update":
+        return cmd_update(args.stems)
+    if args.command == "build":
+        return cmd_build(args.stems, args.strict)
+    return cmd_status()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
