@@ -53,7 +53,7 @@ styles: $(STAMP)
 	$(BIN)/python -m course_utils.data regenerate
 
 weights: $(STAMP)
-	$(BIN)/python -m course_utils.weights fetch
+	$(BIN)/python -m course_tools.weights_cli fetch
 
 gallery: $(STAMP)
 	$(BIN)/python -m course_tools.gallery

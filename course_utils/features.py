@@ -241,7 +241,7 @@ NOTICE = "\n".join(
                 "transfer; the style's shapes (swirls, tiles, brush strokes) do NOT, as",
                 "they do with ImageNet features.",
                 "For the real network, where there is internet, run once:",
-                "    python -m course_utils.weights fetch        (see notebook 00)",
+                "    python -m course_tools.weights_cli fetch    (see notebook 00)",
             )
         ),
         "+" + "=" * 76 + "+",
@@ -342,7 +342,7 @@ class FeatureExtractor(nn.Module):
                 if choice == "imagenet":
                     raise wts.WeightsError(
                         f"weights='imagenet' needs the ImageNet VGG19 file, but there is none "
-                        f"({reason}); run `python -m course_utils.weights fetch` where there is internet, or `install FILE` for a copied file (notebook 00)."
+                        f"({reason}); {wts.FIX} (notebook 00)."
                     )
                 return random_vgg19_state(seed), f"{fallback} [{reason}]", False
             state = _load_file(found)

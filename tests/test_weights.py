@@ -1,4 +1,5 @@
-"""Weight loading: the search order, hash and format checks, downloads, offline mode, CLI.
+"""Weight loading: the search order, hash and format checks, downloads, offline mode, and the
+teacher's command line (course_tools.weights_cli).
 
 The tests make their own VGG19 file in torchvision's format (random tensors, so its hash
 is not torchvision's ``dcbb9e9d``) and pass its hash where a test needs it accepted.
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from course_tools import weights_cli
 from course_utils import config, features, weights
 
 
@@ -178,7 +180,7 @@ def test_extractor_uses_the_environment_variable(clean_env, vgg_file, monkeypatc
 
 
 def test_extractor_uses_the_torch_hub_cache(clean_env, vgg_file, monkeypatch):
-    assert weights.main(["install", str(vgg_file), "--expected-sha256", _sha(vgg_file)[:8]]) == 0
+    assert weights_cli.main(["install", str(vgg_file), "--expected-sha256", _sha(vgg_file)[:8]]) == 0
     monkeypatch.setattr(weights, "SHA256_PREFIX", _sha(vgg_file)[:8])
     fx = features.FeatureExtractor(["relu1_1"])
     assert fx.is_imagenet and "hub cache" in fx.source
@@ -238,39 +240,39 @@ def test_download_verifies_then_renames(clean_env, vgg_file, local_server, monke
 
 # --------------------------------------------------------------------------------- CLI
 def test_cli_status_fetch_install_verify(clean_env, vgg_file, tmp_path, capsys):
-    assert weights.main(["status"]) == 0
+    assert weights_cli.main(["status"]) == 0
     out = capsys.readouterr().out
     assert "offline fallback" in out and "absent" in out
 
-    assert weights.main(["fetch"]) == 1
+    assert weights_cli.main(["fetch"]) == 1
     assert "offline mode" in capsys.readouterr().err
 
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not weights at all")
-    assert weights.main(["install", str(junk)]) == 1
+    assert weights_cli.main(["install", str(junk)]) == 1
     assert "dcbb9e9d" in capsys.readouterr().err and not weights.cache_path().exists()
 
-    assert weights.main(["verify"]) == 1  # nothing there yet
+    assert weights_cli.main(["verify"]) == 1  # nothing there yet
     prefix = _sha(vgg_file)[:8]
-    assert weights.main(["install", str(vgg_file), "--expected-sha256", prefix]) == 0
+    assert weights_cli.main(["install", str(vgg_file), "--expected-sha256", prefix]) == 0
     assert _sha(weights.cache_path()) == _sha(vgg_file)
     capsys.readouterr()
-    assert weights.main(["verify", "--expected-sha256", prefix]) == 0
+    assert weights_cli.main(["verify", "--expected-sha256", prefix]) == 0
     assert "OK" in capsys.readouterr().out
-    assert weights.main(["verify"]) == 1  # the default check wants torchvision's file
+    assert weights_cli.main(["verify"]) == 1  # the default check wants torchvision's file
     assert "dcbb9e9d" in capsys.readouterr().err
-    assert weights.main(["status"]) == 0
+    assert weights_cli.main(["status"]) == 0
     assert "present" in capsys.readouterr().out
 
 
 def test_cli_runs_as_a_module(clean_env):
     env = {**os.environ, "COURSE_OFFLINE": "1", "TORCH_HOME": str(clean_env / "torch_home")}
     env.pop(weights.ENV_VAR, None)
-    res = subprocess.run([sys.executable, "-m", "course_utils.weights", "status"],
+    res = subprocess.run([sys.executable, "-m", "course_tools.weights_cli", "status"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "offline mode (COURSE_OFFLINE): on" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "course_utils.weights", "fetch"],
+    res = subprocess.run([sys.executable, "-m", "course_tools.weights_cli", "fetch"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 1 and "Traceback" not in res.stderr and "offline" in res.stderr
 
@@ -288,6 +290,6 @@ def test_downloaded_and_installed_files_get_normal_rights(clean_env, vgg_file, l
     prefix = _sha(vgg_file)[:8]
     got = weights.download(dest=clean_env / "dl" / "vgg.pth", url=local_server,
                            expected_sha256_prefix=prefix, progress=False)
-    installed = weights.install(vgg_file, clean_env / "inst" / "vgg.pth", prefix)
+    installed = weights_cli.install(vgg_file, clean_env / "inst" / "vgg.pth", prefix)
     for path in (got, installed):
         assert (path.stat().st_mode & 0o777) == _normal_rights() and os.listdir(path.parent) == ["vgg.pth"]
