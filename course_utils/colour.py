@@ -1,17 +1,11 @@
-"""Colour preservation for style transfer (Gatys, Bethge, Hertzmann & Shechtman, 2017).
+"""Colour preservation for style transfer (Gatys, Bethge, Hertzmann & Shechtman, 2017), notebook 04.
 
-Style transfer copies a painting's *colours* along with its brush strokes. Two remedies
-from "Controlling perceptual factors in neural style transfer" keep the photo's colours:
+* **Luminance-only transfer** (亮度迁移): transfer the luminance Y only (the style's Y first
+  matched to the content's mean and spread), then put back the content's chroma (I, Q of YIQ).
+* **Colour-histogram matching**: recolour the *style image* so that its RGB mean and
+  covariance are the content's, then transfer as usual.
 
-* **Luminance-only transfer** (亮度迁移): run the transfer on the luminance channel Y
-  only (the style's Y first matched to the content's mean and spread), then put the
-  content's chroma (I, Q in the YIQ colour space) back. The result has the content's
-  chroma exactly, up to clipping into [0, 1].
-* **Colour-histogram matching**: change the *style image's* colours by an affine map
-  ``x ↦ A (x − μ_s) + μ_c`` so that its mean and covariance equal the content's, then run
-  the transfer as usual. Strokes and textures stay; the palette becomes the photo's.
-
-Images are ``(1, 3, H, W)`` float tensors in [0, 1], as everywhere in the course.
+Images are ``(B, 3, H, W)`` in [0, 1], as everywhere in the course.
 """
 
 from __future__ import annotations
@@ -20,19 +14,13 @@ import torch
 
 #: RGB → YIQ (NTSC 1953). Y is the luminance; I and Q carry the chroma.
 RGB_TO_YIQ = torch.tensor(
-    [
-        [0.299, 0.587, 0.114],
-        [0.595716, -0.274453, -0.321263],
-        [0.211456, -0.522591, 0.311135],
-    ],
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]],
     dtype=torch.float64,
 )
-#: The exact inverse of :data:`RGB_TO_YIQ` (computed, so that a round trip is exact).
-YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
+YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)  # computed, so that a round trip is exact
 
 
 def _check(image: torch.Tensor, name: str, channels: int = 3) -> None:
-    """An RGB (or YIQ) batch ``(B, 3, H, W)``, or with ``channels=1`` a luminance batch."""
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != channels:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         what, fix = (("an RGB image batch of shape (B, 3, H, W) in [0, 1]", "add a batch dimension with image[None]")
@@ -41,87 +29,72 @@ def _check(image: torch.Tensor, name: str, channels: int = 3) -> None:
         raise ValueError(f"{name} must be {what}, got {shape}; {fix}.")
 
 
-def _apply(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    m = matrix.to(image.device, image.dtype)
-    return torch.einsum("ij,bjhw->bihw", m, image)
+def _check_same_size(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+    if a.shape[-2:] != b.shape[-2:]:
+        name_a, name_b = names.split()
+        raise ValueError(f"{name_a} is {tuple(a.shape[-2:])} px but {name_b} is {tuple(b.shape[-2:])} px; "
+                         "resize one of them first (images.resize).")
 
 
 def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` RGB → YIQ (Y in [0, 1]; I, Q roughly in [−0.6, 0.6])."""
     _check(image, "image")
-    return _apply(RGB_TO_YIQ, image)
+    return torch.einsum("ij,bjhw->bihw", RGB_TO_YIQ.to(image), image)
 
 
 def yiq_to_rgb(yiq: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` YIQ → RGB (not clipped: clip with ``.clamp(0, 1)`` to show it)."""
     _check(yiq, "yiq")
-    return _apply(YIQ_TO_RGB, yiq)
+    return torch.einsum("ij,bjhw->bihw", YIQ_TO_RGB.to(yiq), yiq)
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
-    """The luminance Y of ``(B, 3, H, W)`` RGB images, shape ``(B, 1, H, W)``."""
+    """The luminance Y of RGB images, ``(B, 1, H, W)``."""
     return rgb_to_yiq(image)[:, :1]
 
 
 def chroma(image: torch.Tensor) -> torch.Tensor:
-    """The chroma (I, Q) of ``(B, 3, H, W)`` RGB images, shape ``(B, 2, H, W)``."""
+    """The chroma (I, Q) of RGB images, ``(B, 2, H, W)``."""
     return rgb_to_yiq(image)[:, 1:]
 
 
 def grey_rgb(y: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` luminance → a grey ``(B, 3, H, W)`` RGB image (R = G = B = Y)."""
+    """Luminance ``(B, 1, H, W)`` → a grey RGB image (R = G = B = Y)."""
     _check(y, "y", channels=1)
     return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 
 def match_luminance(y: torch.Tensor, reference_y: torch.Tensor) -> torch.Tensor:
-    """Shift and scale luminance ``y`` so that its mean and standard deviation equal those
-    of ``reference_y`` (Gatys et al. 2017, eq. 5). Shapes ``(B, 1, H, W)``; sizes may differ."""
+    """Luminance ``y`` shifted and scaled to the mean and standard deviation of
+    ``reference_y`` (Gatys et al. 2017, eq. 5); the sizes may differ."""
     mu, sd = y.mean(), y.std().clamp_min(1e-6)
     mu_r, sd_r = reference_y.mean(), reference_y.std()
     return ((y - mu) / sd * sd_r + mu_r).clamp(0, 1)
 
 
 def with_chroma_of(y: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor:
-    """An RGB image with luminance ``y`` ``(B, 1, H, W)`` and the chroma of
-    ``colour_source`` ``(B, 3, H, W)`` (same H, W), clipped to [0, 1]."""
+    """The RGB image with luminance ``y`` ``(B, 1, H, W)`` and the chroma of
+    ``colour_source`` ``(B, 3, H, W)``, clipped to [0, 1]."""
     _check(colour_source, "colour_source")
     _check(y, "y", channels=1)
     if y.shape[0] != colour_source.shape[0]:
-        raise ValueError(
-            f"y holds {y.shape[0]} images but colour_source holds {colour_source.shape[0]}; "
-            "pass one luminance per colour source."
-        )
-    if y.shape[-2:] != colour_source.shape[-2:]:
-        raise ValueError(
-            f"the luminance is {tuple(y.shape[-2:])} px but the colour source is "
-            f"{tuple(colour_source.shape[-2:])} px; resize one of them first."
-        )
-    iq = chroma(colour_source)
-    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+        raise ValueError(f"y holds {y.shape[0]} images but colour_source holds {colour_source.shape[0]}; "
+                         "pass one luminance per colour source.")
+    _check_same_size(y, colour_source, "y colour_source")
+    return yiq_to_rgb(torch.cat([y, chroma(colour_source)], dim=1)).clamp(0, 1)
 
 
 def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Recolour ``source`` so that its RGB mean and covariance equal ``reference``'s.
+    """Recolour ``source`` ``(1, 3, H, W)`` so that its RGB mean and covariance are ``reference``'s.
 
-    The map is ``x ↦ A (x − μ_s) + μ_r`` with ``A = Σ_r^{1/2} Σ_s^{−1/2}`` (symmetric
-    square roots; the "image analogies" variant of Gatys et al. 2017, section 5.1).
-
-    Args:
-        source: ``(1, 3, H, W)`` image to recolour (the style image), in [0, 1].
-        reference: ``(1, 3, H', W')`` image whose colours to take (the content); any size.
-        eps: added to the covariances' diagonals so that a flat image does not break it.
-
-    Returns:
-        ``(1, 3, H, W)`` in [0, 1] (clipped).
+    ``x ↦ A (x − μ_s) + μ_r`` with ``A = Σ_r^{1/2} Σ_s^{−1/2}`` (symmetric square roots; Gatys
+    et al. 2017, section 5.1); ``eps`` on the covariances' diagonals keeps a flat image finite.
     """
     for name, image in (("source", source), ("reference", reference)):
         _check(image, name)
         if image.shape[0] != 1:
-            raise ValueError(
-                f"{name} must be one image (batch 1), got a batch of {image.shape[0]}; "
-                f"index it, e.g. {name}[:1]."
-            )
+            raise ValueError(f"{name} must be one image (batch 1), got a batch of {image.shape[0]}; "
+                             f"index it, e.g. {name}[:1].")
         if not torch.isfinite(image).all():
             raise ValueError(f"{name} contains NaN or infinite pixels; recolour an image with finite values.")
 
@@ -138,8 +111,7 @@ def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: f
     mu_s, cov_s = stats(source)
     mu_r, cov_r = stats(reference)
     a = sqrtm(cov_r, 0.5) @ sqrtm(cov_s, -0.5)
-    px = source[0].reshape(3, -1).double()
-    out = a @ (px - mu_s) + mu_r
+    out = a @ (source[0].reshape(3, -1).double() - mu_s) + mu_r
     return out.reshape(source.shape).to(source.dtype).clamp(0, 1)
 
 
@@ -147,22 +119,9 @@ def chroma_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean absolute difference of the chroma (I, Q) of two same-size RGB images."""
     _check(a, "a")
     _check(b, "b")
-    if a.shape[-2:] != b.shape[-2:]:
-        raise ValueError(
-            f"a is {tuple(a.shape[-2:])} px but b is {tuple(b.shape[-2:])} px; "
-            "resize one of them first (images.resize)."
-        )
+    _check_same_size(a, b, "a b")
     return (chroma(a) - chroma(b)).abs().mean().item()
 
 
-__all__ = [
-    "chroma",
-    "chroma_distance",
-    "grey_rgb",
-    "luminance",
-    "match_colour_histogram",
-    "match_luminance",
-    "rgb_to_yiq",
-    "with_chroma_of",
-    "yiq_to_rgb",
-]
+__all__ = ["chroma", "chroma_distance", "grey_rgb", "luminance", "match_colour_histogram", "match_luminance",
+           "rgb_to_yiq", "with_chroma_of", "yiq_to_rgb"]

@@ -1,26 +1,17 @@
-"""Distorted digits made offline, after the STN paper's distorted MNIST, without MNIST.
+"""Distorted digits made offline, after the STN paper's distorted MNIST, for notebooks 02 and 02b.
 
-MNIST cannot be downloaded on an offline machine, so this module *renders* the ten digits
-with Pillow's bundled font (``ImageFont.load_default(size=...)``) at several sizes and
-stroke weights, gives each a small random style (sub-pixel jitter, slant, width), and then
-applies distortions of Jaderberg et al. (2015). Their distorted MNIST (section 4.1) has four
-variants, R, RTS, P and E (elastic); this module makes three of them, and not E, plus the
-paper's cluttered MNIST:
+MNIST cannot be downloaded offline, so the ten digits are *rendered* with Pillow's bundled
+font at several sizes and stroke weights, each with a small random style (jitter, slant,
+width), then distorted as in Jaderberg et al. (2015, section 4.1), whose variants are R, RTS,
+P and E (elastic). Made here: R, RTS and P, not E, plus the paper's cluttered MNIST:
 
-* ``"R"``: rotated by an angle drawn uniformly from ±90°, on a 28×28 canvas;
-* ``"RTS"``: rotated ±45°, scaled ×0.7…1.2 and translated, on a 42×42 canvas;
-* ``"P"``: a projective distortion (the four corners moved at random, then scaled ×0.75…1),
-  on a 28×28 canvas;
-* ``"cluttered"``: translated anywhere on a 60×60 canvas among six 6×6 fragments of other
-  digits.
+* ``"R"``: turned by ±90°, on 28×28; ``"RTS"``: turned ±45°, scaled ×0.7…1.2 and moved, on 42×42;
+* ``"P"``: a projective distortion (corners moved at random, scaled ×0.75…1), on 28×28;
+* ``"cluttered"``: moved anywhere on 60×60 among six 6×6 fragments of other digits.
 
-Every sample keeps its **true distortion parameters** (angle, scale, translation, θ or the
-homography, the clutter positions) and its glyph parameters, so that
-:func:`render_digits` reproduces the images exactly from ``labels`` and ``params``, and a
-notebook can compare what a network learned with what was done to the data.
-
-Pixels are float32 in ``[0, 1]``, white digit (1) on black (0), shape ``(N, 1, S, S)``.
-The same ``(n, variant, seed, split)`` always gives the same pixels on a CPU.
+Every sample keeps its true distortion parameters, so :func:`render_digits` reproduces the
+images from ``labels`` and ``params`` and a notebook can compare what a network learned with
+what was done. Pixels: float32 in [0, 1], white digit on black, ``(N, 1, S, S)``.
 """
 
 from __future__ import annotations
@@ -35,29 +26,20 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from . import geometry
+from .checks import is_whole
 
-#: The distortions (after Jaderberg et al., 2015) and their default canvas sizes (pixels).
+#: The distortions and their canvas sides in pixels.
 VARIANTS: dict[str, int] = {"R": 28, "RTS": 42, "P": 28, "cluttered": 60}
-#: The variant names accepted by :func:`make_digits`.
 VARIANT_NAMES = tuple(VARIANTS)
-#: Side of the clean glyph canvas (as MNIST).
-GLYPH = 28
-#: Font sizes and stroke widths ("weights") the glyphs are drawn with.
+GLYPH = 28  # side of the clean glyph canvas, as MNIST's
 FONT_SIZES = (18, 20, 22, 24, 26)
-STROKES = (0, 1, 2)
-#: Number and side of the clutter fragments in the ``"cluttered"`` variant.
+STROKES = (0, 1, 2)  # extra stroke widths ("weights") in pixels
 CLUTTER_PIECES = 6
 CLUTTER_SIDE = 6
 
 
 class Digits(NamedTuple):
-    """A distorted-digits data set; unpacks as ``images, labels, params = make_digits(...)``.
-
-    Attributes:
-        images: ``(N, 1, S, S)`` float32 in ``[0, 1]``.
-        labels: ``(N,)`` int64 digits 0…9.
-        params: name → tensor with first dimension ``N``; see :func:`make_digits`.
-    """
+    """What :func:`make_digits` returns: ``images, labels, params = make_digits(...)``."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -65,24 +47,16 @@ class Digits(NamedTuple):
 
 
 @cache
-def _glyph(digit: int, font_size: int, stroke: int) -> np.ndarray:
-    """One clean glyph: a white digit centred on a black 28×28 canvas, float32 in [0, 1]."""
-    font = ImageFont.load_default(size=font_size)
-    canvas = Image.new("L", (GLYPH, GLYPH), 0)
-    draw = ImageDraw.Draw(canvas)
-    draw.text(
-        (GLYPH / 2, GLYPH / 2), str(digit), fill=255, font=font, anchor="mm",
-        stroke_width=stroke, stroke_fill=255,
-    )
-    return np.asarray(canvas, dtype=np.float32) / 255.0
-
-
-@cache
 def _glyph_bank() -> torch.Tensor:
-    """All clean glyphs, ``(10, len(FONT_SIZES), len(STROKES), 28, 28)``."""
-    bank = [
-        [[_glyph(d, s, w) for w in STROKES] for s in FONT_SIZES] for d in range(10)
-    ]
+    """Every clean glyph, white on a black 28×28 canvas: ``(10, len(FONT_SIZES), len(STROKES), 28, 28)``."""
+    def glyph(digit: int, font_size: int, stroke: int) -> np.ndarray:
+        canvas = Image.new("L", (GLYPH, GLYPH), 0)
+        ImageDraw.Draw(canvas).text((GLYPH / 2, GLYPH / 2), str(digit), fill=255, anchor="mm",
+                                    font=ImageFont.load_default(size=font_size),
+                                    stroke_width=stroke, stroke_fill=255)
+        return np.asarray(canvas, dtype=np.float32) / 255.0
+
+    bank = [[[glyph(d, s, w) for w in STROKES] for s in FONT_SIZES] for d in range(10)]
     return torch.from_numpy(np.array(bank, dtype=np.float32))
 
 
@@ -90,22 +64,9 @@ def rst_thetas(
     angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
     shear: torch.Tensor | None = None, aspect: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Batched :func:`course_utils.geometry.theta_from_params` for square images.
-
-    The motion seen is: scale by ``scale`` (the width also by ``aspect``), slant by
-    ``shear``, rotate by ``angle`` degrees anticlockwise, move by ``(tx, ty)`` normalised
-    units (``compose(scale_theta(scale * aspect, scale), shear_theta(shear),
-    rotation_theta(angle), translation_theta(tx, ty))``). θ maps output to input (the convention of ``F.affine_grid``), so it is the
-    inverse of that motion. (``geometry`` builds one θ at a time from floats; this is the
-    same formula on ``(N,)`` tensors, which renders thousands of samples in milliseconds.
-    The tests check that the two agree.)
-
-    Args:
-        angle, scale, tx, ty: ``(N,)`` tensors. ``shear``, ``aspect``: ``(N,)`` or None.
-
-    Returns:
-        θ of shape ``(N, 2, 3)``.
-    """
+    """θ ``(N, 2, 3)`` of :func:`course_utils.geometry.theta_from_params` for ``(N,)`` tensors
+    (square images): scale (the width also by ``aspect``), slant by ``shear``, turn by
+    ``angle`` degrees, move by ``(tx, ty)``. The same formula, thousands of θ at once."""
     a = torch.deg2rad(angle)
     c, s = torch.cos(a), torch.sin(a)
     sh = torch.zeros_like(c) if shear is None else shear
@@ -116,22 +77,12 @@ def rst_thetas(
     a10, a11 = s / sy, c / sy
     b0 = -(a00 * tx + a01 * ty)
     b1 = -(a10 * tx + a11 * ty)
-    return torch.stack(
-        [torch.stack([a00, a01, b0], -1), torch.stack([a10, a11, b1], -1)], dim=-2
-    )
+    return torch.stack([torch.stack([a00, a01, b0], -1), torch.stack([a10, a11, b1], -1)], dim=-2)
 
 
 def homography_from_corners(corners: torch.Tensor) -> torch.Tensor:
-    """The homography that sends the output position of each image corner back to it.
-
-    Args:
-        corners: ``(N, 4, 2)`` normalised (x, y) positions where the input's corners
-            (-1,-1), (1,-1), (1,1), (-1,1) appear in the output.
-
-    Returns:
-        ``(N, 3, 3)`` matrices H with ``H · (x_out, y_out, 1) ∝ (x_in, y_in, 1)``,
-        normalised so that ``H[2, 2] = 1``.
-    """
+    """The homographies ``(N, 3, 3)`` (``H[2, 2] = 1``) that send the output positions
+    ``corners`` ``(N, 4, 2)`` of the input's corners (-1,-1), (1,-1), (1,1), (-1,1) back to them."""
     n = corners.shape[0]
     src = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]).expand(n, 4, 2)
     x, y = corners[..., 0], corners[..., 1]
@@ -146,30 +97,15 @@ def homography_from_corners(corners: torch.Tensor) -> torch.Tensor:
 
 
 def projective_grid(homography: torch.Tensor, size: int) -> torch.Tensor:
-    """Sampling grid ``(N, S, S, 2)`` of a homography (``align_corners=False``).
-
-    The projective cousin of :func:`course_utils.geometry.sampling_grid`: the identity
-    θ's grid gives the output pixel centres, and H sends each to the input position that is
-    sampled there.
-    """
+    """The sampling grid ``(N, S, S, 2)`` of homographies: each output pixel centre (the
+    identity θ's grid) sent to the input position read there."""
     base = geometry.sampling_grid(geometry.identity_theta(), (size, size))[0]  # (S, S, 2)
     homog = torch.cat([base, torch.ones(size, size, 1)], dim=-1)  # (S, S, 3)
     mapped = torch.einsum("nij,hwj->nhwi", homography, homog)
     return mapped[..., :2] / mapped[..., 2:3]
 
 
-def _pad_to(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Centre ``(N, 1, 28, 28)`` glyphs on a black ``size × size`` canvas."""
-    extra = size - images.shape[-1]
-    if extra < 0:
-        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
-    lo = extra // 2
-    return F.pad(images, (lo, extra - lo, lo, extra - lo))
-
-
-def _sample_params(
-    n: int, variant: str, size: int, gen: torch.Generator
-) -> dict[str, torch.Tensor]:
+def _sample_params(n: int, variant: str, size: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(n, generator=gen)
 
@@ -195,16 +131,13 @@ def _sample_params(
         p.update(angle=zeros, scale=ones, tx=uniform(-room, room), ty=uniform(-room, room))
         k, side = CLUTTER_PIECES, CLUTTER_SIDE
         src_hi = GLYPH - 4 - side  # crop inside the glyph's inked centre region
-        p["clutter"] = torch.stack(
-            [
-                torch.randint(10, (n, k), generator=gen),
-                torch.randint(4, src_hi + 1, (n, k), generator=gen),
-                torch.randint(4, src_hi + 1, (n, k), generator=gen),
-                torch.randint(0, size - side + 1, (n, k), generator=gen),
-                torch.randint(0, size - side + 1, (n, k), generator=gen),
-            ],
-            dim=-1,
-        )
+        p["clutter"] = torch.stack([  # rows (digit, src_y, src_x, dst_y, dst_x)
+            torch.randint(10, (n, k), generator=gen),
+            torch.randint(4, src_hi + 1, (n, k), generator=gen),
+            torch.randint(4, src_hi + 1, (n, k), generator=gen),
+            torch.randint(0, size - side + 1, (n, k), generator=gen),
+            torch.randint(0, size - side + 1, (n, k), generator=gen),
+        ], dim=-1)
     elif variant == "P":
         scale = uniform(0.75, 1.0)
         base = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
@@ -218,7 +151,6 @@ def _sample_params(
 
 
 def _check_labels_params(labels: object, params: object, keys: tuple[str, ...]) -> None:
-    """Labels ``(N,)`` of digits 0…9 and the matching ``params`` of :func:`make_digits`, or a clear error."""
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point():
         got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
         raise ValueError(f"labels must be a (N,) tensor of digits 0…9, got {got}; e.g. torch.tensor([3, 1, 4]).")
@@ -230,56 +162,40 @@ def _check_labels_params(labels: object, params: object, keys: tuple[str, ...]) 
         value = params.get(key)
         if not isinstance(value, torch.Tensor) or len(value) != len(labels):
             got = f"{len(value)} rows" if isinstance(value, torch.Tensor) else "none"
-            raise ValueError(
-                f"params['{key}'] has {got} for {len(labels)} labels; pass the labels and params "
-                "of the same make_digits call."
-            )
+            raise ValueError(f"params['{key}'] has {got} for {len(labels)} labels; pass the labels and params "
+                             "of the same make_digits call.")
 
 
 def render_glyphs(labels: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The clean, undistorted digits ``(N, 1, 28, 28)`` (glyph, jitter, slant and width only).
-
-    This is what a perfect spatial transformer would recover, up to a fixed pose.
-    """
+    """The clean digits ``(N, 1, 28, 28)``, with their glyph, jitter, slant and width but no
+    distortion: what a perfect spatial transformer would recover, up to a fixed pose."""
     _check_labels_params(labels, params, ("font_size", "stroke", "jitter", "slant", "width"))
-    bank = _glyph_bank()
     fs = torch.as_tensor([FONT_SIZES.index(int(s)) for s in params["font_size"]], dtype=torch.long)
     st = torch.as_tensor([STROKES.index(int(s)) for s in params["stroke"]], dtype=torch.long)
-    glyphs = bank[labels.long(), fs, st].unsqueeze(1)
+    glyphs = _glyph_bank()[labels.long(), fs, st].unsqueeze(1)
     jitter = params["jitter"] * 2.0 / GLYPH  # pixels → normalised units
-    style = rst_thetas(
-        torch.zeros(len(labels)), torch.ones(len(labels)), jitter[:, 0], jitter[:, 1],
-        shear=params["slant"], aspect=params["width"],
-    )
+    style = rst_thetas(torch.zeros(len(labels)), torch.ones(len(labels)), jitter[:, 0], jitter[:, 1],
+                       shear=params["slant"], aspect=params["width"])
     return geometry.warp(glyphs, style).clamp(0.0, 1.0)
 
 
 def render_digits(
     labels: torch.Tensor, params: dict[str, torch.Tensor], variant: str, size: int | None = None
 ) -> torch.Tensor:
-    """Render the distorted digits from their labels and stored parameters.
-
-    :func:`make_digits` calls this, so ``render_digits(labels, params, variant)`` gives back
-    exactly the images it returned.
-
-    Args:
-        labels: ``(N,)`` digits.
-        params: the dictionary from :func:`make_digits`.
-        variant: one of :data:`VARIANT_NAMES`.
-        size: canvas side; defaults to the variant's (see :data:`VARIANTS`).
-
-    Returns:
-        ``(N, 1, S, S)`` float32 in ``[0, 1]``.
-    """
+    """The distorted digits ``(N, 1, S, S)`` of ``labels`` and the ``params`` of
+    :func:`make_digits` (which calls this, so the images come back exactly)."""
     size = _check_variant_size(variant, size)
     needs = {"P": ("homography",), "cluttered": ("theta", "clutter")}.get(variant, ("theta",))
     missing = [k for k in needs if not isinstance(params, Mapping) or k not in params]
     if missing:
-        raise ValueError(
-            f"params has no '{missing[0]}', so it was not made for variant {variant!r}; "
-            "pass the variant that make_digits was given with these params."
-        )
-    glyphs = _pad_to(render_glyphs(labels, params), size)
+        raise ValueError(f"params has no '{missing[0]}', so it was not made for variant {variant!r}; "
+                         "pass the variant that make_digits was given with these params.")
+    glyphs = render_glyphs(labels, params)
+    extra = size - GLYPH  # centre the glyphs on a black canvas
+    if extra < 0:
+        glyphs = F.interpolate(glyphs, size=(size, size), mode="bilinear", antialias=True)
+    else:
+        glyphs = F.pad(glyphs, (extra // 2, extra - extra // 2, extra // 2, extra - extra // 2))
     if variant == "P":
         grid = projective_grid(params["homography"], size)
         out = F.grid_sample(glyphs, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -294,9 +210,8 @@ def _add_clutter(images: torch.Tensor, clutter: torch.Tensor) -> torch.Tensor:
     """Paste 6×6 fragments of other (plain-style) digits, combined by maximum."""
     plain = _glyph_bank()[:, FONT_SIZES.index(22), STROKES.index(1)]  # (10, 28, 28)
     out = images.clone()
-    n = out.shape[0]
     offsets = torch.arange(CLUTTER_SIDE)
-    rows_n = torch.arange(n)[:, None, None]
+    rows_n = torch.arange(out.shape[0])[:, None, None]
     for k in range(clutter.shape[1]):  # one fragment per image at a time, all images at once
         digit, sy, sx, dy, dx = clutter[:, k].unbind(-1)
         src_r, src_c = (sy[:, None] + offsets)[:, :, None], (sx[:, None] + offsets)[:, None, :]
@@ -309,12 +224,10 @@ def _add_clutter(images: torch.Tensor, clutter: torch.Tensor) -> torch.Tensor:
 
 def _check_variant_size(variant: str, size: int | None) -> int:
     if variant not in VARIANTS:
-        raise ValueError(
-            f"variant must be one of {VARIANT_NAMES}, got {variant!r}; pick one of those names."
-        )
+        raise ValueError(f"variant must be one of {VARIANT_NAMES}, got {variant!r}; pick one of those names.")
     if size is None:
         return VARIANTS[variant]
-    if not isinstance(size, int) or isinstance(size, bool) or size < 16:
+    if not is_whole(size) or size < 16:
         raise ValueError(f"size must be an integer of at least 16 pixels, got {size!r}.")
     return size
 
@@ -322,37 +235,21 @@ def _check_variant_size(variant: str, size: int | None) -> int:
 def make_digits(
     n: int, variant: str = "RTS", seed: int = 0, *, split: str = "train", size: int | None = None
 ) -> Digits:
-    """Make ``n`` distorted digits, deterministically, with their true distortion parameters.
+    """``n`` distorted digits of ``variant`` (see the module docstring), with their true parameters.
 
-    Args:
-        n: number of samples (≥ 1). Ten thousand take about a second on a laptop CPU.
-        variant: ``"R"``, ``"RTS"``, ``"P"`` or ``"cluttered"`` (see the module docstring).
-        seed: non-negative integer; the same ``(n, variant, seed, split)`` gives the same
-            pixels.
-        split: ``"train"`` or ``"test"``; the two use separate random streams, so a test set
-            never repeats the training samples of the same seed.
-        size: canvas side in pixels; defaults to the variant's (28, 42, 28 or 60).
+    The same ``(n, variant, seed, split)`` gives the same pixels; ``"train"`` and ``"test"``
+    use separate random streams. ``size`` is the canvas side (default: the variant's).
+    Returns :class:`Digits`: images ``(N, 1, S, S)``, labels ``(N,)`` int64 and ``params``,
+    ``(N, …)`` tensors:
 
-    Returns:
-        :class:`Digits` ``(images, labels, params)``: images ``(N, 1, S, S)`` in [0, 1],
-        labels ``(N,)`` int64 and a dictionary of ``(N, …)`` tensors:
-
-        * glyph: ``font_size``, ``stroke`` (extra stroke width in px), ``jitter`` (N, 2)
-          px, ``slant``, ``width``;
-        * R, RTS, cluttered: ``angle`` (degrees, anticlockwise as seen), ``scale``,
-          ``tx``, ``ty`` (normalised units, right/down positive) and ``theta`` (N, 2, 3),
-          the θ (output → input) that was applied to the centred glyph;
-        * P: ``scale``, ``corners`` (N, 4, 2) and ``homography`` (N, 3, 3);
-        * cluttered: ``clutter`` (N, 6, 5) rows (digit, src_y, src_x, dst_y, dst_x).
-
-    Example:
-        >>> images, labels, params = make_digits(1000, "RTS", seed=0)
-        >>> images.shape, params["angle"].shape
-        (torch.Size([1000, 1, 42, 42]), torch.Size([1000]))
+    * every variant: ``font_size``, ``stroke``, ``jitter`` (N, 2) px, ``slant``, ``width``;
+    * R, RTS, cluttered: ``angle`` (degrees, anticlockwise), ``scale``, ``tx``, ``ty``
+      (normalised, right/down) and ``theta`` (N, 2, 3), output → input;
+    * P: ``scale``, ``corners`` (N, 4, 2), ``homography`` (N, 3, 3); cluttered: ``clutter`` (N, 6, 5).
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not is_whole(n) or n < 1:
         raise ValueError(f"n must be a positive integer number of samples, got {n!r}.")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not is_whole(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
@@ -364,19 +261,5 @@ def make_digits(
     return Digits(render_digits(labels, params, variant, size), labels, params)
 
 
-__all__ = [
-    "CLUTTER_PIECES",
-    "CLUTTER_SIDE",
-    "Digits",
-    "FONT_SIZES",
-    "GLYPH",
-    "STROKES",
-    "VARIANTS",
-    "VARIANT_NAMES",
-    "homography_from_corners",
-    "make_digits",
-    "projective_grid",
-    "render_digits",
-    "render_glyphs",
-    "rst_thetas",
-]
+__all__ = ["CLUTTER_PIECES", "CLUTTER_SIDE", "Digits", "FONT_SIZES", "GLYPH", "STROKES", "VARIANTS", "VARIANT_NAMES",
+           "homography_from_corners", "make_digits", "projective_grid", "render_digits", "render_glyphs", "rst_thetas"]

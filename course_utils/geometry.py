@@ -1,24 +1,9 @@
 """Affine θ, sampling grids and warping with ``F.affine_grid`` + ``F.grid_sample``.
 
-Notebook 01 writes this module's code in its cells (``#@save geometry``); read it in the
-order of the lesson:
-
-1. **Coordinates.** ``affine_grid`` and ``grid_sample`` work in *normalised* coordinates:
-   x runs from -1 (left) to +1 (right) across the width, y from -1 (top) to +1 (bottom)
-   across the height, whatever the size in pixels. ``align_corners`` says whether ±1 are
-   the outer edges of the corner pixels (``False``, the course's choice) or their centres.
-2. **The grid and the warp.** A sampling grid ``(B, H, W, 2)`` holds, for every output
-   pixel, the input position ``(x, y)`` to read: ``grid[..., 0]`` is x (the column),
-   ``grid[..., 1]`` is y (the row). ``affine_grid`` makes it from θ (the grid generator),
-   ``grid_sample`` reads the input there (the sampler).
-3. **θ builders.** θ is a ``(2, 3)`` or ``(B, 2, 3)`` matrix that maps each **output**
-   coordinate to the **input** coordinate sampled there, so it is the *inverse* of the
-   motion you see. The builders take the motion you want to see (turn the picture 30°
-   anticlockwise, make it twice as large, move it right) and return the θ that does it.
-4. **Compose and invert.** ``compose(a, b)`` is "first a, then b":
-   ``warp(warp(x, a), b) ≈ warp(x, compose(a, b))``.
-
-The input checks live at the end of the module: each is one line in the functions above.
+Notebook 01 writes this module in its cells (``#@save geometry``), in this order:
+coordinates, the grid and the warp, θ builders, compose and invert. θ ``(2, 3)`` or
+``(B, 2, 3)`` maps each **output** position to the **input** position read there, so it is
+the *inverse* of the motion you see; the builders take the motion and return that θ.
 """
 
 from __future__ import annotations
@@ -36,10 +21,10 @@ from .checks import check_size, number
 def pixel_to_normalised(
     coords: torch.Tensor, size: tuple[int, int], *, align_corners: bool = False
 ) -> torch.Tensor:
-    """Pixel coordinates ``(…, 2)`` as (x, y) → normalised coordinates.
+    """Pixel (x, y) ``(…, 2)`` → normalised (x, y): -1 is the left/top, +1 the right/bottom.
 
-    Pixel (0, 0) is the *centre* of the top-left pixel. With ``align_corners=False`` it maps
-    to ``-1 + 1/W``; with ``True`` to exactly ``-1``.
+    Pixel (0, 0) is the *centre* of the top-left pixel: ``-1 + 1/W`` with
+    ``align_corners=False`` (±1 are the outer edges), exactly ``-1`` with ``True``.
     """
     h, w = size
     scale = torch.tensor([w, h], dtype=coords.dtype, device=coords.device)
@@ -65,17 +50,8 @@ def normalised_to_pixel(
 def sampling_grid(
     theta: torch.Tensor, size: tuple[int, int], *, batch: int = 1, align_corners: bool = False
 ) -> torch.Tensor:
-    """The grid generator: for each output pixel, the input position (x, y) to read.
-
-    Args:
-        theta: ``(2, 3)`` (one θ for the whole batch) or ``(B, 2, 3)``; maps output to input.
-        size: output ``(H, W)`` in pixels.
-        batch: how many images the grid is for.
-        align_corners: as in :func:`warp`.
-
-    Returns:
-        ``(batch, H, W, 2)`` normalised input coordinates; ``[..., 0]`` is x, ``[..., 1]`` is y.
-    """
+    """The grid generator: ``(batch, H, W, 2)`` input positions, one per output pixel of
+    ``size``; ``[..., 0]`` is x (the column), ``[..., 1]`` is y (the row)."""
     check_theta(theta, batch)
     check_size(size)
     theta = theta.expand(batch, 2, 3)  # one θ for every image, or one per image
@@ -91,21 +67,11 @@ def warp(
     padding_mode: str = "zeros",
     align_corners: bool = False,
 ) -> torch.Tensor:
-    """Warp ``image`` with θ: ``affine_grid`` builds the grid, ``grid_sample`` samples it.
+    """The sampler: read ``image`` ``(B, C, H, W)`` or ``(C, H, W)`` on θ's grid.
 
-    Args:
-        image: ``(B, C, H, W)`` or ``(C, H, W)``.
-        theta: ``(2, 3)`` (shared by the batch) or ``(B, 2, 3)``; maps output to input.
-        size: output ``(H, W)``; defaults to the input size.
-        mode: ``"bilinear"``, ``"nearest"`` or ``"bicubic"``. Bilinear and bicubic pass
-            gradients to θ; nearest passes none.
-        padding_mode: what is sampled outside the input: ``"zeros"``, ``"border"``
-            (repeat the edge) or ``"reflection"`` (mirror).
-        align_corners: ``False`` means ±1 are the outer *edges* of the corner pixels;
-            ``True`` means ±1 are the corner pixels' *centres*. Always say which.
-
-    Returns:
-        The warped image, ``(B, C, *size)`` (or ``(C, *size)`` for an unbatched input).
+    ``size`` is the output ``(H, W)`` (default: the input's); ``mode`` ``"bilinear"``,
+    ``"nearest"`` or ``"bicubic"`` (the first and last pass gradients to θ);
+    ``padding_mode`` what is read outside: ``"zeros"``, ``"border"`` or ``"reflection"``.
     """
     check_image(image)
     check_theta(theta)
@@ -123,20 +89,13 @@ def warp(
 
 
 def identity_theta() -> torch.Tensor:
-    """The identity θ ``[[1, 0, 0], [0, 1, 0]]`` of shape ``(2, 3)``: output = input.
-
-    (The seed article wrote ``[1, 0, 0, 0, 0, 1]``, which is *not* the identity: seed
-    defect 2 in ``docs/seed_defects.md``.)
-    """
+    """The identity θ ``[[1, 0, 0], [0, 1, 0]]`` (the seed's ``[1, 0, 0, 0, 0, 1]`` is not: seed defect 2)."""
     return torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 def scale_theta(sx: float, sy: float | None = None) -> torch.Tensor:
-    """θ that makes the picture ``sx`` times wider and ``sy`` times taller (about the centre).
-
-    ``sx = 2`` zooms in (content twice as large); ``sx = 0.5`` zooms out. ``sy`` defaults to
-    ``sx``. θ holds ``1 / sx``: it maps output to input.
-    """
+    """θ that makes the picture ``sx`` times wider and ``sy`` (default ``sx``) times taller,
+    about the centre: 2 zooms in. θ holds ``1 / sx``."""
     sx = number("sx", sx)
     sy = sx if sy is None else number("sy", sy)
     if sx == 0 or sy == 0:
@@ -145,19 +104,13 @@ def scale_theta(sx: float, sy: float | None = None) -> torch.Tensor:
 
 
 def translation_theta(tx: float, ty: float) -> torch.Tensor:
-    """θ that moves the picture by ``(tx, ty)`` in normalised units (right and down positive).
-
-    Moving by 2 units crosses the whole image. For pixels use :func:`translation_theta_pixels`.
-    """
+    """θ that moves the picture by ``(tx, ty)`` normalised units (right and down; 2 = the whole image)."""
     tx, ty = number("tx", tx), number("ty", ty)
     return torch.tensor([[1.0, 0.0, -tx], [0.0, 1.0, -ty]])
 
 
 def shear_theta(shx: float, shy: float = 0.0) -> torch.Tensor:
-    """θ that shears the picture: a point (x, y) moves to (x + shx·y, y + shy·x).
-
-    θ holds the inverse of that 2×2 matrix ``[[1, shx], [shy, 1]]``.
-    """
+    """θ that shears the picture: (x, y) moves to (x + shx·y, y + shy·x); θ is the inverse matrix."""
     shx, shy = number("shx", shx), number("shy", shy)
     if math.isclose(shx * shy, 1.0):
         raise ValueError(f"shx * shy must not be 1 (the shear would flatten the image); got {shx}, {shy}.")
@@ -165,16 +118,10 @@ def shear_theta(shx: float, shy: float = 0.0) -> torch.Tensor:
 
 
 def rotation_theta(degrees: float, aspect: float = 1.0) -> torch.Tensor:
-    """θ that rotates the picture anticlockwise (as seen on screen) about its centre.
+    """θ that turns the picture anticlockwise (on screen) about its centre.
 
-    Args:
-        degrees: rotation angle; positive is anticlockwise.
-        aspect: width / height of the image that will be warped. Normalised coordinates
-            stretch a non-square image into a square, so without this correction a
-            rotation would also shear it.
-
-    Returns:
-        θ of shape ``(2, 3)``.
+    ``aspect`` is the image's width / height: normalised coordinates squash a non-square
+    image into a square, so without it a rotation would also shear.
     """
     degrees, aspect = number("degrees", degrees), number("aspect", aspect)
     if not aspect > 0:
@@ -185,11 +132,7 @@ def rotation_theta(degrees: float, aspect: float = 1.0) -> torch.Tensor:
 
 
 def translation_theta_pixels(dx: float, dy: float, width: int, height: int) -> torch.Tensor:
-    """θ that moves the picture by ``(dx, dy)`` pixels (right and down positive).
-
-    With ``align_corners=False`` (the course default) the image spans 2 normalised units in
-    ``width`` pixels, so one pixel is ``2 / width`` units.
-    """
+    """θ that moves the picture by ``(dx, dy)`` pixels: one pixel is ``2 / width`` units."""
     width, height = number("width", width), number("height", height)
     if not (width > 0 and height > 0):
         raise ValueError(f"width and height must be positive pixel counts, got {width!r} x {height!r}.")
@@ -207,10 +150,9 @@ def to_homogeneous(theta: torch.Tensor) -> torch.Tensor:
 
 
 def compose(*thetas: torch.Tensor) -> torch.Tensor:
-    """Compose θs so that the result applies the first motion, then the second, …
+    """The θ of the first motion, then the second, …: ``warp(warp(x, a), b) ≈ warp(x, compose(a, b))``.
 
-    ``warp(warp(x, a), b)`` equals ``warp(x, compose(a, b))`` (up to resampling). Because θ
-    maps output to input, this is the matrix product ``a @ b`` in homogeneous form.
+    θ maps output to input, so this is the product ``a @ b`` in homogeneous form.
     """
     if not thetas:
         return identity_theta()
@@ -229,18 +171,11 @@ def invert(theta: torch.Tensor) -> torch.Tensor:
 
 
 def theta_from_params(
-    angle: float = 0.0,
-    scale: float = 1.0,
-    shear: float = 0.0,
-    tx: float = 0.0,
-    ty: float = 0.0,
+    angle: float = 0.0, scale: float = 1.0, shear: float = 0.0, tx: float = 0.0, ty: float = 0.0,
     aspect: float = 1.0,
 ) -> torch.Tensor:
-    """One θ from slider-style parameters: scale, then shear, then rotate, then move.
-
-    The θ playground uses this. ``angle`` in degrees (anticlockwise), ``tx``/``ty`` in
-    normalised units.
-    """
+    """One θ from the playground's sliders: scale, then shear, then rotate (``angle`` degrees),
+    then move (normalised units)."""
     return compose(
         scale_theta(number("scale", scale)),
         shear_theta(number("shear", shear)),
@@ -253,8 +188,7 @@ def theta_from_params(
 
 
 def check_theta(theta: object, batch: int | None = None) -> None:
-    """``theta`` must be a tensor ``(2, 3)`` or ``(B, 2, 3)``, with ``B`` 1 or ``batch``
-    when a batch is given."""
+    """``theta`` must be ``(2, 3)`` or ``(B, 2, 3)``, with ``B`` 1 or ``batch``."""
     if not isinstance(theta, torch.Tensor):
         raise TypeError(f"theta must be a torch.Tensor of shape (2, 3) or (B, 2, 3), got {type(theta).__name__}.")
     if theta.dim() not in (2, 3) or theta.shape[-2:] != (2, 3):
@@ -274,4 +208,3 @@ def check_choice(name: str, value: object, options: tuple[str, ...]) -> None:
     """``value`` must be one of ``options``."""
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}.")
-

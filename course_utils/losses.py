@@ -1,16 +1,10 @@
-"""The losses of neural style transfer (风格迁移), written as notebooks 03 and 04 teach them.
+"""The losses of neural style transfer (风格迁移): notebook 03 writes :func:`gram_matrix`,
+notebook 04 the content (内容损失), style (风格损失) and total-variation (全变分损失) losses.
 
-Read top to bottom: :func:`gram_matrix` (notebook 03), :func:`grams` (the style targets,
-computed once), then notebook 04's three terms: :func:`content_loss` (内容损失),
-:func:`style_loss` (风格损失) and :func:`tv_loss` (全变分损失, total variation).
-
-The content and style losses are *relative* squared errors, ``‖x − t‖² / ‖t‖²``: 0 is a
-perfect match and 1 is what an all-zero response would score, whatever the layer's size or
-the scale of its activations (which differ by orders of magnitude between layers, and
-between ImageNet and random weights). Gatys et al. (2016) write ``½ Σ (F − P)²`` and
-``1 / (4 N² M²) Σ (G − A)²`` instead; dividing by the fixed target's norm only rescales each
-term by a constant, so the course's weights (style 1e2 to 1e3, content 1) mean the same in
-every notebook. Notebook 04 explains the link.
+Content and style are *relative* squared errors, ``‖x − t‖² / ‖t‖²``: 0 is a perfect match,
+1 what an all-zero response scores, whatever the layer's size or activation scale. Gatys et
+al. (2016) write ``½ Σ (F − P)²`` and ``1 / (4 N² M²) Σ (G − A)²``; dividing by the fixed
+target's norm only rescales each term by a constant (notebook 04 explains the link).
 """
 
 from __future__ import annotations
@@ -23,19 +17,8 @@ from . import checks
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
-    """Batched, normalised Gram matrix (格拉姆矩阵) of feature maps.
-
-    ``G[b, i, j] = (1 / (H·W)) Σ_p F[b, i, p] F[b, j, p]`` where ``p`` runs over the
-    ``H·W`` positions: the (uncentred) covariance of channels ``i`` and ``j``. Dividing by
-    ``H·W`` makes it an average, so it does not grow with the image size.
-
-    Args:
-        x: features of shape ``(B, C, H, W)``.
-
-    Returns:
-        Tensor of shape ``(B, C, C)``, symmetric and positive semi-definite, one matrix per
-        image (images in a batch are never mixed).
-    """
+    """Batched, normalised Gram matrix (格拉姆矩阵): features ``(B, C, H, W)`` → ``(B, C, C)``,
+    ``G[b, i, j] = (1 / HW) Σ_p F[b, i, p] F[b, j, p]``, an average that does not grow with the image."""
     checks.feature_maps(x, "gram_matrix")
     b, c, h, w = x.shape
     f = x.reshape(b, c, h * w)  # one row of H·W values per channel
@@ -54,15 +37,8 @@ def grams(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``‖x − target‖² / ‖target‖²`` for each image of the batch, then the batch's mean.
-
-    Args:
-        x: ``(B, ...)``, e.g. features ``(B, C, H, W)`` or Grams ``(B, C, C)``.
-        target: the same shape, or with batch 1 (one target for every image).
-
-    Returns:
-        A scalar tensor.
-    """
+    """``‖x − target‖² / ‖target‖²`` per image, averaged over the batch (a scalar);
+    ``target`` has ``x``'s shape or batch 1."""
     if x.shape[1:] != target.shape[1:]:
         raise ValueError(
             f"the tensors have shapes {tuple(x.shape)} and {tuple(target.shape)}; compute both "
@@ -74,15 +50,7 @@ def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def content_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Content loss: the relative error of one layer's features, ``‖F − P‖² / ‖P‖²``.
-
-    Args:
-        generated: features of the image being optimised, ``(B, C, H, W)``.
-        target: the content image's features at the same layer, ``(1, C, H, W)``.
-
-    Returns:
-        A scalar tensor (0: the same features).
-    """
+    """Content loss: the relative error of one layer's features, ``‖F − P‖² / ‖P‖²``."""
     if not (isinstance(generated, torch.Tensor) and isinstance(target, torch.Tensor)):
         raise TypeError(
             f"content_loss expects two feature tensors (B, C, H, W), got {type(generated).__name__} and "
@@ -96,21 +64,8 @@ def style_loss(
     target_grams: Mapping[str, torch.Tensor],
     layer_weights: Mapping[str, float] | None = None,
 ) -> torch.Tensor:
-    """Style loss: ``Σ_l w_l ‖G_l − A_l‖² / ‖A_l‖²`` over the style layers ``l``.
-
-    ``G_l`` is the Gram matrix of the generated image's features, ``A_l`` the style's
-    (computed once, by :func:`grams`). The two images may have different sizes: a Gram
-    is ``C × C`` at any size.
-
-    Args:
-        generated_feats: ``{layer: (B, C, H, W)}`` features of the image being optimised
-            (it may hold more layers, such as the content layer).
-        target_grams: ``{layer: (1, C, C)}`` the style's Grams: their layers are the style layers.
-        layer_weights: ``{layer: w_l}``; ``None`` gives each of the ``L`` layers ``1 / L``.
-
-    Returns:
-        A scalar tensor.
-    """
+    """Style loss ``Σ_l w_l ‖G_l − A_l‖² / ‖A_l‖²`` over the layers of ``target_grams`` (the
+    style's Grams, from :func:`grams`); ``layer_weights`` default to ``1 / L`` each."""
     if not (isinstance(generated_feats, Mapping) and isinstance(target_grams, Mapping) and target_grams):
         raise TypeError(
             f"style_loss expects two dicts {{layer: tensor}}, the second not empty, got {type(generated_feats).__name__} "
@@ -126,15 +81,8 @@ def style_loss(
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
-    """Total variation loss (全变分损失): the mean squared difference between neighbouring
-    pixels, down plus across. A mean, so it does not grow with the image size.
-
-    Args:
-        image: ``(B, C, H, W)`` with ``H, W ≥ 2``.
-
-    Returns:
-        A scalar tensor (0 for a constant image).
-    """
+    """Total variation (全变分损失): the mean squared difference of neighbouring pixels,
+    down plus across, for ``(B, C, H, W)``; 0 for a constant image."""
     checks.feature_maps(image, "tv_loss")
     down = image[:, :, 1:, :] - image[:, :, :-1, :]  # each pixel minus the one above it
     across = image[:, :, :, 1:] - image[:, :, :, :-1]  # ... minus the one to its left

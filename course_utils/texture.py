@@ -1,21 +1,13 @@
-"""Measure a texture's stroke orientation and scale, so a claim about a picture is a number.
+"""Measure a texture's stroke orientation and scale, so that notebook 05's claims are numbers.
 
-Notebook 05 turns and zooms the style image and checks that the strokes of the result turn
-and grow with it. Two classical measurements do that:
+* :func:`orientation`: the **structure tensor** ``J = Σ_p ∇I(p) ∇I(p)ᵀ`` of the luminance;
+  strokes run at right angles to its main eigenvector, and ``coherence = (λ₁ − λ₂) / (λ₁ + λ₂)``
+  is 1 for perfect stripes, 0 with no preferred direction (Bigün & Granlund 1987).
+* :func:`dominant_frequency`: the peak of the radially averaged power spectrum, per octave
+  (cycles per pixel): strokes twice as large have half the frequency.
 
-* :func:`orientation` — the **structure tensor** ``J = Σ_p ∇I(p) ∇I(p)ᵀ`` of the
-  luminance (summed over the whole image). Its main eigenvector is the dominant gradient
-  direction; strokes run at right angles to it. ``coherence = (λ₁ − λ₂) / (λ₁ + λ₂)`` is 1
-  for perfect stripes and 0 when no direction is preferred (Bigün & Granlund 1987; Kass &
-  Witkin 1987).
-* :func:`dominant_frequency` — the peak of the **radially averaged power spectrum** (per
-  octave, so that a photo's ``1/f²`` background does not hide the strokes): the number of
-  cycles per pixel that carries the most energy. Strokes twice as large have half the
-  frequency.
-
-Angles are in degrees, **anticlockwise as seen on screen**, modulo 180 (a stripe at 10° is
-the same stripe as one at 190°), the convention of :func:`course_utils.geometry.rotation_theta`
-and :func:`course_utils.warps.warp_style`: horizontal stripes are at 0°, vertical ones at 90°.
+Angles are in degrees, anticlockwise on screen, modulo 180, as in
+:func:`course_utils.geometry.rotation_theta`: horizontal stripes are at 0°, vertical ones at 90°.
 """
 
 from __future__ import annotations
@@ -37,7 +29,7 @@ class Orientation(NamedTuple):
 
 
 def _grey(image: torch.Tensor, what: str = "image") -> torch.Tensor:
-    """``(1, 3, H, W)``, ``(1, 1, H, W)``, ``(3, H, W)`` or ``(H, W)`` → ``(H, W)`` float luminance."""
+    """One image ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3 → ``(H, W)`` luminance."""
     if not isinstance(image, torch.Tensor) or image.dim() not in (2, 3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"{what} must be an image tensor (1, C, H, W), (C, H, W) or (H, W), got {shape}.")
@@ -47,12 +39,9 @@ def _grey(image: torch.Tensor, what: str = "image") -> torch.Tensor:
             raise ValueError(f"{what} must hold one image (batch 1), got a batch of {t.shape[0]}; index it first.")
         t = t[0]
     if t.dim() == 3:
-        if t.shape[0] == 3:
-            t = 0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]  # the course's luminance (YIQ's Y)
-        elif t.shape[0] == 1:
-            t = t[0]
-        else:
+        if t.shape[0] not in (1, 3):
             raise ValueError(f"{what} must have 1 or 3 channels, got {t.shape[0]}.")
+        t = t[0] if t.shape[0] == 1 else 0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]  # YIQ's Y
     if min(t.shape) < 8:
         raise ValueError(f"{what} is {tuple(t.shape)} px; measure a texture of at least 8×8 px.")
     if not torch.isfinite(t).all():
@@ -61,21 +50,15 @@ def _grey(image: torch.Tensor, what: str = "image") -> torch.Tensor:
 
 
 def structure_tensor(image: torch.Tensor, margin: int = 2) -> torch.Tensor:
-    """The global structure tensor ``[[Σ gx², Σ gx·gy], [Σ gx·gy, Σ gy²]]`` (a 2×2 tensor,
-    averaged over pixels) of the luminance, with x to the right and y **up** (screen axes).
-
-    Args:
-        image: one image, ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3.
-        margin: pixels ignored along each border (image edges are not strokes).
-    """
+    """The structure tensor ``[[gx², gx·gy], [gx·gy, gy²]]`` averaged over the image (2×2),
+    x to the right and y **up**, ignoring ``margin`` pixels along each border."""
     if not is_whole(margin) or margin < 0:
         raise ValueError(f"margin must be a whole number of pixels >= 0, got {margin!r}; e.g. margin=2.")
     g = _grey(image)
     # Sobel derivatives (central difference, smoothed across): less sensitive to pixel noise.
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
     gx = F.conv2d(g[None, None], kx[None, None])[0, 0]
-    gy_down = F.conv2d(g[None, None], kx.t()[None, None])[0, 0]
-    gy = -gy_down  # screen y points up
+    gy = -F.conv2d(g[None, None], kx.t()[None, None])[0, 0]  # screen y points up
     m = max(0, margin - 1)  # the valid convolution already dropped one pixel per side
     if m:
         gx, gy = gx[m:-m, m:-m], gy[m:-m, m:-m]
@@ -86,17 +69,8 @@ def structure_tensor(image: torch.Tensor, margin: int = 2) -> torch.Tensor:
 
 
 def orientation(image: torch.Tensor, margin: int = 2) -> Orientation:
-    """The dominant stroke direction of a texture and how strongly it dominates.
-
-    Args:
-        image: one image, ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3.
-        margin: pixels ignored along each border.
-
-    Returns:
-        ``Orientation(degrees, coherence)``: the strokes' direction in [0, 180), anticlockwise
-        on screen (horizontal = 0), and the coherence in [0, 1]. A flat image has
-        coherence 0 and an arbitrary angle.
-    """
+    """The strokes' dominant direction in [0, 180) and its coherence in [0, 1] (a flat image:
+    coherence 0, angle arbitrary)."""
     j = structure_tensor(image, margin).double()
     jxx, jyy, jxy = j[0, 0].item(), j[1, 1].item(), j[0, 1].item()
     energy = jxx + jyy
@@ -108,8 +82,7 @@ def orientation(image: torch.Tensor, margin: int = 2) -> Orientation:
 
 
 def angle_difference(a: float, b: float, period: float = 180.0) -> float:
-    """The smallest absolute difference between two orientations, in [0, period / 2]
-    (179° and 1° differ by 2°)."""
+    """The smallest absolute difference of two orientations, in [0, period / 2] (179° and 1°: 2°)."""
     for name, value in (("a", a), ("b", b), ("period", period)):
         if isinstance(value, Orientation):
             raise ValueError(f"{name} is an Orientation, not an angle; pass its .degrees, e.g. orientation(image).degrees.")
@@ -121,26 +94,14 @@ def angle_difference(a: float, b: float, period: float = 180.0) -> float:
 
 
 def radial_power_spectrum(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The radially averaged power spectrum of the luminance.
-
-    The mean is removed and a 2-D Hann window applied first, so that the image's edges
-    (a jump from one side to the other, as the FFT sees it) add no false energy.
-
-    Args:
-        image: one image, ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3.
-
-    Returns:
-        ``(frequencies, power)``: two 1-D tensors; ``frequencies`` in cycles per pixel, from
-        ``1/N`` to 0.5 in steps of ``1/N`` (``N`` the shorter side), ``power`` the mean
-        power in each ring.
-    """
+    """``(frequencies, power)``: the mean power of the luminance's spectrum in rings ``k / N``
+    cycles per pixel, ``k = 1 … N/2`` (``N`` the shorter side). The mean is removed and a Hann
+    window applied first, so that the image's edges add no false energy."""
     g = _grey(image).double()
     h, w = g.shape
-    window = torch.hann_window(h, periodic=False, dtype=g.dtype)[:, None] * torch.hann_window(
-        w, periodic=False, dtype=g.dtype
-    )[None, :]
-    g = (g - g.mean()) * window
-    power = torch.fft.fft2(g).abs().pow(2)
+    window = torch.outer(torch.hann_window(h, periodic=False, dtype=g.dtype),
+                         torch.hann_window(w, periodic=False, dtype=g.dtype))
+    power = torch.fft.fft2((g - g.mean()) * window).abs().pow(2)
     fy = torch.fft.fftfreq(h, dtype=g.dtype)[:, None]
     fx = torch.fft.fftfreq(w, dtype=g.dtype)[None, :]
     n = min(h, w)
@@ -154,15 +115,11 @@ def radial_power_spectrum(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def dominant_frequency(image: torch.Tensor) -> float:
-    """The spatial frequency (cycles per pixel) of the strokes: where the radially averaged
-    power spectrum ``P(f)`` of :func:`radial_power_spectrum`, **per octave**, peaks.
+    """The strokes' frequency (cycles per pixel; ``1 /`` it is their period in pixels).
 
-    A photo's spectrum falls like ``1/f²`` (Field 1987), so ``P(f)`` itself always peaks at
-    the lowest frequency, the photo's layout, whatever the strokes on top. Power per octave
-    (``f²·P(f)``, the "premultiplied" spectrum of turbulence studies) is flat for such a
-    background, so a texture's band stands out. The peak is refined between rings by a
-    parabola through the log values at the peak and its two neighbours. ``1 /
-    dominant_frequency`` is the stroke period in pixels.
+    A photo's spectrum falls like ``1/f²`` (Field 1987), so ``P(f)`` always peaks at the
+    lowest frequency; power per octave, ``f²·P(f)``, is flat for such a background and a
+    texture's band stands out. The peak is refined by a parabola through the log values.
     """
     freqs, power = radial_power_spectrum(image)
     if power.max() <= 0:
@@ -178,12 +135,9 @@ def dominant_frequency(image: torch.Tensor) -> float:
     return freqs[i].item()
 
 
-def grating(
-    size: tuple[int, int], degrees: float, frequency: float, *, phase: float = 0.0
-) -> torch.Tensor:
-    """A sinusoidal grating ``(1, 3, H, W)`` in [0, 1] whose stripes run at ``degrees``
-    (anticlockwise on screen) with ``frequency`` cycles per pixel: the textbook texture
-    with a known answer, used to test the measurements above."""
+def grating(size: tuple[int, int], degrees: float, frequency: float, *, phase: float = 0.0) -> torch.Tensor:
+    """A sinusoidal grating ``(1, 3, H, W)`` in [0, 1], stripes at ``degrees`` with ``frequency``
+    cycles per pixel: a texture with a known answer, for testing the measurements."""
     check_size(size)
     h, w = size
     for name, value in (("degrees", degrees), ("frequency", frequency), ("phase", phase)):
@@ -192,18 +146,10 @@ def grating(
         raise ValueError(f"frequency must be in (0, 0.5] cycles per pixel (Nyquist), got {frequency!r}.")
     y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
     a = math.radians(degrees)
-    # stripes run along (cos a, sin a) with y up, i.e. (cos a, -sin a) in pixel rows: the
-    # intensity changes along the normal (sin a, cos a) in (x, row) coordinates
+    # stripes along (cos a, sin a) with y up: the intensity changes along (sin a, cos a) in (x, row)
     wave = torch.sin(2 * math.pi * frequency * (x * math.sin(a) + y * math.cos(a)) + phase)
     return (0.5 + 0.5 * wave).float().expand(1, 3, h, w).contiguous()
 
 
-__all__ = [
-    "Orientation",
-    "angle_difference",
-    "dominant_frequency",
-    "grating",
-    "orientation",
-    "radial_power_spectrum",
-    "structure_tensor",
-]
+__all__ = ["Orientation", "angle_difference", "dominant_frequency", "grating", "orientation",
+           "radial_power_spectrum", "structure_tensor"]
