@@ -50,7 +50,7 @@ handout: $(STAMP)
 	$(BIN)/python -m course_tools.classroom handout build/handout
 
 styles: $(STAMP)
-	$(BIN)/python -m course_utils.data regenerate
+	$(BIN)/python -m course_tools.styles regenerate
 
 weights: $(STAMP)
 	$(BIN)/python -m course_tools.weights_cli fetch

@@ -1,4 +1,5 @@
-"""course_utils.data: generated styles are deterministic and match the committed files."""
+"""course_utils.data: generated styles are deterministic and match the committed files
+(course_tools.styles writes and checks them)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import os
 import pytest
 import torch
 
+from course_tools import styles
 from course_utils import config, data
 from course_utils.images import ImageLoadError, save_image
 
 
 @pytest.mark.parametrize("name", data.STYLE_NAMES)
 def test_committed_style_matches_generator(name):
-    stats = data.compare_with_committed(name)
+    stats = styles.compare_with_committed(name)
     assert stats["max_diff"] <= 1 and stats["fraction_equal"] >= 0.999, stats
 
 
@@ -28,7 +30,7 @@ def test_styles_are_deterministic_and_distinct():
 
 
 def test_regenerate_writes_identical_files(tmp_path):
-    paths = data.regenerate(tmp_path)
+    paths = styles.regenerate(tmp_path)
     assert [p.name for p in paths] == [f"{n}.png" for n in data.STYLE_NAMES]
     for p in paths:
         assert p.read_bytes() == data.style_path(p.stem).read_bytes()
