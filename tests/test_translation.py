@@ -58,6 +58,24 @@ def test_code_cells_are_the_english_ones(stem):
     assert zh["metadata"]["kernelspec"] == en["metadata"]["kernelspec"]
 
 
+def _norm(found):
+    return {" ".join(x.split()) for x in found}
+
+
+def _code_spans(text):
+    return _norm(re.findall(r"`[^`]+`", text))
+
+
+def _formulas(text):
+    display = re.findall(r"\$\$.+?\$\$", text, re.S)
+    inline = re.findall(r"\$[^$]+\$", re.sub(r"\$\$.+?\$\$", " ", text, flags=re.S))
+    return _norm(display + inline)
+
+
+def _links(text):
+    return set(re.findall(r"\]\(([^)\s]+)", text))
+
+
 @pytest.mark.parametrize("stem", NOTEBOOK_STEMS)
 def test_translation_keeps_code_spans_maths_headings_and_links(stem):
     """A translation keeps each inline code span, each $...$ formula, each link target and
@@ -69,10 +87,8 @@ def test_translation_keeps_code_spans_maths_headings_and_links(stem):
         if not m.id or not m.string:
             continue
         where = f"{stem} cell {m.context}"
-        for pattern, what in ((r"`[^`]+`", "code span"), (r"\$[^$]+\$", "formula"),
-                              (r"\]\(([^)\s]+)", "link target")):
-            spans = lambda text: {" ".join(x.split()) for x in re.findall(pattern, text)}  # noqa: B023, E731
-            missing = sorted(spans(m.id) - spans(m.string))
+        for what, found in (("code span", _code_spans), ("formula", _formulas), ("link target", _links)):
+            missing = sorted(found(m.id) - found(m.string))
             assert not missing, f"{where}: {what}s missing from the translation: {missing[:3]}"
         levels = lambda s: [len(h) for h in re.findall(r"^(#+) ", s, re.M)]  # noqa: E731
         assert levels(m.string) == levels(m.id), f"{where}: heading levels differ"
