@@ -1,15 +1,9 @@
 """Warps for notebook 05: turned styles, smooth deformation fields, keypoints and registration.
 
-They extend :mod:`course_utils.geometry` from one affine θ to a **deformation field**: a
-coarse grid of control displacements (a few numbers, so the motion stays smooth) upsampled
-to one displacement per pixel and added to the identity sampling grid. Like θ, a field maps
-**output** positions to the **input** positions sampled there. In reading order: the
-argument checks, :func:`warp_style` (exercise 1), fields and masks, what a grid measures
-(Jacobian, :func:`smoothness` of exercise 2, keypoints), fitting a warp to point pairs, and
-registration by gradient descent through the sampler.
-
-Units: displacements and grids are in normalised coordinates (notebook 01), with
-``align_corners=False`` throughout, as in the rest of the course; points are (x, y) pixels.
+A **deformation field** extends one affine θ (:mod:`course_utils.geometry`) to a coarse grid
+of control displacements, upsampled to one displacement per pixel and added to the identity
+sampling grid; like θ, it maps **output** positions to the **input** positions read there.
+Grids and displacements are in normalised units (``align_corners=False``); points are (x, y) pixels.
 """
 
 from __future__ import annotations
@@ -28,28 +22,22 @@ from .checks import check_size, is_whole, number
 
 def _check_grid_size(grid_size: object) -> None:
     if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(is_whole(v) and v >= 2 for v in grid_size)):
-        raise ValueError(
-            f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
-            "e.g. (6, 6)."
-        )
+        raise ValueError(f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
+                         "e.g. (6, 6).")
 
 
 def _check_grid(grid: object, what: str = "grid") -> None:
     if not isinstance(grid, torch.Tensor) or grid.dim() != 4 or grid.shape[-1] != 2:
         shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
-        raise ValueError(
-            f"{what} must be a sampling grid (B, H, W, 2), got {shape}; add a batch dimension with "
-            f"{what}[None], or turn a θ into a grid with geometry.sampling_grid(theta, size)."
-        )
+        raise ValueError(f"{what} must be a sampling grid (B, H, W, 2), got {shape}; add a batch dimension with "
+                         f"{what}[None], or turn a θ into a grid with geometry.sampling_grid(theta, size).")
 
 
 def check_control(control: object) -> None:
     """Control displacements must be ``(B, 2, gh, gw)`` with at least 2×2 points."""
     if not isinstance(control, torch.Tensor) or control.dim() != 4 or control.shape[1] != 2:
         shape = tuple(control.shape) if isinstance(control, torch.Tensor) else type(control).__name__
-        raise ValueError(
-            f"control displacements must have shape (B, 2, gh, gw) (x and y per control point), got {shape}."
-        )
+        raise ValueError(f"control displacements must have shape (B, 2, gh, gw) (x and y per control point), got {shape}.")
     if control.shape[-1] < 2 or control.shape[-2] < 2:
         raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
 
@@ -58,9 +46,8 @@ def point_pairs(
     source: object, target: object, size: tuple[int, int] | None = None, *,
     names: tuple[str, str] = ("source_px", "target_px"), batched: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairs of (x, y) pixel positions as two float tensors ``(K, 2)`` (or ``(B, K, 2)`` if
-    ``batched``), one clear error otherwise; with ``size`` ``(H, W)``, every point must lie
-    on that image. Lists of pairs are accepted."""
+    """Two lists of (x, y) pixel positions as float tensors ``(K, 2)`` (or ``(B, K, 2)`` if
+    ``batched``) that pair up one to one; with ``size`` ``(H, W)``, all on that image."""
     out = []
     for what, points in zip(names, (source, target), strict=True):
         if not isinstance(points, torch.Tensor):
@@ -87,19 +74,17 @@ def point_pairs(
 
 
 def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
-    """Rotate (anticlockwise) and zoom a style image about its centre before its Gram
-    targets are computed, with **reflection** padding so that no empty border enters the
-    statistics. Rotation turns the strokes of the result; zoom > 1 makes them larger.
-
-    Args:
-        style: ``(B, 3, H, W)`` in [0, 1].
-        degrees: rotation in degrees; zoom: magnification (``geometry.scale_theta``).
-    """
+    """Turn (anticlockwise) and zoom a style image ``(B, 3, H, W)`` about its centre before its
+    Gram targets are computed, with **reflection** padding so that no empty border enters the
+    statistics: the result's strokes turn with it, and grow with ``zoom > 1``."""
     if degrees == 0 and zoom == 1:
         return style
     h, w = style.shape[-2:]
     theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=w / h))
     return geometry.warp(style, theta, padding_mode="reflection").clamp(0, 1)
+
+
+# ------------------------------------------------------------------- fields and masks
 
 
 def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torch.Tensor:
@@ -113,17 +98,13 @@ def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torc
 def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: bool = False) -> torch.Tensor:
     """Control displacements ``(B, 2, gh, gw)`` of the identity field (all zeros)."""
     _check_grid_size(grid_size)
-    c = torch.zeros(batch, 2, *grid_size)
-    return c.requires_grad_(requires_grad)
+    return torch.zeros(batch, 2, *grid_size).requires_grad_(requires_grad)
 
 
 def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Dense displacement ``(B, H, W, 2)`` from control displacements ``(B, 2, gh, gw)``.
-
-    Bicubic interpolation with the control points on the image's corners
-    (``align_corners=True`` *for this interpolation only*): smooth everywhere, exact at the
-    control points, and differentiable with respect to them.
-    """
+    """Dense displacements ``(B, H, W, 2)`` from control displacements ``(B, 2, gh, gw)``:
+    bicubic, with the control points on the image's corners (``align_corners=True`` here
+    only), so smooth, exact at the control points and differentiable in them."""
     check_control(control)
     check_size(size)
     dense = F.interpolate(control, size=tuple(size), mode="bicubic", align_corners=True)
@@ -139,23 +120,16 @@ def field_grid(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def warp_with_grid(
     image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear", padding_mode: str = "border"
 ) -> torch.Tensor:
-    """``grid_sample`` with the course's conventions (``align_corners=False``).
-
-    Args:
-        image: ``(B, C, H, W)``.
-        grid: ``(B, H_out, W_out, 2)`` normalised input positions (a batch of 1 is broadcast).
-    """
+    """``grid_sample`` of ``image`` ``(B, C, H, W)`` on ``grid`` ``(B, H_out, W_out, 2)`` (a
+    batch of 1 serves every image), with the course's ``align_corners=False``."""
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"image must be a (B, C, H, W) tensor, got {shape}; add a batch dimension with image[None].")
     _check_grid(grid)
     if grid.shape[0] not in (1, image.shape[0]):
-        raise ValueError(
-            f"the grid has a batch of {grid.shape[0]} but the image batch is {image.shape[0]}; "
-            "give one grid (or control) per image, or a batch of 1 for all."
-        )
-    if grid.shape[0] == 1 and image.shape[0] > 1:
-        grid = grid.expand(image.shape[0], *grid.shape[1:])
+        raise ValueError(f"the grid has a batch of {grid.shape[0]} but the image batch is {image.shape[0]}; "
+                         "give one grid (or control) per image, or a batch of 1 for all.")
+    grid = grid.expand(image.shape[0], *grid.shape[1:])
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
@@ -167,41 +141,33 @@ def warp_with_field(
 
 
 def warp_mask(mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = True) -> torch.Tensor:
-    """Warp region masks ``(B, R, H, W)`` (values in [0, 1], one channel per region) with
-    the image's sampling grid ``(B, H, W, 2)`` or affine θ ``(2, 3)``/``(B, 2, 3)``, so that
-    they move exactly with the image. ``soft=True`` keeps bilinear edges (for blending
-    styles); ``soft=False`` samples the nearest pixel and keeps a hard 0/1 mask. Outside
-    the image the mask is 0 (a region does not extend past the picture).
-    """
+    """Warp region masks ``(B, R, H, W)`` with the image's grid or θ, so that they move exactly
+    with it: bilinear edges if ``soft``, else the nearest pixel (a hard 0/1 mask); 0 outside."""
     if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
         shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise ValueError(f"mask must have shape (B, R, H, W), one channel per region, got {shape}; "
                          "add dimensions with mask[None, None].")
     if not isinstance(grid_or_theta, torch.Tensor):
-        raise ValueError(
-            f"grid_or_theta must be a sampling grid (B, H, W, 2) or a θ (2, 3) tensor, got "
-            f"{type(grid_or_theta).__name__}; pass the grid or θ that warped the image."
-        )
+        raise ValueError(f"grid_or_theta must be a sampling grid (B, H, W, 2) or a θ (2, 3) tensor, got "
+                         f"{type(grid_or_theta).__name__}; pass the grid or θ that warped the image.")
     mode = "bilinear" if soft else "nearest"
     if grid_or_theta.shape[-2:] == (2, 3) and grid_or_theta.dim() in (2, 3):
         return geometry.warp(mask, grid_or_theta, mode=mode, padding_mode="zeros")
     return warp_with_grid(mask, grid_or_theta, mode=mode, padding_mode="zeros")
 
 
+# ------------------------------------------------------------- what a grid measures
+
+
 def grid_in_pixels(grid: torch.Tensor) -> torch.Tensor:
     """A normalised grid ``(B, H, W, 2)`` → the same positions in input pixels."""
     _check_grid(grid)
-    h, w = grid.shape[1:3]
-    return geometry.normalised_to_pixel(grid, (h, w))
+    return geometry.normalised_to_pixel(grid, grid.shape[1:3])
 
 
 def jacobian_determinant(grid: torch.Tensor) -> torch.Tensor:
-    """Determinant of the Jacobian of the map output pixel → input pixel, ``(B, H-1, W-1)``.
-
-    1 means the map keeps areas; between 0 and 1 it compresses, above 1 it stretches.
-    A value ≤ 0 means the map **folds** (neighbouring pixels swap order): no smooth
-    deformation of a picture does that, so a good field has ``det > 0`` everywhere.
-    """
+    """The Jacobian determinant of output pixel → input pixel, ``(B, H-1, W-1)``: 1 keeps
+    areas, below 1 compresses, above 1 stretches, and ≤ 0 **folds** (neighbours swap order)."""
     p = grid_in_pixels(grid)
     dx = p[:, :-1, 1:, :] - p[:, :-1, :-1, :]  # derivative along output x
     dy = p[:, 1:, :-1, :] - p[:, :-1, :-1, :]  # derivative along output y
@@ -209,8 +175,7 @@ def jacobian_determinant(grid: torch.Tensor) -> torch.Tensor:
 
 
 def smoothness(control: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference between neighbouring control displacements (a scalar):
-    0 for any translation, large for a crumpled field."""
+    """Mean squared difference of neighbouring control displacements: 0 for a translation."""
     check_control(control)
     dx = control[..., :, 1:] - control[..., :, :-1]
     dy = control[..., 1:, :] - control[..., :-1, :]
@@ -218,163 +183,56 @@ def smoothness(control: torch.Tensor) -> torch.Tensor:
 
 
 def sample_grid_at(grid: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
-    """Where the output pixels ``points_px`` ``(B, K, 2)`` (x, y in pixels) read from,
-    in input pixels ``(B, K, 2)``; differentiable with respect to the grid."""
+    """Where the output pixels ``points_px`` ``(B, K, 2)`` read from, in input pixels
+    ``(B, K, 2)``; differentiable in the grid."""
     _check_grid(grid)
-    points_px, _ = point_pairs(points_px, points_px, names=("points_px", "points_px"), batched=True)
-    if points_px.dim() != 3 or points_px.shape[0] != grid.shape[0]:
+    if not isinstance(points_px, torch.Tensor) or points_px.dim() != 3 or points_px.shape[0] != grid.shape[0] \
+            or points_px.shape[-1] != 2:
+        got = tuple(points_px.shape) if isinstance(points_px, torch.Tensor) else type(points_px).__name__
         raise ValueError(f"points_px must be (B, K, 2) pixel positions with the grid's batch B={grid.shape[0]}, "
-                         f"got {tuple(points_px.shape)}; add a batch dimension with points_px[None].")
+                         f"got {got}; add a batch dimension with points_px[None].")
     h, w = grid.shape[1:3]
-    where = geometry.pixel_to_normalised(points_px, (h, w)).unsqueeze(2)  # (B, K, 1, 2)
+    where = geometry.pixel_to_normalised(points_px.float(), (h, w)).unsqueeze(2)  # (B, K, 1, 2)
     values = F.grid_sample(grid.permute(0, 3, 1, 2), where, mode="bilinear", padding_mode="border", align_corners=False)
     return geometry.normalised_to_pixel(values[..., 0].permute(0, 2, 1), (h, w))
 
 
 def keypoint_loss(grid: torch.Tensor, source_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
     """Mean squared distance (pixels²) between where each target point reads from and its
-    source point: 0 when the warp carries every source point onto its target.
-
-    Args:
-        grid: the sampling grid ``(B, H, W, 2)`` (output → input).
-        source_px, target_px: ``(K, 2)`` or ``(B, K, 2)`` pixel positions (x, y).
-    """
+    source point ``(K, 2)`` or ``(B, K, 2)``: 0 when the warp carries every source onto its target."""
     src, tgt = point_pairs(source_px, target_px, batched=True)
     src = src if src.dim() == 3 else src.unsqueeze(0)
     tgt = tgt if tgt.dim() == 3 else tgt.unsqueeze(0)
     return (sample_grid_at(grid, tgt.to(grid.device)) - src.to(grid.device)).pow(2).sum(-1).mean()
 
 
-# ----------------------------------------------------------------------- registration
-def _pyramid(image: torch.Tensor, scale: float) -> torch.Tensor:
-    if scale == 1.0:
-        return image
-    size = [max(8, round(s * scale)) for s in image.shape[-2:]]
-    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
+    """Mean distance in pixels between two sampling grids, ignoring a border of ``margin`` pixels."""
+    _check_grid(grid_a, "grid_a")
+    _check_grid(grid_b, "grid_b")
+    if grid_a.shape != grid_b.shape:
+        raise ValueError(f"grid_a {tuple(grid_a.shape)} and grid_b {tuple(grid_b.shape)} must have the same shape; "
+                         "build both for the same size.")
+    if not is_whole(margin) or margin < 0 or 2 * margin >= min(grid_a.shape[1:3]):
+        raise ValueError(f"margin={margin!r} is invalid for a {grid_a.shape[1]}x{grid_a.shape[2]} grid: expected a "
+                         "whole number of pixels >= 0 that leaves some pixels; use a smaller margin.")
+    d = (grid_in_pixels(grid_a) - grid_in_pixels(grid_b)).norm(dim=-1)
+    if margin:
+        d = d[:, margin:-margin, margin:-margin]
+    return d.mean().item()
 
 
-def _check_registration(moving: object, fixed: object, steps: object, scales: object, lr: object) -> None:
-    """One clear error for a bad argument of :func:`register_affine` / :func:`register_field`,
-    before any step (a NaN image would otherwise crash ``grid_sample``'s backward)."""
-    for what, image in (("moving", moving), ("fixed", fixed)):
-        if not isinstance(image, torch.Tensor) or image.dim() != 4:
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise ValueError(f"{what} must be a (B, C, H, W) image tensor, got {shape}; add a batch dimension with {what}[None].")
-        if not torch.isfinite(image).all():
-            raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
-    if moving.shape != fixed.shape:
-        raise ValueError(f"moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same shape; "
-                         "resize one of them (images.resize) or give both the same channels.")
-    if not is_whole(steps) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0 (steps per scale), got {steps!r}.")
-    if not (isinstance(scales, Sequence) and all(
-        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in scales
-    )):
-        raise ValueError(f"scales must be a list of sizes > 0 (fractions of the image), got {scales!r}; e.g. (0.25, 0.5, 1.0).")
-    if not number("lr", lr) > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.01.")
-
-
-def _coarse_to_fine(
-    parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], moving: torch.Tensor,
-    fixed: torch.Tensor, *, steps: int, scales: Sequence[float], lr: float, desc: str, progress: bool,
-) -> list[float]:
-    """Adam on ``parameter`` minimising ``loss_at(moving_s, fixed_s)`` at each pyramid scale."""
-    opt = torch.optim.Adam([parameter], lr=lr)
-    history: list[float] = []
-    with tqdm(total=steps * len(scales), desc=desc, disable=not progress) as bar:
-        for scale in scales:
-            m, f = _pyramid(moving, scale), _pyramid(fixed, scale)
-            for _ in range(steps):
-                loss = loss_at(m, f)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                history.append(loss.item())
-                bar.update()
-    return history
-
-
-def register_affine(
-    moving: torch.Tensor,
-    fixed: torch.Tensor,
-    *,
-    steps: int = 100,
-    scales: Sequence[float] = (0.25, 0.5, 1.0),
-    lr: float = 0.02,
-    progress: bool = True,
-) -> tuple[torch.Tensor, list[float]]:
-    """Find θ ``(2, 3)`` such that ``geometry.warp(moving, θ)`` matches ``fixed``.
-
-    Gradient descent (Adam) on the six numbers of θ through ``grid_sample``, starting from
-    the identity, coarse to fine: blurred, small copies first (a wide basin of attraction,
-    cheap steps), then full size. No labels: only pixels are compared.
-
-    Returns:
-        ``(theta, losses)``: θ and the mean squared pixel error after each step.
-    """
-    _check_registration(moving, fixed, steps, scales, lr)
-    theta = geometry.identity_theta().clone().requires_grad_(True)
-    history = _coarse_to_fine(
-        theta, lambda m, f: F.mse_loss(geometry.warp(m, theta, padding_mode="border"), f),
-        moving, fixed, steps=steps, scales=scales, lr=lr, desc="affine registration", progress=progress,
-    )
-    return theta.detach(), history
-
-
-def register_field(
-    moving: torch.Tensor,
-    fixed: torch.Tensor,
-    *,
-    grid_size: tuple[int, int] = (6, 6),
-    steps: int = 150,
-    scales: Sequence[float] = (0.25, 0.5, 1.0),
-    lr: float = 0.01,
-    smooth_weight: float = 0.1,
-    progress: bool = True,
-) -> tuple[torch.Tensor, list[float]]:
-    """Find control displacements ``(1, 2, gh, gw)`` whose smooth field warps ``moving``
-    onto ``fixed`` (pixel MSE + ``smooth_weight`` × :func:`smoothness`), coarse to fine.
-
-    Returns:
-        ``(control, losses)``.
-    """
-    _check_registration(moving, fixed, steps, scales, lr)
-    if not number("smooth_weight", smooth_weight) >= 0:
-        raise ValueError(f"smooth_weight must be a finite number >= 0, got {smooth_weight!r}; e.g. 0.1.")
-    control = zero_control(grid_size, moving.shape[0], requires_grad=True)
-    history = _coarse_to_fine(
-        control,
-        lambda m, f: F.mse_loss(warp_with_field(m, control), f) + smooth_weight * smoothness(control),
-        moving, fixed, steps=steps, scales=scales, lr=lr, desc="field registration", progress=progress,
-    )
-    return control.detach(), history
+# ------------------------------------------------------ fitting a warp to point pairs
 
 
 def fit_field_to_points(
-    source_px: torch.Tensor,
-    target_px: torch.Tensor,
-    size: tuple[int, int],
-    *,
-    grid_size: tuple[int, int] = (6, 6),
-    smooth_weight: float = 0.01,
-    steps: int = 100,
+    source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *,
+    grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01, steps: int = 100,
 ) -> torch.Tensor:
-    """The smooth field that carries ``source_px`` onto ``target_px``: control displacements
-    ``(1, 2, gh, gw)`` minimising the mean squared keypoint distance in **normalised**
-    units (pixels ÷ half the longer side, so the result does not depend on the image size)
-    plus ``smooth_weight`` × :func:`smoothness`.
-
-    The loss is quadratic in the control displacements: L-BFGS with a line search solves it
-    in a few dozen iterations, with no image involved.
-
-    Args:
-        source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
-        size: ``(H, W)`` of the image the field will warp.
-
-    Returns:
-        Control displacements ``(1, 2, gh, gw)`` for :func:`field_grid` (normalised units).
-    """
+    """Control displacements ``(1, 2, gh, gw)`` of the smooth field that carries ``source_px``
+    onto ``target_px`` ``(K, 2)`` on an image of ``size``: the mean squared keypoint distance
+    in normalised units (so that the field does not depend on the image size) plus
+    ``smooth_weight`` × :func:`smoothness`, a quadratic that L-BFGS solves without any image."""
     source_px, target_px = point_pairs(source_px, target_px)
     check_size(size)
     _check_grid_size(grid_size)
@@ -399,18 +257,9 @@ def fit_field_to_points(
 def fit_affine_to_points(
     source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *, prior_weight: float = 1e-4
 ) -> torch.Tensor:
-    """The affine θ ``(1, 2, 3)`` (output → input, as the STN's grid generator uses it) that
-    carries ``source_px`` onto ``target_px``: least squares in normalised coordinates.
-
-    θ has six numbers and each pair of points gives two equations, so three pairs in
-    general position fix it exactly and more are fitted as well as an affine map can. The
-    small pull towards the identity (``prior_weight``) makes fewer than three pairs still
-    give one answer: the affine map closest to the identity that fits them.
-
-    Args:
-        source_px, target_px: ``(K, 2)`` pixel positions (x, y) on an image of ``size``.
-        size: ``(H, W)`` of the image the transform will warp.
-    """
+    """The affine θ ``(1, 2, 3)`` (output → input) that carries ``source_px`` onto ``target_px``
+    ``(K, 2)``: least squares in normalised coordinates. Three pairs fix θ's six numbers; the
+    small pull towards the identity (``prior_weight``) makes fewer still give one answer."""
     source_px, target_px = point_pairs(source_px, target_px)
     check_size(size)
     src = geometry.pixel_to_normalised(source_px.double(), size)
@@ -422,27 +271,87 @@ def fit_affine_to_points(
     try:
         return torch.linalg.solve(lhs, rhs).T.float()[None]
     except torch.linalg.LinAlgError:
-        raise ValueError(
-            f"{len(tgt)} point pair(s) do not fix an affine map (fewer than 3, or all on one line) and "
-            f"prior_weight={prior_weight!r} does not either; add pairs or use a prior_weight > 0."
-        ) from None
+        raise ValueError(f"{len(tgt)} point pair(s) do not fix an affine map (fewer than 3, or all on one line) and "
+                         f"prior_weight={prior_weight!r} does not either; add pairs or use a prior_weight > 0.") from None
 
 
-def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
-    """Mean distance in pixels between two sampling grids (optionally ignoring a border)."""
-    _check_grid(grid_a, "grid_a")
-    _check_grid(grid_b, "grid_b")
-    if grid_a.shape != grid_b.shape:
-        raise ValueError(
-            f"grid_a {tuple(grid_a.shape)} and grid_b {tuple(grid_b.shape)} must have the same shape; "
-            "build both for the same size."
-        )
-    if not is_whole(margin) or margin < 0 or 2 * margin >= min(grid_a.shape[1:3]):
-        raise ValueError(
-            f"margin={margin!r} is invalid for a {grid_a.shape[1]}x{grid_a.shape[2]} grid: expected a whole "
-            "number of pixels >= 0 that leaves some pixels; use a smaller margin."
-        )
-    d = (grid_in_pixels(grid_a) - grid_in_pixels(grid_b)).norm(dim=-1)
-    if margin:
-        d = d[:, margin:-margin, margin:-margin]
-    return d.mean().item()
+# ----------------------------------------------------------------------- registration
+
+
+def _check_registration(moving: object, fixed: object, steps: object, scales: object, lr: object) -> None:
+    """Checked before any step: a NaN image would crash ``grid_sample``'s backward."""
+    for what, image in (("moving", moving), ("fixed", fixed)):
+        if not isinstance(image, torch.Tensor) or image.dim() != 4:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(f"{what} must be a (B, C, H, W) image tensor, got {shape}; add a batch dimension with {what}[None].")
+        if not torch.isfinite(image).all():
+            raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
+    if moving.shape != fixed.shape:
+        raise ValueError(f"moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same shape; "
+                         "resize one of them (images.resize) or give both the same channels.")
+    if not is_whole(steps) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0 (steps per scale), got {steps!r}.")
+    if not (isinstance(scales, Sequence)
+            and all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in scales)):
+        raise ValueError(f"scales must be a list of sizes > 0 (fractions of the image), got {scales!r}; e.g. (0.25, 0.5, 1.0).")
+    if not number("lr", lr) > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.01.")
+
+
+def _coarse_to_fine(
+    parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], moving: torch.Tensor,
+    fixed: torch.Tensor, *, steps: int, scales: Sequence[float], lr: float, desc: str, progress: bool,
+) -> list[float]:
+    """Adam on ``parameter`` minimising ``loss_at(moving, fixed)`` resized to each scale in turn."""
+    def resized(image: torch.Tensor, scale: float) -> torch.Tensor:
+        if scale == 1.0:
+            return image
+        size = [max(8, round(s * scale)) for s in image.shape[-2:]]
+        return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+    opt = torch.optim.Adam([parameter], lr=lr)
+    history: list[float] = []
+    with tqdm(total=steps * len(scales), desc=desc, disable=not progress) as bar:
+        for scale in scales:
+            m, f = resized(moving, scale), resized(fixed, scale)
+            for _ in range(steps):
+                loss = loss_at(m, f)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                history.append(loss.item())
+                bar.update()
+    return history
+
+
+def register_affine(
+    moving: torch.Tensor, fixed: torch.Tensor, *, steps: int = 100,
+    scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.02, progress: bool = True,
+) -> tuple[torch.Tensor, list[float]]:
+    """``(θ, losses)``: the θ ``(2, 3)`` with ``geometry.warp(moving, θ) ≈ fixed``, by Adam on θ
+    through ``grid_sample`` from the identity, coarse to fine (small blurred copies first: a
+    wide basin, cheap steps); the loss is the mean squared pixel error, no labels."""
+    _check_registration(moving, fixed, steps, scales, lr)
+    theta = geometry.identity_theta().clone().requires_grad_(True)
+    history = _coarse_to_fine(
+        theta, lambda m, f: F.mse_loss(geometry.warp(m, theta, padding_mode="border"), f),
+        moving, fixed, steps=steps, scales=scales, lr=lr, desc="affine registration", progress=progress,
+    )
+    return theta.detach(), history
+
+
+def register_field(
+    moving: torch.Tensor, fixed: torch.Tensor, *, grid_size: tuple[int, int] = (6, 6), steps: int = 150,
+    scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.01, smooth_weight: float = 0.1, progress: bool = True,
+) -> tuple[torch.Tensor, list[float]]:
+    """``(control, losses)``: the control displacements ``(1, 2, gh, gw)`` whose field warps
+    ``moving`` onto ``fixed`` (pixel MSE + ``smooth_weight`` × :func:`smoothness`), coarse to fine."""
+    _check_registration(moving, fixed, steps, scales, lr)
+    if not number("smooth_weight", smooth_weight) >= 0:
+        raise ValueError(f"smooth_weight must be a finite number >= 0, got {smooth_weight!r}; e.g. 0.1.")
+    control = zero_control(grid_size, moving.shape[0], requires_grad=True)
+    history = _coarse_to_fine(
+        control, lambda m, f: F.mse_loss(warp_with_field(m, control), f) + smooth_weight * smoothness(control),
+        moving, fixed, steps=steps, scales=scales, lr=lr, desc="field registration", progress=progress,
+    )
+    return control.detach(), history
