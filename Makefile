@@ -8,15 +8,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
-# FAST=1 makes `make html` execute the notebooks in fast mode (small sizes, few steps).
-FAST   ?= 0
+# `make site` executes the notebooks in fast mode (small sizes, few steps); FAST=0 for full.
+FAST   ?= 1
+# A JupyterHub with nbgitpuller for the site's launch buttons (none when empty).
+HUB_URL ?=
 
-.PHONY: help lab test lint html handout styles gallery weights clean zh zh-update
+.PHONY: help lab test lint html site verify-imagenet handout styles gallery weights clean zh zh-update
 
 help:
 	@echo "make lab     - open the course in JupyterLab (localhost, with a token)"
 	@echo "make test    - unit tests + every notebook under nbval in fast mode (COURSE_FAST=1)"
-	@echo "make html    - execute the notebooks and write a reading copy to build/html/"
+	@echo "make site    - the course website in build/site/ (offline, fast mode; FAST=0 for full mode)"
+	@echo "make html    - the same as make site"
+	@echo "make verify-imagenet - run every notebook with the ImageNet weights, report in build/imagenet-report/"
 	@echo "make handout - the notebooks without their solution cells, in build/handout/ (for assessed work)"
 	@echo "make lint    - ruff over the package, tests and notebooks"
 	@echo "make styles  - regenerate the generated style images in data/styles/"
@@ -41,10 +45,13 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	COURSE_FAST=1 $(BIN)/python -m pytest
 
-html: $(STAMP)
-	mkdir -p build/html
-	COURSE_FAST=$(FAST) $(BIN)/jupyter nbconvert --to html --execute \
-		--ExecutePreprocessor.timeout=1800 --output-dir build/html notebooks/*.ipynb
+site: $(STAMP)
+	COURSE_FAST=$(FAST) COURSE_OFFLINE=1 COURSE_HUB_URL=$(HUB_URL) $(BIN)/python -m course_tools.site build
+
+html: site
+
+verify-imagenet: $(STAMP)
+	$(BIN)/python -m course_tools.imagenet_report
 
 handout: $(STAMP)
 	$(BIN)/python -m course_tools.classroom handout build/handout

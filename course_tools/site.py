@@ -1,0 +1,338 @@
+"""The course as a website: run the notebooks once, then Sphinx + myst-nb + sphinx-book-theme.
+
+``make site`` (``python -m course_tools.site build``) does three things:
+
+1. executes every notebook with jupyter-cache, so that an unchanged notebook is not run
+   again; the cache lives in ``build/site-cache/<mode>-<network>/`` (fast and full mode,
+   offline network and ImageNet weights never share outputs);
+2. runs ``sphinx-build -c docs . build/site``; ``docs/conf.py`` reads the notebooks
+   through :func:`read_executed`, which takes their outputs from that cache and prepares
+   them for a page (solutions folded, widgets as still pictures);
+3. writes ``build/site/colab/<notebook>.ipynb``: each notebook with the one set-up cell
+   Colab needs first (the Colab button opens these from the published site's branch).
+
+Everything is offline; the same command with ``COURSE_FAST=0`` and the ImageNet weights
+builds the published site (``.github/workflows/weekly.yml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "site"
+CACHE_ROOT = ROOT / "build" / "site-cache"
+#: Where the repository lives: pyproject.toml's [project.urls] Repository (the one place it
+#: is written; the README's Binder badge is checked against it), or COURSE_REPO_URL (CI).
+DEFAULT_REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+DEFAULT_BRANCH = "main"
+#: The branch the published site is pushed to (the Colab copies are read from it).
+PAGES_BRANCH = "gh-pages"
+WIDGET_NOTE = "A still picture of an interactive widget: run the notebook to use it."
+SOLUTION_PROMPT = "Show the solution (try the exercise first)"
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language of the site: where its pages come from."""
+
+    code: str  # Sphinx's ``language``
+    notebooks: str  # folder of the notebooks, relative to the repository
+    home: str  # the page the site opens on
+    pages: tuple[str, ...]  # the teachers' pages, in sidebar order
+    out: str  # sub-folder of build/site ("" for the default language)
+
+
+#: Issue 19 adds ``"zh_CN": Language("zh_CN", "notebooks/zh", "README.zh-CN.md", (...), "zh")``.
+LANGUAGES = {
+    "en": Language("en", "notebooks", "README.md", ("docs/teaching.md", "docs/seed_defects.md"), ""),
+}
+
+
+class SiteError(RuntimeError):
+    """The site cannot be built (message says which notebook or file, and what to do)."""
+
+
+# ------------------------------------------------------------------------ settings
+def repo_url() -> str:
+    return os.environ.get("COURSE_REPO_URL", "").strip().rstrip("/") or DEFAULT_REPO_URL
+
+
+def fast_mode() -> bool:
+    from course_utils import config
+
+    return config.FAST
+
+
+def feature_network() -> tuple[str, bool]:
+    """What the notebooks' ``FeatureExtractor`` will use here: (sentence, is_imagenet).
+
+    Asked in this process with the environment the kernels inherit, so the answer is the
+    one the notebooks print under their setup cell.
+    """
+    from course_utils import features
+
+    fx = features.FeatureExtractor(["relu1_1"], device="cpu", verbose=False)
+    return fx.source, fx.is_imagenet
+
+
+def code_version() -> str:
+    """A hash of what the notebooks import (course_utils, the sample data's names and
+    sizes): jupyter-cache keys a notebook by its own code only, so a changed package must
+    change the cache folder, or the site would show old outputs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "course_utils").rglob("*.py")):
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted((ROOT / "data").rglob("*")):
+        if path.is_file():
+            h.update(f"{path.relative_to(ROOT).as_posix()}:{path.stat().st_size}".encode())
+    return h.hexdigest()[:12]
+
+
+def cache_dir(is_imagenet: bool, fast: bool | None = None) -> Path:
+    """``build/site-cache/<fast|full>-<offline|imagenet>-<code version>``."""
+    mode = "fast" if (fast_mode() if fast is None else fast) else "full"
+    return CACHE_ROOT / f"{mode}-{'imagenet' if is_imagenet else 'offline'}-{code_version()}"
+
+
+def notebooks(lang: str = "en") -> list[Path]:
+    """The lesson notebooks in course order (their names sort in course order)."""
+    folder = ROOT / LANGUAGES[lang].notebooks
+    return sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d[a-z]?_", p.name))
+
+
+# ------------------------------------------------------------------------ execution
+def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str, float]:
+    """Run the notebooks that are not cached yet (jupyter-cache, in their own folder).
+
+    Returns ``{notebook name: seconds}`` for every notebook (cached ones keep the time of
+    the run that made their outputs). Raises SiteError naming each notebook that failed.
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors import load_executor
+
+    cache.mkdir(parents=True, exist_ok=True)
+    jc = get_cache(str(cache))
+    for path in paths:
+        jc.add_nb_to_project(str(path))
+    uris = [str(p) for p in paths]
+    result = load_executor("local-serial", jc).run_and_cache(
+        filter_uris=uris, timeout=timeout, allow_errors=False
+    )
+    failed = [*result.excepted, *result.errored]
+    if failed:
+        lines = []
+        for uri in failed:
+            record = jc.get_project_record(uri)
+            tail = (record.traceback or "").strip().splitlines()[-3:]
+            lines.append(f"{Path(uri).name}: " + " | ".join(tail))
+        raise SiteError("These notebooks failed, so the site was not built: " + "; ".join(lines))
+    times = {}
+    for path in paths:
+        pk = jc.get_project_record(str(path)).pk
+        cached = jc.get_cached_project_nb(pk)
+        if cached is None:
+            raise SiteError(f"{path.name} has no executed copy in {cache}; run `make site` again.")
+        times[path.name] = float(cached.data.get("execution_seconds", 0.0))
+    return times
+
+
+# ------------------------------------------------------------------------ reading
+def read_executed(text: str, cache_dir: str) -> nbformat.NotebookNode:
+    """myst-nb's notebook reader for the site: the notebook with its cached outputs.
+
+    Cells tagged ``solution`` are folded behind a "show" button (input and output), and
+    every ipywidgets view becomes a still picture of its last state with a note.
+    """
+    from jupyter_cache import get_cache
+
+    nb = nbformat.reads(text, as_version=4)
+    try:
+        _, nb = get_cache(cache_dir).merge_match_into_notebook(nb)
+    except KeyError:
+        title = next((c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"), "?")
+        raise SiteError(
+            f"The notebook '{title}' has no executed copy in {cache_dir}; run "
+            "`python -m course_tools.site build` (make site), which executes it first."
+        ) from None
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = state.get("state", {})
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "solution" in tags:
+            cell.metadata["tags"] = [*tags, "hide-input", "hide-output"]
+            cell.metadata["mystnb"] = {"code_prompt_show": SOLUTION_PROMPT}
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            if view is not None:
+                output["data"] = {"text/html": still_html(view.get("model_id", ""), models)}
+    nb.metadata.pop("widgets", None)  # nothing left for the widget JavaScript to draw
+    return nb
+
+
+def _image_src(model: dict) -> str | None:
+    for buf in model.get("buffers", []):
+        if buf.get("path") == ["value"] and buf.get("encoding") == "base64":
+            fmt = re.sub(r"[^a-z0-9+]", "", str(model["state"].get("format", "png")).lower()) or "png"
+            base64.b64decode(buf["data"], validate=True)  # refuse anything but base64
+            return f"data:image/{fmt};base64,{buf['data']}"
+    return None
+
+
+def _widget_html(model_id: str, models: dict, depth: int = 0) -> str:
+    model = models.get(model_id)
+    if model is None or depth > 20:
+        return ""
+    s = model.get("state", {})
+    name = s.get("_model_name", "")
+    desc = html.escape(str(s.get("description", "") or ""))
+    children = [c.removeprefix("IPY_MODEL_") for c in s.get("children", [])]
+    if children:
+        row = name in ("HBoxModel", "GridBoxModel")
+        inner = "".join(_widget_html(c, models, depth + 1) for c in children)
+        style = "display:flex;gap:.5em;align-items:center;flex-wrap:wrap" if row else ""
+        return f'<div class="course-widget-box" style="{style}">{inner}</div>'
+    if name == "ImageModel":
+        src = _image_src(model)
+        return f'<img class="course-widget-image" alt="widget picture" src="{src}">' if src else ""
+    if name in ("FloatProgressModel", "IntProgressModel"):
+        value, top = float(s.get("value", 0)), float(s.get("max", 100)) or 1.0
+        return f'<span>{desc} <progress value="{value:g}" max="{top:g}"></progress></span>'
+    if name in ("HTMLModel", "HTMLMathModel", "LabelModel"):
+        # an HTML widget's value is HTML by design, but never run its scripts on the site
+        value = str(s.get("value", ""))
+        text = html.escape(value) if name == "LabelModel" else re.sub(r"(?is)<script.*?</script>", "", value)
+        return f"<span>{desc} {text}</span>"
+    if "value" in s and not isinstance(s["value"], (dict, list)):
+        return f'<span class="course-widget-control">{desc} <code>{html.escape(str(s["value"]))}</code></span>'
+    if name == "ButtonModel":
+        return f"<button disabled>{desc}</button>"
+    return ""
+
+
+def still_html(model_id: str, models: dict) -> str:
+    """The widget's last state as static HTML (pictures, values, progress) plus a note."""
+    body = _widget_html(model_id, models)
+    note = f'<p class="course-widget-note"><em>{html.escape(WIDGET_NOTE)}</em></p>'
+    return f'<div class="course-widget-still">{body}{note}</div>'
+
+
+# ------------------------------------------------------------------------ Colab
+def colab_setup_source(repo: str) -> str:
+    """The one cell Colab needs: the repository (code and data) and the course package."""
+    return "\n".join(
+        [
+            "# Colab only: fetch the course (code and sample images) and install its package.",
+            "# Colab's own PyTorch is used; run this cell once per session.",
+            "import os, sys",
+            'if "google.colab" in sys.modules and not os.path.isdir("/content/course"):',
+            f"    !git clone --quiet --depth 1 {repo} /content/course",
+            "    !pip install --quiet --no-deps -e /content/course",
+            '    sys.path.insert(0, "/content/course")',
+            '    %cd /content/course/notebooks',
+        ]
+    )
+
+
+def write_colab_copies(paths: Sequence[Path], out: Path, repo: str) -> list[Path]:
+    """Each notebook with the Colab set-up cell first (outputs stay stripped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        cell = nbformat.v4.new_code_cell(colab_setup_source(repo))
+        cell.metadata["tags"] = ["colab-setup"]
+        nb.cells.insert(0, cell)
+        target = out / path.name
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
+
+
+# ------------------------------------------------------------------------ build
+def build(out: Path = OUT, lang: str = "en", jobs: str = "1") -> dict:
+    """Execute (cached), run Sphinx, write the Colab copies; returns a summary dict."""
+    start = time.monotonic()
+    network, is_imagenet = feature_network()
+    cache = cache_dir(is_imagenet)
+    paths = notebooks(lang)
+    if not paths:
+        raise SiteError(f"No notebooks in {LANGUAGES[lang].notebooks}/; nothing to build.")
+    times = execute(paths, cache)
+    executed_s = time.monotonic() - start
+    target = out / LANGUAGES[lang].out if LANGUAGES[lang].out else out
+    env = {
+        **os.environ,
+        "COURSE_SITE_CACHE": str(cache),
+        "COURSE_SITE_NETWORK": network,
+        "COURSE_SITE_IMAGENET": "1" if is_imagenet else "0",
+        "COURSE_SITE_LANG": lang,
+    }
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", jobs, "-c", str(ROOT / "docs"),
+           str(ROOT), str(target), "-d", str(ROOT / "build" / "site-doctrees" / lang)]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SiteError(f"sphinx-build failed (exit {proc.returncode}); its messages are above.")
+    colab = write_colab_copies(paths, target / "colab", repo_url())
+    (target / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ and _images/ as they are
+    summary = {
+        "network": network,
+        "imagenet": is_imagenet,
+        "fast": fast_mode(),
+        "notebook_seconds": times,
+        "execute_seconds": round(executed_s, 1),
+        "total_seconds": round(time.monotonic() - start, 1),
+        "pages": len(list(target.rglob("*.html"))),
+        "colab_copies": len(colab),
+    }
+    (target / "build-info.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def clean(out: Path = OUT) -> None:
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_tools.site", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="execute the notebooks (cached) and write build/site/")
+    p.add_argument("--out", default=str(OUT))
+    p.add_argument("--lang", default="en", choices=sorted(LANGUAGES))
+    p.add_argument("--clean", action="store_true", help="delete the old site first (the cache stays)")
+    args = parser.parse_args(argv)
+    try:
+        if args.clean:
+            clean(Path(args.out))
+        summary = build(Path(args.out), args.lang)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"site: {summary['pages']} pages in {args.out} ({summary['total_seconds']} s, "
+          f"executing {summary['execute_seconds']} s); feature network: {summary['network']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
