@@ -1,31 +1,9 @@
-"""Measuring what style transfer costs: time, memory, arithmetic, and where the time goes.
+"""Measuring what style transfer costs: time, arithmetic, memory, and where the time goes.
 
-Notebook 07 teaches these measurements; they live here once so that every notebook and
-script measures the same way::
-
-    from course_utils import data, perf
-
-    step = perf.Step(data.content_image("chelsea", 128), data.style_image("swirl"))
-    perf.time_call(step, repeats=5)       # Timing: median and best of 5 passes, in seconds
-    step.flops()                          # FlopCount: FLOPs of one forward + backward pass
-    step.activation_mb()                  # MB of tensors autograd keeps for the backward pass
-    perf.profile(step).table              # torch.profiler's table of the top operators
-
-* **Time** is wall-clock time, measured after a warm-up call, with the GPU synchronised
-  before the clock is read (a CUDA call only *queues* work). On a shared machine other
-  programs slow some calls down and never speed any up, so the **best** of several calls
-  is the least disturbed estimate of the cost and the **median** what you typically wait.
-* **Arithmetic** is counted, not timed: :func:`count_flops` runs the function under
-  :class:`torch.utils.flop_counter.FlopCounterMode`, which adds up the FLOPs of every
-  matrix product and convolution (a multiply-add counts as 2 FLOPs). It is exact and
-  deterministic, so it is what tests and checkpoints can rely on.
-* **Memory**: on a GPU, the allocator's peak during the call (:func:`peak_memory_mb`). A
-  CPU has no such counter in PyTorch, so :func:`activation_memory_mb` measures what grows
-  with the image: the tensors autograd saves during the forward pass for the backward
-  pass (feature maps, pooling indices), counted once per storage.
-
-How the cost grows with the image is fitted in :mod:`course_utils.scaling`
-(:func:`fit_quadratic`, :func:`largest_side`, also reachable here).
+Notebook 07 teaches these instruments: :func:`time_call` / :func:`time_calls` (wall-clock,
+after a warm-up, the GPU synchronised), :func:`count_flops` (exact, so checkpoints rely on
+it), :func:`activation_memory_mb` / :func:`peak_memory_mb`, :func:`profile`, and
+:class:`Step`, one step of the engine's work callable on its own.
 """
 
 from __future__ import annotations
@@ -55,34 +33,27 @@ def _synchronise() -> None:
     """Wait for queued GPU work, so that the clock measures it."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
-    mps = getattr(torch, "mps", None)
-    if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        mps.synchronize()
+    if torch.backends.mps.is_available():
+        torch.mps.synchronize()
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Wall-clock times of repeated calls, in seconds.
-
-    Attributes:
-        seconds: one entry per timed call (warm-up calls excluded).
-    """
+    """Wall-clock times (s) of the timed calls: the ``median`` is what one typically waits,
+    the ``best`` the least disturbed by other programs (they slow calls, never speed them)."""
 
     seconds: tuple[float, ...]
 
     @property
     def repeats(self) -> int:
-        """How many calls were timed."""
         return len(self.seconds)
 
     @property
     def median(self) -> float:
-        """The typical time of one call (s)."""
         return float(statistics.median(self.seconds))
 
     @property
     def best(self) -> float:
-        """The fastest call (s): the least disturbed by other programs."""
         return float(min(self.seconds))
 
     def __str__(self) -> str:
@@ -104,48 +75,24 @@ def _check_count(name: str, value: Any, minimum: int) -> int:
 
 
 def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, desc: str | None = None) -> Timing:
-    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
-
-    The first call of a PyTorch function pays one-off costs (memory allocation, kernel
-    selection, caches), so it is not timed. A GPU is synchronised before each clock read.
-
-    Args:
-        fn: a function of no arguments (e.g. a :class:`Step`).
-        repeats: timed calls (≥ 1).
-        warmup: untimed calls before them (≥ 0).
-        desc: if given, a ``tqdm.auto`` progress bar with this label counts the calls.
-
-    Returns:
-        A :class:`Timing` with ``repeats`` entries.
-    """
+    """Time ``fn()`` (no arguments, e.g. a :class:`Step`) ``repeats`` times after ``warmup``
+    untimed calls, which pay the one-off costs; ``desc`` labels a progress bar."""
     return time_calls({"fn": fn}, repeats=repeats, warmup=warmup, desc=desc)["fn"]
 
 
 def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1,
                desc: str | None = None) -> dict[Any, Timing]:
-    """Time several functions **interleaved**: round after round, each is called once.
-
-    A burst of activity from another program then slows one call of *every* function
-    instead of all the calls of one, so the comparison between them (and the best of each)
-    stays fair on a shared machine. Warm-up calls, untimed, come first.
-
-    Args:
-        fns: ``{name: function of no arguments}`` (at least one).
-        repeats: timed calls of each (≥ 1); warmup: untimed calls of each first (≥ 0).
-        desc: if given, a ``tqdm.auto`` progress bar with this label counts the rounds.
-
-    Returns:
-        ``{name: Timing}`` in the order given.
-    """
+    """Time ``{name: function}`` **interleaved**, round after round, and return
+    ``{name: Timing}``: a burst of load then slows one call of every function instead of
+    all the calls of one, so the comparison stays fair on a shared machine."""
     if not isinstance(fns, Mapping):
         raise TypeError(
             f"time_calls needs a dict {{name: function}}, got {type(fns).__name__}; e.g. {{'fp32': step}}."
         )
     if not fns:
         raise ValueError("time_calls needs at least one function to time.")
-    for name, fn in fns.items():
-        if not callable(fn):
-            raise TypeError(f"time_call needs a function of no arguments, got {type(fn).__name__} for {name!r}.")
+    for fn in fns.values():
+        _check_callable("time_call", fn)
     _check_count("repeats", repeats, 1)
     _check_count("warmup", warmup, 0)
     for _ in range(warmup):
@@ -165,15 +112,8 @@ def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup
 
 
 def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
-    """Per-step wall-clock times of a finished :func:`course_utils.transfer.stylise` run.
-
-    The differences of ``result.history["time"]`` at the last scale, without the first
-    ``skip`` of them (the first steps pay one-off costs). This is what one step of the
-    engine costs, its own overheads included.
-
-    Raises:
-        ValueError: the run has too few steps at its last scale to leave one difference.
-    """
+    """Per-step times of a finished ``stylise`` run, its own overheads included: the
+    differences of ``history["time"]`` at the last scale, without the first ``skip``."""
     if not isinstance(getattr(result, "history", None), Mapping):
         raise TypeError(
             f"step_times needs one TransferResult from stylise, got {type(result).__name__}; "
@@ -197,12 +137,8 @@ def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
 # ------------------------------------------------------------------------------ FLOPs
 @dataclass(frozen=True)
 class FlopCount:
-    """FLOPs counted by :class:`torch.utils.flop_counter.FlopCounterMode`.
-
-    Attributes:
-        total: all FLOPs of the call (a multiply-add counts as 2).
-        by_operator: ``{"aten.convolution": n, ...}``, largest first.
-    """
+    """FLOPs of one call (a multiply-add counts as 2), in all and ``by_operator``
+    (``{"aten.convolution": n, ...}``, largest first)."""
 
     total: int
     by_operator: dict[str, int] = field(default_factory=dict)
@@ -217,12 +153,11 @@ class FlopCount:
 
 
 def count_flops(fn: Callable[[], Any]) -> FlopCount:
-    """Count the FLOPs of one call of ``fn()`` (matrix products and convolutions,
-    forward and backward), exactly and independently of the machine's speed."""
+    """The FLOPs of one call of ``fn()`` (matrix products and convolutions, forward and
+    backward), counted by ``torch.utils.flop_counter.FlopCounterMode``."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    if not callable(fn):
-        raise TypeError(f"count_flops needs a function of no arguments, got {type(fn).__name__}.")
+    _check_callable("count_flops", fn)
     counter = FlopCounterMode(display=False)
     with counter:
         fn()
@@ -247,14 +182,9 @@ def conv2d_flops(c_in: int, c_out: int, kernel: int | tuple[int, int], out_hw: t
 
 # ------------------------------------------------------------------------------ memory
 def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> float:
-    """MB (2**20 bytes) of the tensors autograd saves for the backward pass during ``fn()``.
-
-    Every tensor saved by an operation (a feature map, pooling indices, …) is counted once
-    per storage, so a ReLU output that the next convolution saves too counts once. The
-    tensors in ``exclude`` (typically a network's weights, which do not grow with the
-    image) are left out. This is the memory that grows with the image size; on a GPU,
-    :func:`peak_memory_mb` measures the allocator's peak as well.
-    """
+    """MB (2**20 bytes) of the tensors autograd saves for the backward pass during ``fn()``,
+    once per storage, without those in ``exclude`` (e.g. the network's weights): the memory
+    that grows with the image, which a CPU has no allocator counter for."""
     _check_callable("activation_memory_mb", fn)
     skip = {t.untyped_storage().data_ptr() for t in exclude}
     seen: dict[int, int] = {}
@@ -276,7 +206,7 @@ def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] 
 
 def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float | None:
     """Peak of the GPU allocator during ``fn()`` above what was allocated before, in MB;
-    ``None`` on a CPU (PyTorch keeps no such counter there: see :func:`activation_memory_mb`)."""
+    ``None`` on a CPU, which keeps no such counter."""
     _check_callable("peak_memory_mb", fn)
     try:
         dev = torch.device(device)
@@ -299,26 +229,13 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float |
 
 # --------------------------------------------------------------------- one engine step
 class Step:
-    """One step's work of :func:`course_utils.transfer.stylise`, callable on its own.
+    """One step's work of ``stylise``, callable on its own: calling it evaluates the engine's
+    objective and its backward pass once (the loop's closure, without the optimiser's
+    update) at full size from the content image, and returns the loss.
 
-    One call is one evaluation of the engine's loop (:class:`course_utils.loop.ClosureStepper`'s
-    closure: the objective's forward and backward pass, :class:`course_utils.transfer.Objective`)
-    at the content's full size, through the same (cached) feature network, from the content
-    image: the work of one L-BFGS or Adam step without the optimiser's own vector
-    arithmetic, so every call does the same work. The targets are computed once, here.
-
-    Args:
-        content: ``(1, 3, H, W)`` in [0, 1]; resized so that its longest side is
-            ``config.size`` when that is set.
-        style: ``(1, 3, H_s, W_s)`` in [0, 1]; resized like ``stylise`` does
-            (longest side ``style_scale`` × the content's).
-        config: a :class:`course_utils.transfer.TransferConfig` (layers, weights, device).
-        precision: ``"fp32"``, or ``"bf16"`` to run a bfloat16 copy of the network (the
-            engine's GPU path, :func:`course_utils.accel.prepare_network`), with the loss
-            summed in float32 (on any device; fast only where the hardware has bf16 units).
-        **overrides: settings that replace ``config``'s, e.g. ``style_layers=["relu1_1"]``.
-
-    Calling it returns the loss (a float).
+    ``content``, ``style`` and ``config`` (with ``**overrides``, e.g. ``style_layers=...``)
+    are resized and resolved as ``stylise`` does; ``precision="bf16"`` runs the engine's
+    bfloat16 copy of the network (fast only where the hardware has bf16 units).
     """
 
     def __init__(self, content: torch.Tensor, style: torch.Tensor,
@@ -348,15 +265,14 @@ class Step:
         return float(self.stepper.closure().item())
 
     def weights(self) -> list[torch.Tensor]:
-        """The feature network's parameters and buffers (memory that does not grow with size)."""
+        """The feature network's parameters and buffers (memory that does not grow)."""
         return [*self.extractor.parameters(), *self.extractor.buffers()]
 
     def flops(self) -> FlopCount:
-        """FLOPs of one call (see :func:`count_flops`)."""
         return count_flops(self)
 
     def activation_mb(self) -> float:
-        """MB saved for the backward pass in one call, weights excluded (see :func:`activation_memory_mb`)."""
+        """MB saved for the backward pass in one call, weights excluded."""
         return activation_memory_mb(self, exclude=self.weights())
 
     def __repr__(self) -> str:
@@ -366,12 +282,8 @@ class Step:
 # ---------------------------------------------------------------------------- profiler
 @dataclass(frozen=True)
 class Profile:
-    """Where the time of one call went, from :mod:`torch.profiler`.
-
-    Attributes:
-        table: the profiler's text table of the top operators by self time.
-        top: ``[(operator, self milliseconds, share of all self time), …]``, largest first.
-    """
+    """Where one call's time went: the profiler's ``table`` of the top operators by self
+    time, and ``top`` as ``[(operator, self ms, share of all self time), …]``."""
 
     table: str
     top: list[tuple[str, float, float]]
@@ -386,9 +298,8 @@ _KINETO_NOISE = ("USDT:", "STAGE:")
 
 @contextmanager
 def _without_profiler_chatter() -> Iterator[None]:
-    """Hide the profiler back-end's (Kineto's) log lines, written straight to file
-    descriptor 2 (``USDT: … profiler_start``, and on a CPU-only machine with a CUDA build of
-    PyTorch ``ERROR: … gpuGetDeviceCount failed``); anything else written there is passed on."""
+    """Hide the lines Kineto writes straight to file descriptor 2 (``USDT: …``, and with a
+    CUDA build on a CPU ``gpuGetDeviceCount failed``); pass anything else on."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
@@ -405,8 +316,8 @@ def _without_profiler_chatter() -> Iterator[None]:
 
 
 def profile(fn: Callable[[], Any], *, row_limit: int = 10, warmup: int = 1) -> Profile:
-    """Profile one call of ``fn()`` (after ``warmup`` untimed calls) with :mod:`torch.profiler`:
-    CPU operators, and GPU kernels when CUDA is available."""
+    """Profile one call of ``fn()`` after ``warmup`` untimed ones with ``torch.profiler``
+    (CPU operators, and GPU kernels when CUDA is in use)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
