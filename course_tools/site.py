@@ -116,10 +116,14 @@ def cache_dir(is_imagenet: bool, fast: bool | None = None) -> Path:
     return CACHE_ROOT / f"{mode}-{'imagenet' if is_imagenet else 'offline'}-{code_version()}"
 
 
-def notebooks(lang: str = "en") -> list[Path]:
-    """The lesson notebooks in course order (their names sort in course order)."""
+def notebooks(lang: str = "en", only: Sequence[str] = ()) -> list[Path]:
+    """The lesson notebooks in course order (their names sort in course order); ``only``
+    keeps those whose name starts with one of its prefixes (``COURSE_SITE_ONLY``, comma-
+    separated, when not given: a quick partial site while writing one lesson)."""
     folder = ROOT / LANGUAGES[lang].notebooks
-    return sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d[a-z]?_", p.name))
+    only = only or [o for o in os.environ.get("COURSE_SITE_ONLY", "").split(",") if o.strip()]
+    paths = sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d[a-z]?_", p.name))
+    return [p for p in paths if not only or any(p.name.startswith(o.strip()) for o in only)]
 
 
 # ------------------------------------------------------------------------ execution
@@ -159,7 +163,28 @@ def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str
 
 
 # ------------------------------------------------------------------------ reading
-def read_executed(text: str, cache_dir: str) -> nbformat.NotebookNode:
+def link_repository_files(markdown: str, doc_dir: Path, pages: Sequence[str]) -> str:
+    """Links to repository files that are not pages of the site (``CONTRIBUTING.md``,
+    ``data/README.md``, a module) point at the file in the repository instead of nowhere."""
+
+    def fix(m: re.Match) -> str:
+        target, anchor = m.group(2), m.group(3) or ""
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith(("#", "/")):
+            return m.group(0)
+        path = (doc_dir / target).resolve()
+        if not path.is_relative_to(ROOT) or not path.exists():
+            return m.group(0)
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in pages:
+            return m.group(0)
+        kind = "tree" if path.is_dir() else "blob"
+        return f"{m.group(1)}({repo_url()}/{kind}/{DEFAULT_BRANCH}/{rel}{anchor})"
+
+    return re.sub(r"((?<!!)\[[^\]]*\])\(([^)#\s]+)(#[^)\s]*)?\)", fix, markdown)
+
+
+def read_executed(text: str, cache_dir: str, notebook_dir: str = "notebooks",
+                  pages: Sequence[str] = ()) -> nbformat.NotebookNode:
     """myst-nb's notebook reader for the site: the notebook with its cached outputs.
 
     Cells tagged ``solution`` are folded behind a "show" button (input and output), and
@@ -179,6 +204,8 @@ def read_executed(text: str, cache_dir: str) -> nbformat.NotebookNode:
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     models = state.get("state", {})
     for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = link_repository_files(cell.source, ROOT / notebook_dir, pages)
         tags = cell.metadata.get("tags", [])
         if "solution" in tags:
             cell.metadata["tags"] = [*tags, "hide-input", "hide-output"]
@@ -231,10 +258,21 @@ def _widget_html(model_id: str, models: dict, depth: int = 0) -> str:
     return ""
 
 
+def _interactive(model_id: str, models: dict, depth: int = 0) -> bool:
+    """False for a widget that only reports (a tqdm progress bar: progress, text)."""
+    s = models.get(model_id, {}).get("state", {})
+    children = [c.removeprefix("IPY_MODEL_") for c in s.get("children", [])]
+    if children and depth < 20:
+        return any(_interactive(c, models, depth + 1) for c in children)
+    return s.get("_model_name") not in ("FloatProgressModel", "IntProgressModel", "HTMLModel", "LabelModel")
+
+
 def still_html(model_id: str, models: dict) -> str:
-    """The widget's last state as static HTML (pictures, values, progress) plus a note."""
+    """The widget's last state as static HTML (pictures, values, progress), and for an
+    interactive one (not a progress bar) a note saying to run the notebook to use it."""
     body = _widget_html(model_id, models)
-    note = f'<p class="course-widget-note"><em>{html.escape(WIDGET_NOTE)}</em></p>'
+    note = (f'<p class="course-widget-note"><em>{html.escape(WIDGET_NOTE)}</em></p>'
+            if _interactive(model_id, models) else "")
     return f'<div class="course-widget-still">{body}{note}</div>'
 
 
@@ -271,12 +309,12 @@ def write_colab_copies(paths: Sequence[Path], out: Path, repo: str) -> list[Path
 
 
 # ------------------------------------------------------------------------ build
-def build(out: Path = OUT, lang: str = "en", jobs: str = "1") -> dict:
+def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str = "1") -> dict:
     """Execute (cached), run Sphinx, write the Colab copies; returns a summary dict."""
     start = time.monotonic()
     network, is_imagenet = feature_network()
     cache = cache_dir(is_imagenet)
-    paths = notebooks(lang)
+    paths = notebooks(lang, only)
     if not paths:
         raise SiteError(f"No notebooks in {LANGUAGES[lang].notebooks}/; nothing to build.")
     times = execute(paths, cache)
@@ -288,13 +326,18 @@ def build(out: Path = OUT, lang: str = "en", jobs: str = "1") -> dict:
         "COURSE_SITE_NETWORK": network,
         "COURSE_SITE_IMAGENET": "1" if is_imagenet else "0",
         "COURSE_SITE_LANG": lang,
+        "COURSE_SITE_ONLY": ",".join(p.stem for p in paths),
     }
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", jobs, "-c", str(ROOT / "docs"),
-           str(ROOT), str(target), "-d", str(ROOT / "build" / "site-doctrees" / lang)]
+           str(ROOT), str(target), "-d", str(out.with_name(out.name + "-doctrees") / lang)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise SiteError(f"sphinx-build failed (exit {proc.returncode}); its messages are above.")
     colab = write_colab_copies(paths, target / "colab", repo_url())
+    home = Path(LANGUAGES[lang].home).with_suffix(".html").as_posix()
+    (target / "index.html").write_text(
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={home}">'
+        f'<link rel="canonical" href="{home}"><a href="{home}">{html.escape(home)}</a>\n')
     (target / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ and _images/ as they are
     summary = {
         "network": network,
@@ -320,12 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("build", help="execute the notebooks (cached) and write build/site/")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--lang", default="en", choices=sorted(LANGUAGES))
+    p.add_argument("--only", nargs="*", default=[], metavar="PREFIX", help="only these notebooks, e.g. 00 01")
     p.add_argument("--clean", action="store_true", help="delete the old site first (the cache stays)")
     args = parser.parse_args(argv)
     try:
         if args.clean:
             clean(Path(args.out))
-        summary = build(Path(args.out), args.lang)
+        summary = build(Path(args.out), args.lang, args.only)
     except SiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -39,13 +39,15 @@ root_doc = Path(LANG.home).with_suffix("").as_posix()
 
 extensions = ["myst_nb"]
 # Only the course's pages; everything else in the repository is not a page.
-include_patterns = [LANG.home, f"{LANG.notebooks}/*.ipynb", *LANG.pages, "docs/site/*.md"]
+_NOTEBOOKS = [p.relative_to(ROOT).as_posix() for p in site.notebooks(LANG.code)]
+include_patterns = [LANG.home, *_NOTEBOOKS, *LANG.pages, "docs/site/*.md"]
 exclude_patterns = ["build", ".venv", ".git", "**/.ipynb_checkpoints", "data", "tests", "benchmarks"]
-suppress_warnings = ["myst.xref_missing"]  # README links to repository files that are not pages
 
 # Notebooks: executed by course_tools.site (jupyter-cache) before Sphinx runs, read back here.
 nb_execution_mode = "off"
-nb_custom_formats = {".ipynb": ["course_tools.site.read_executed", {"cache_dir": CACHE}, False]}
+_PAGES = [LANG.home, *_NOTEBOOKS, *LANG.pages]
+nb_custom_formats = {".ipynb": ["course_tools.site.read_executed",
+                                {"cache_dir": CACHE, "notebook_dir": LANG.notebooks, "pages": _PAGES}, False]}
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "substitution"]
 myst_substitutions = {"network": NETWORK, "repo_url": REPO_URL}
@@ -78,15 +80,18 @@ html_theme_options = {
         "colab_url": "https://colab.research.google.com",
     },
 }
-html_context = {"course_network": NETWORK, "course_languages": sorted(site.LANGUAGES)}
+html_context = {"default_mode": "auto", "course_network": NETWORK}
 
 
 def _add_course_toctree(app, docname, source):
     """The sidebar in course order: the lessons, then the teachers' pages (the home page is
-    the README, which stays plain markdown on GitHub, so the toctree is added here)."""
+    the README, which stays plain markdown on GitHub, so the toctree is added here). Links
+    to repository files that are not pages point at the repository."""
+    doc_dir = (ROOT / docname).parent
+    source[0] = site.link_repository_files(source[0], doc_dir, [*_PAGES, "docs/site/about.md"])
     if docname != root_doc:
         return
-    lessons = "\n".join(p.relative_to(ROOT).with_suffix("").as_posix() for p in site.notebooks(LANG.code))
+    lessons = "\n".join(n.removesuffix(".ipynb") for n in _NOTEBOOKS)
     teachers = "\n".join(Path(p).with_suffix("").as_posix() for p in LANG.pages)
     source[0] += (
         f"\n\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n"
