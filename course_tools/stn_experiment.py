@@ -15,15 +15,11 @@ Then :func:`rotation_scores` measures how well the STN's rotation follows the hi
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
 
 from course_utils import config, geometry, stn
 
@@ -166,43 +162,6 @@ def upright_search_loss(model: stn.STNClassifier, images: torch.Tensor, labels: 
             + r.upright_prior * smaller_turn.mean())
 
 
-def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, lr: float, epochs: int,
-        batch_size: int, seed: int = 0, loss_fn: Callable | None = None, max_grad_norm: float | None = None,
-        progress: bool = True, desc: str = "training") -> list[float]:
-    """``stn.train_classifier``'s loop for the experiment: it trains only the parameters
-    that require a gradient, keeps a frozen part's BatchNorm statistics, can clip the
-    gradient, and takes ``loss_fn(model, images, labels)`` (default: :func:`classification_loss`)."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(trainable, lr=lr)
-    steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    shuffle = torch.Generator().manual_seed(seed)
-    history = []
-    model.train()
-    for module in model.modules():  # a frozen part keeps its BatchNorm statistics
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in module.parameters()):
-            module.eval()
-    with tqdm(total=steps, desc=desc, disable=not progress, leave=False) as bar:
-        for _ in range(epochs):
-            total = 0.0
-            for idx in torch.randperm(len(images), generator=shuffle).split(batch_size):
-                if loss_fn is None:
-                    loss = classification_loss(model(images[idx]), labels[idx])
-                else:
-                    loss = loss_fn(model, images[idx], labels[idx])
-                opt.zero_grad()
-                loss.backward()
-                if max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(trainable, max_grad_norm)
-                opt.step()
-                schedule.step()
-                total += loss.item() * len(idx)
-                bar.update(1)
-            history.append(total / len(images))
-    model.eval()
-    return history
-
-
 def train_upright_then_stn(model: stn.STNClassifier, upright: torch.Tensor, distorted: torch.Tensor,
                            labels: torch.Tensor, r: RotationRecipe, *, seed: int = 0,
                            progress: bool = True) -> list[float]:
@@ -216,14 +175,22 @@ def train_upright_then_stn(model: stn.STNClassifier, upright: torch.Tensor, dist
     outliers = turned_outliers(upright, r.reader_outlier_share, r.outlier_min_degrees, seed)
     reader_images = torch.cat([upright, outliers])
     reader_labels = torch.cat([labels, torch.full((len(outliers),), NOT_UPRIGHT, dtype=labels.dtype)])
-    fit(model.cnn, reader_images, reader_labels, lr=r.lr, epochs=r.reader_epochs, batch_size=r.batch_size,
-        seed=seed, progress=progress, desc="reader on upright digits")
-    for p in model.cnn.parameters():  # freeze the reader; gradients still flow through it
-        p.requires_grad_(False)
-    loss_fn = partial(upright_search_loss, r=r) if model.stn.transform == "rotation" else None
-    return fit(model, distorted, labels, lr=r.stn_only_lr, epochs=r.stn_only_epochs, batch_size=r.batch_size,
-               seed=seed, loss_fn=loss_fn, max_grad_norm=1.0, progress=progress,
-               desc="STN in front of the frozen reader")
+    stage = partial(stn.Recipe, n_train=r.n_train, n_test=r.n_test, batch_size=r.batch_size, name=r.name)
+    stn.train_classifier(model.cnn, reader_images, reader_labels, stage(epochs=r.reader_epochs, lr=r.lr), seed=seed,
+                         progress=progress, desc="reader on upright digits",
+                         loss_fn=lambda reader, x, y: classification_loss(reader(x), y))
+    model.cnn.requires_grad_(False)  # freeze the reader (in evaluation mode); gradients still flow through it
+
+    def loss_fn(_, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # the STN's loss, through the reader
+        if model.stn.transform == "rotation":
+            return upright_search_loss(model, x, y, r)
+        return classification_loss(model(x), y)
+
+    history = stn.train_classifier(model.stn, distorted, labels, stage(epochs=r.stn_only_epochs, lr=r.stn_only_lr),
+                                   seed=seed, progress=progress, desc="STN in front of the frozen reader",
+                                   loss_fn=loss_fn, max_grad_norm=1.0)
+    model.eval()
+    return history
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -253,6 +220,6 @@ def rotation_scores(model: stn.STNClassifier, images: torch.Tensor, applied: tor
 
 __all__ = [
     "ABLATIONS", "NOT_UPRIGHT", "ROTATION_FAST", "ROTATION_FULL", "RotationRecipe", "build_rotation_model",
-    "circular_correlation", "classification_loss", "fit", "pearson", "rotation_params",
+    "circular_correlation", "classification_loss", "pearson", "rotation_params",
     "rotation_recipe", "rotation_scores", "train_upright_then_stn", "turned_outliers", "upright_search_loss",
 ]

@@ -1,12 +1,9 @@
 """The Spatial Transformer Network (Jaderberg et al., 2015), as notebook 02 writes it.
 
 A **localization network** (定位网络) regresses θ from the input, a **grid generator**
-(网格生成器, ``F.affine_grid``) turns θ into one input position per output pixel, and a
-**sampler** (采样器, ``F.grid_sample``) reads the input there. The seed article's bugs
-(seed defects 1 and 2) are fixed: adaptive pooling takes any ``(B, C, H, W)``, and θ starts
-at the exact identity. Then notebook 02's digit classifiers (a CNN, and the same CNN behind
-an STN), their training loop, evaluation helpers and checkpoint-or-train. The rotation
-experiment of the optional notebook 02b is in ``course_tools/stn_experiment.py``.
+(网格生成器, ``F.affine_grid``) turns θ into input positions, and a **sampler** (采样器,
+``F.grid_sample``) reads the input there; the seed's defects 1 and 2 are fixed. Then the digit
+classifiers, their training loop, evaluation and checkpoint-or-train of notebooks 02 and 02b.
 """
 
 from __future__ import annotations
@@ -34,19 +31,18 @@ TRANSFORMS: dict[str, int] = {
     "rotation": 2,  # a direction (1 + u, v): rotation only (notebook 02b)
 }
 PADDINGS = ("zeros", "border", "reflection")
-#: The attention family keeps its scale within ×1/4 … ×4 (see :func:`bounded_scale`).
-MAX_LOG_SCALE = math.log(4.0)
+MAX_LOG_SCALE = math.log(4.0)  # the attention window zooms at most ×4 either way
 
 
 def check_transform(transform: object) -> None:
-    """``transform`` must name one of :data:`TRANSFORMS`, or a ValueError saying which."""
+    """``transform`` must name one of :data:`TRANSFORMS`."""
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {tuple(TRANSFORMS)}, got {transform!r}; "
                          "use 'affine' unless you want to restrict the STN.")
 
 
 def check_images(x: object, in_channels: int, who: str = "this network") -> None:
-    """``x`` must be ``(B, in_channels, H, W)``, or a ValueError that says how to fix it."""
+    """``x`` must be ``(B, in_channels, H, W)``; the error says how to fix it."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         grey_batch = isinstance(x, torch.Tensor) and x.dim() == 3 and in_channels == 1 and x.shape[0] != 1
@@ -62,11 +58,8 @@ def check_images(x: object, in_channels: int, who: str = "this network") -> None
 
 class LocalizationNet(nn.Module):
     """The localization network (定位网络): image ``(B, C, H, W)`` → params ``(B, n_params)``.
-
-    Max-pool, two convolutions with max-pooling and leaky ReLUs, then **adaptive** average
-    pooling to ``pooled × pooled``: the linear head has the same size for every input size
-    (the seed's hard-coded ``10 * 6 * 6`` is gone). ``channels=(8, 10)`` is the seed's width.
-    """
+    Adaptive pooling gives the linear head one size for every input size (the seed hard-coded
+    ``10 * 6 * 6``); ``channels=(8, 10)`` is the seed's width."""
 
     def __init__(self, in_channels: int, n_params: int, hidden: int = 32, pooled: int = 3,
                  channels: tuple[int, int] = (8, 10)):
@@ -98,13 +91,9 @@ class LocalizationNet(nn.Module):
 
 
 def init_identity_(layer: nn.Linear, transform: str = "affine") -> nn.Linear:
-    """Make the localization net's last layer output the identity transform, in place.
-
-    Zero weights: θ does not depend on the input at first, the bias *is* θ. For
-    ``"affine"`` that bias is θ row by row, ``[1, 0, 0, 0, 1, 0]`` (the seed's
-    ``[1, 0, 0, 0, 0, 1]`` sends every output row to the bottom edge); the other families
-    are the identity at ``params = 0``.
-    """
+    """Make the localization net's last layer output the identity transform, in place: zero
+    weights (θ does not depend on the input at first) and the bias θ row by row,
+    ``[1, 0, 0, 0, 1, 0]`` (the seed's ``[1, 0, 0, 0, 0, 1]`` is not); 0 for the other families."""
     n = TRANSFORMS.get(transform, 6)
     if not isinstance(layer, nn.Linear) or layer.bias is None or layer.out_features != n:
         raise ValueError(f"init_identity_ needs the localization net's last nn.Linear with a bias and {n} outputs "
@@ -118,16 +107,9 @@ def init_identity_(layer: nn.Linear, transform: str = "affine") -> nn.Linear:
     return layer
 
 
-def bounded_scale(log_scale: torch.Tensor) -> torch.Tensor:
-    """``exp(log_scale)`` squashed smoothly into ×1/4 … ×4 (slope 1 at 0), so that a
-    localization net cannot zoom out without limit (the image would vanish, θ overflow)."""
-    return torch.exp(MAX_LOG_SCALE * torch.tanh(log_scale / MAX_LOG_SCALE))
-
-
 def rotation_scale_theta(params: torch.Tensor) -> torch.Tensor:
-    """``(B, 2)`` (angle α in radians, log of the scale s) → θ ``(B, 2, 3)`` =
-    ``s · [[cos α, -sin α, 0], [sin α, cos α, 0]]``; ``params = 0`` is the identity.
-    (Notebook 02's exercise 2: square inputs, and an unbounded scale, unlike "attention".)"""
+    """``(B, 2)`` (angle in radians, log-scale) → θ ``(B, 2, 3)`` = ``s · [[cos, -sin, 0], [sin, cos, 0]]``
+    (notebook 02's exercise 2; ``params = 0`` is the identity)."""
     angle, s = params[:, 0], torch.exp(params[:, 1])
     c, si = s * torch.cos(angle), s * torch.sin(angle)
     zero = torch.zeros_like(c)
@@ -137,13 +119,10 @@ def rotation_scale_theta(params: torch.Tensor) -> torch.Tensor:
 def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: float = 1.0) -> torch.Tensor:
     """The localization net's output ``(B, TRANSFORMS[transform])`` → θ ``(B, 2, 3)``.
 
-    * ``"affine"``: θ row by row, ``[[a, b, tx], [c, d, ty]]``;
-    * ``"attention"`` ``(p, tx, ty)``: ``[[s, 0, tx], [0, s, ty]]``, ``s = bounded_scale(p)``;
-    * ``"rotation_scale"``: :func:`rotation_scale_theta`;
-    * ``"rotation"`` ``(u, v)``: ``(cos α, sin α) = (1 + u, v) / |(1 + u, v)|``, a pure
-      rotation. A direction, not an angle: bounded outputs reach every rotation, and
-      nothing wraps around at ±180°. ``aspect`` (width / height of the input) keeps it a
-      rotation on a non-square image, as in :func:`course_utils.geometry.rotation_theta`.
+    ``"affine"``: θ row by row. ``"attention"`` ``(p, tx, ty)``: ``[[s, 0, tx], [0, s, ty]]``
+    with the scale ``s`` squashed smoothly into ×1/4 … ×4. ``"rotation"`` ``(u, v)``: the
+    rotation of direction ``(1 + u, v)``, which reaches every angle with nothing wrapping at
+    ±180°; ``aspect`` (width / height) keeps it a rotation on a non-square image.
     """
     check_transform(transform)
     n = TRANSFORMS[transform]
@@ -156,7 +135,8 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
         return rotation_scale_theta(params)
     zero = torch.zeros_like(params[:, 0])
     if transform == "attention":
-        s, tx, ty = bounded_scale(params[:, 0]), params[:, 1], params[:, 2]
+        s = torch.exp(MAX_LOG_SCALE * torch.tanh(params[:, 0] / MAX_LOG_SCALE))  # slope 1 at 0
+        tx, ty = params[:, 1], params[:, 2]
         return torch.stack([torch.stack([s, zero, tx], -1), torch.stack([zero, s, ty], -1)], dim=1)
     direction = torch.stack([1.0 + params[:, 0], params[:, 1]], dim=-1)
     c, si = (direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-6)).unbind(-1)
@@ -167,20 +147,9 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
 class SpatialTransformer(nn.Module):
     """A spatial transformer: localization net → grid generator → sampler.
 
-    At initialisation θ is exactly the identity, so ``output`` equals ``x`` for every
-    input size, channel count and batch size.
-
-    Args:
-        in_channels: channels of the input (1 for digits, 3 for photos).
-        transform: a family of :data:`TRANSFORMS` (``"affine"``, ``"attention"``, ...).
-        hidden, loc_channels, pooled: the localization net's size (:class:`LocalizationNet`).
-        padding_mode: what the sampler reads outside the input. ``"border"`` repeats the
-            edge pixel, the background whatever the normalisation; ``"zeros"`` reads a 0
-            that after mean/std normalisation is a grey the network can exploit.
-        align_corners: for both the grid generator and the sampler (notebook 01).
-
-    Shapes:
-        ``forward(x)``: ``(B, C, H, W)`` → ``(output (B, C, H, W), θ (B, 2, 3))``.
+    ``forward(x)``: ``(B, C, H, W)`` → ``(output (B, C, H, W), θ (B, 2, 3))``, and at first
+    ``output`` equals ``x`` exactly. ``padding_mode="border"`` repeats the edge pixel, the
+    background whatever the normalisation (``"zeros"`` reads a grey after normalisation).
     """
 
     def __init__(self, in_channels: int, transform: str = "affine", *, hidden: int = 32,
@@ -212,9 +181,9 @@ class SpatialTransformer(nn.Module):
 
 
 class DigitCNN(nn.Module):
-    """A small CNN classifier: two conv/BatchNorm/pool blocks, adaptive pooling, two linear
-    layers (``width`` and ``2 * width`` channels, ``hidden`` units: matches parameter budgets).
-    ``(B, in_channels, H, W)`` → logits ``(B, n_classes)``, for any ``H, W``."""
+    """A small CNN classifier, ``(B, in_channels, H, W)`` → logits ``(B, n_classes)`` for any
+    ``H, W``: two conv/BatchNorm/pool blocks (``width``, ``2 * width`` channels), adaptive
+    pooling, two linear layers (``hidden`` units)."""
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 8, hidden: int = 64):
         super().__init__()
@@ -237,8 +206,8 @@ class DigitCNN(nn.Module):
 
 
 class STNClassifier(nn.Module):
-    """The same :class:`DigitCNN` with a :class:`SpatialTransformer` in front of it:
-    ``forward(x)`` gives logits; ``self.stn(x)`` the transformed input and θ."""
+    """A :class:`DigitCNN` behind a :class:`SpatialTransformer`: ``forward(x)`` gives logits,
+    ``self.stn(x)`` the transformed input and θ."""
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 8, hidden: int = 64,
                  transform: str = "affine", *, loc_channels: tuple[int, int] = (8, 10),
@@ -259,9 +228,8 @@ def count_parameters(model: nn.Module) -> int:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Sizes and counts for the CNN vs STN-CNN comparison (one per mode): samples, epochs,
-    batch size, Adam's learning rate (decayed along a cosine to zero), and the width and
-    hidden layer of the STN-CNN's classifier (the plain CNN is matched to it)."""
+    """Sizes and counts of the CNN vs STN-CNN comparison: Adam's learning rate ``lr`` decays
+    along a cosine to zero; ``width`` and ``hidden`` size the STN-CNN's classifier."""
 
     n_train: int
     n_test: int
@@ -292,7 +260,7 @@ def check_recipe(r: object) -> None:
 
 
 def check_examples(images: object, labels: object, what: str = "images") -> None:
-    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1, or a clear error."""
+    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         three_d = isinstance(images, torch.Tensor) and images.dim() == 3
@@ -309,11 +277,8 @@ def check_examples(images: object, labels: object, what: str = "images") -> None
 
 
 def build_models(r: Recipe, transform: str = "affine", seed: int = 0) -> dict[str, nn.Module]:
-    """The two models of the comparison, seeded: ``{"CNN": ..., "STN-CNN": ...}``.
-
-    The STN-CNN is built with ``r.width``/``r.hidden``; the plain CNN's hidden layer is then
-    widened until both have the same number of parameters (within 1 %).
-    """
+    """The two models of the comparison, seeded: ``{"CNN": ..., "STN-CNN": ...}``, the plain
+    CNN's hidden layer widened until both have the same number of parameters (within 1 %)."""
     check_recipe(r)
     config.seed_everything(seed)
     stn_cnn = STNClassifier(1, 10, r.width, r.hidden, transform=transform)
@@ -325,9 +290,11 @@ def build_models(r: Recipe, transform: str = "affine", seed: int = 0) -> dict[st
 
 
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, r: Recipe, *,
-                     seed: int = 0, progress: bool = True, desc: str = "training") -> list[float]:
-    """Train with Adam and cross-entropy, the learning rate decaying along a cosine to zero;
-    shuffling is seeded. Returns the mean training loss of each epoch."""
+                     seed: int = 0, progress: bool = True, desc: str = "training",
+                     loss_fn: Callable | None = None, max_grad_norm: float | None = None) -> list[float]:
+    """Train with Adam on the cross-entropy (or ``loss_fn(model, images, labels)``), the
+    learning rate decaying along a cosine to zero, gradients clipped to ``max_grad_norm`` if
+    given; shuffling is seeded. Returns the mean training loss of each epoch."""
     check_recipe(r)
     check_examples(images, labels)
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
@@ -340,9 +307,12 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         for _ in range(r.epochs):
             total = 0.0
             for idx in torch.randperm(len(images), generator=shuffle).split(r.batch_size):
-                loss = F.cross_entropy(model(images[idx]), labels[idx])
+                x, y = images[idx], labels[idx]
+                loss = F.cross_entropy(model(x), y) if loss_fn is None else loss_fn(model, x, y)
                 opt.zero_grad()
                 loss.backward()
+                if max_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
                 opt.step()
                 schedule.step()
                 total += loss.item() * len(idx)
@@ -377,9 +347,8 @@ def transform_batch(stn: SpatialTransformer, images: torch.Tensor, batch_size: i
 
 
 def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
-    """The rotation (degrees in (-180, 180], anticlockwise as seen) of θ ``(2, 3)`` or
-    ``(B, 2, 3)``: the angle of the nearest rotation to its 2×2 part (exact for a pure
-    rotation, whatever the scale), which is what a learned θ needs."""
+    """The rotation (degrees in (-180, 180], anticlockwise) of θ ``(2, 3)`` or ``(B, 2, 3)``:
+    the angle of the rotation nearest its 2×2 part, exact for a rotation whatever the scale."""
     if not isinstance(theta, torch.Tensor) or theta.dim() not in (2, 3) or theta.shape[-2:] != (2, 3):
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
         raise ValueError(f"theta must have shape (2, 3) or (B, 2, 3), got {shape}.")
@@ -395,59 +364,57 @@ def checkpoint_path(name: str) -> Path:
     return config.PROJECT_ROOT / "data" / "checkpoints" / f"{name}.pt"
 
 
+def _shown(path: Path) -> Path:
+    return path.relative_to(config.PROJECT_ROOT) if path.is_relative_to(config.PROJECT_ROOT) else path
+
+
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's state_dict as float32, or a ValueError saying what is wrong with it
-    (unreadable, a folder, not a dict of tensors, or NaN/infinite values)."""
-    shown = path.relative_to(config.PROJECT_ROOT) if path.is_relative_to(config.PROJECT_ROOT) else path
+    """A checkpoint's state_dict as float32, or a ValueError saying what is wrong with it."""
     fix = "restore it (git checkout -- data/checkpoints) or delete it to train again"
     if path.is_dir():
-        raise ValueError(f"checkpoint {shown} is a folder, not a file; remove it to train again.")
+        raise ValueError(f"checkpoint {_shown(path)} is a folder, not a file; remove it to train again.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):  # truncated, empty, not a checkpoint
-        raise ValueError(f"cannot read checkpoint {shown}: the file is damaged or not a PyTorch checkpoint; {fix}.") from None
+        raise ValueError(f"cannot read checkpoint {_shown(path)}: the file is damaged or not a PyTorch "
+                         f"checkpoint; {fix}.") from None
     if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {shown} holds a {type(state).__name__}, not a state_dict "
+        raise ValueError(f"checkpoint {_shown(path)} holds a {type(state).__name__}, not a state_dict "
                          f"(a dict of parameter name → tensor); {fix}.")
     odd = next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
     if odd is not None:
-        raise ValueError(f"checkpoint {shown} holds a {type(state[odd]).__name__} under {odd!r}, not a "
+        raise ValueError(f"checkpoint {_shown(path)} holds a {type(state[odd]).__name__} under {odd!r}, not a "
                          f"tensor: it is not a state_dict (parameter name → tensor); {fix}.")
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-        raise ValueError(f"checkpoint {shown} holds NaN or infinite weights (training diverged); {fix}.")
+        raise ValueError(f"checkpoint {_shown(path)} holds NaN or infinite weights (training diverged); {fix}.")
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def load_or_train(model: nn.Module, name: str | None, train: Callable[[], object]) -> str:
-    """Checkpoint-or-train: load ``data/checkpoints/<name>.pt`` into ``model`` if it exists,
-    else call ``train()`` (which trains ``model`` in place). ``name=None`` always trains.
-
-    Returns:
-        ``"loaded <path>"`` or ``"trained in <seconds> s"``, for the notebook to print.
-    """
+    """Load ``data/checkpoints/<name>.pt`` into ``model`` if it exists, else call ``train()``
+    (which trains ``model`` in place; ``name=None`` always trains). Returns
+    ``"loaded <path>"`` or ``"trained in <seconds> s"``, for the notebook to print."""
     path = checkpoint_path(name) if name else None
     if path is not None and path.exists():
         state = read_checkpoint(path)
-        shown = path.relative_to(config.PROJECT_ROOT) if path.is_relative_to(config.PROJECT_ROOT) else path
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
             detail = lines[1] if len(lines) > 1 else type(exc).__name__
             detail = detail if len(detail) <= 160 else detail[:157] + "..."
-            raise ValueError(f"checkpoint {shown} does not fit this model ({detail}); build the model as it "
-                             "was saved (same recipe and transform) or delete the file to train again.") from None
+            raise ValueError(f"checkpoint {_shown(path)} does not fit this model ({detail}); build the model as "
+                             "it was saved (same recipe and transform) or delete the file to train again.") from None
         model.eval()
-        return f"loaded {shown}"
+        return f"loaded {_shown(path)}"
     start = time.perf_counter()
     train()
     return f"trained in {time.perf_counter() - start:.1f} s"
 
 
 def save_checkpoint(model: nn.Module, name: str, half: bool = True) -> Path:
-    """Save ``model``'s state_dict to ``data/checkpoints/<name>.pt`` (float16 by default, to
-    keep the committed file small; :func:`load_or_train` converts back to float32). Written
-    whole, then renamed: an interrupted save never leaves a damaged checkpoint."""
+    """Save ``model``'s state_dict to ``data/checkpoints/<name>.pt``, float16 by default to keep
+    the committed file small, written whole then renamed (never a damaged checkpoint)."""
     path = checkpoint_path(name)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
@@ -457,9 +424,8 @@ def save_checkpoint(model: nn.Module, name: str, half: bool = True) -> Path:
 
 __all__ = [
     "DigitCNN", "LocalizationNet", "PADDINGS", "RECIPE_FAST", "RECIPE_FULL", "Recipe",
-    "STNClassifier", "SpatialTransformer", "TRANSFORMS", "accuracy", "bounded_scale",
-    "build_models", "check_examples", "check_images", "check_recipe", "check_transform",
-    "checkpoint_path", "count_parameters", "init_identity_", "load_or_train",
-    "params_to_theta", "predict", "read_checkpoint", "recipe", "rotation_degrees",
-    "rotation_scale_theta", "save_checkpoint", "train_classifier", "transform_batch",
+    "STNClassifier", "SpatialTransformer", "TRANSFORMS", "accuracy", "build_models", "check_examples",
+    "check_images", "check_recipe", "check_transform", "checkpoint_path", "count_parameters",
+    "init_identity_", "load_or_train", "params_to_theta", "predict", "read_checkpoint", "recipe",
+    "rotation_degrees", "rotation_scale_theta", "save_checkpoint", "train_classifier", "transform_batch",
 ]

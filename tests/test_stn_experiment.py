@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -19,22 +20,18 @@ def test_upright_then_stn_trains_only_the_stn_in_stage_two():
     upright = render_glyphs(data.labels, data.params)
     recipe = ex.RotationRecipe(n_train=96, n_test=0, batch_size=32, reader_epochs=1, stn_only_epochs=2,
                                name="test")
+    reader_only = ex.build_rotation_model(recipe, seed=0)  # stage 1 alone: no STN epochs
+    assert reader_only.stn.transform == "rotation"
+    ex.train_upright_then_stn(reader_only, upright, data.images, data.labels, replace(recipe, stn_only_epochs=0),
+                              progress=False)
     model = ex.build_rotation_model(recipe, seed=0)
-    assert model.stn.transform == "rotation"
-    ex.fit(model.cnn, upright, data.labels, lr=recipe.lr, epochs=1, batch_size=32, progress=False)
-    reader_before = {k: v.clone() for k, v in model.cnn.state_dict().items()}
-    stn_before = {k: v.clone() for k, v in model.stn.state_dict().items()}
-    for p in model.cnn.parameters():
-        p.requires_grad_(False)
-    ex.fit(model, data.images, data.labels, lr=recipe.lr, epochs=1, batch_size=32, progress=False)
-    for key, value in model.cnn.state_dict().items():  # weights and BatchNorm statistics
-        assert torch.equal(value, reader_before[key]), key
-    assert any(not torch.equal(v, stn_before[k]) for k, v in model.stn.state_dict().items())
-    # and the whole two-stage helper runs end to end
-    fresh = ex.build_rotation_model(recipe, seed=0)
-    losses = ex.train_upright_then_stn(fresh, upright, data.images, data.labels, recipe, progress=False)
+    losses = ex.train_upright_then_stn(model, upright, data.images, data.labels, recipe, progress=False)
     assert len(losses) == recipe.stn_only_epochs
-    assert not any(p.requires_grad for p in fresh.cnn.parameters())
+    assert not any(p.requires_grad for p in model.cnn.parameters())
+    for key, value in model.cnn.state_dict().items():  # weights and BatchNorm statistics
+        assert torch.equal(value, reader_only.cnn.state_dict()[key]), key
+    assert any(not torch.equal(v, reader_only.stn.state_dict()[k]) for k, v in model.stn.state_dict().items())
+    assert not model.training and not model.cnn.training and not model.stn.training
 
 
 def test_bad_arguments_get_a_clear_error():
