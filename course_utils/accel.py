@@ -1,29 +1,11 @@
-"""The engine's fast path on a GPU: bfloat16, channels-last, a faster Gram and CUDA graphs.
+"""The engine's fast path on a CUDA GPU: bfloat16, channels-last, a one-product Gram backward,
+CUDA graphs and (when asked) torch.compile.
 
-Notebook 07 measures what each of these buys (the figures are in ``benchmarks/README.md``);
-:func:`course_utils.transfer.stylise` calls :func:`plan` and uses what it decides (it is on
-``result.plan``), so a learner never has to set anything. On a CPU nothing here changes
-anything: :func:`plan` returns float32, the default layout and no graphs.
-
-* **bfloat16** convolutions run on the tensor cores at many times the fp32 rate and move
-  half the bytes. Only the network runs in bf16: the Gram targets, the loss and the
-  optimised variable stay float32 (``bench_transfer.py --device cuda`` checks the result).
-* **channels-last** is the layout the tensor-core convolution kernels want; in the default
-  layout cuDNN inserts a transpose around every convolution. :func:`prepare_network`'s
-  copy converts its input itself.
-* **The Gram's backward in one product** (:func:`gram_matrix`), reading channels-last
-  features without a copy; :func:`style_loss_for` picks it on CUDA only.
-* **CUDA graphs**: a step launches hundreds of small kernels, and at 512 px the GPU
-  finishes many faster than Python launches the next. :class:`GraphedAdam` records one
-  whole step (forward, backward, the Adam update, and the bookkeeping of the losses and
-  the best image, kept on the GPU) and replays it: a step function for the one loop,
-  :func:`course_utils.loop.optimise`, which reads the losses back in batches.
-* **torch.compile** (``compile=True``, never automatic) fuses the memory-bound work
-  between the convolutions; it costs a compilation per image size, once per process.
-* **Adam is the fast path on a GPU.** PyTorch's L-BFGS decides on the host whether to keep
-  each curvature pair, so every step waits for the GPU and cannot be recorded in a graph;
-  Adam (``capturable=True``, fused) runs entirely on the device. On a CPU L-BFGS needs
-  fewer steps and stays the default (notebook 04).
+``stylise`` calls :func:`plan` and follows it (``result.plan`` says what was used); on a CPU
+the plan changes nothing. Only the network runs in bf16: targets, losses and the optimised
+image stay float32. Adam is the fast path because PyTorch's L-BFGS decides on the host
+whether to keep each curvature pair, so its steps cannot be recorded in a graph. Notebook
+07 discusses it; ``benchmarks/README.md`` has the measured figures.
 """
 
 from __future__ import annotations
@@ -39,12 +21,9 @@ import torch
 from . import loop, losses
 
 PRECISIONS = ("auto", "fp32", "bf16")
-#: ``TransferConfig.compile`` may name one of these ``torch.compile`` modes (``True`` means
-#: ``"default"``). Only modes without inductor's own CUDA graphs: the engine records its own
-#: graph around the whole step, and a graph cannot be recorded inside another.
-#: ``"max-autotune-no-cudagraphs"`` also times Triton templates against cuDNN for every
-#: convolution and matrix product (so a winner can take bias and ReLU into its epilogue);
-#: it compiles for minutes rather than seconds.
+#: The ``torch.compile`` modes ``TransferConfig.compile`` may name (``True`` means
+#: ``"default"``): none with inductor's own CUDA graphs, since the engine records its own
+#: around the whole step. ``"max-autotune-no-cudagraphs"`` compiles for minutes.
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 
@@ -85,14 +64,9 @@ def bf16_supported(device: torch.device) -> bool:
 
 
 def plan(cfg: Any, device: torch.device) -> Plan:
-    """Resolve ``cfg.precision``, ``cfg.channels_last``, ``cfg.cuda_graphs`` and
-    ``cfg.compile`` (each may be ``"auto"``/``None``) for ``device``.
-
-    Automatic choices: bf16 and channels-last on a CUDA GPU that supports bf16; CUDA graphs
-    on CUDA with Adam when the pixels are not clamped between steps (the clamp is the
-    tutorial's method, kept for teaching). ``torch.compile`` only when asked (it costs tens
-    of seconds of compilation per image size).
-    """
+    """Resolve ``cfg``'s ``precision``, ``channels_last``, ``cuda_graphs`` and ``compile``
+    (``"auto"``/``None`` = decide) for ``device``: bf16 where supported, channels-last on
+    CUDA, graphs on CUDA with Adam unless pixels are clamped, compile only when asked."""
     cuda = device.type == "cuda"
     if cfg.precision == "auto":
         dtype = torch.bfloat16 if bf16_supported(device) else torch.float32
@@ -115,8 +89,7 @@ def plan(cfg: Any, device: torch.device) -> Plan:
 
 
 def compiled(objective: Callable, p: Plan) -> Callable:
-    """``objective`` itself, or ``torch.compile`` of it when the plan asks (compiled once per
-    image size and reused by later calls)."""
+    """``objective``, or ``torch.compile`` of it when the plan asks (once per image size)."""
     if not p.compile:
         return objective
     return torch.compile(objective.__call__, dynamic=False, mode=None if p.compile_mode == "default" else p.compile_mode)
@@ -130,11 +103,9 @@ _NETWORK_CACHE: dict[tuple[int, torch.dtype, bool], torch.nn.Module] = {}
 
 def prepare_network(extractor: torch.nn.Module, p: Plan) -> torch.nn.Module:
     """The feature network as the plan wants it: a cached **copy** in bf16 and/or
-    channels-last, which also converts its input to channels-last (the shared float32
-    extractor is never changed in place)."""
+    channels-last that converts its input itself (the shared extractor is never changed)."""
     if p.device.type == "cuda":
-        # Let cuDNN time its convolution algorithms once per shape: the shapes of a run
-        # never change, so the first step's cost buys every later step the fastest kernel.
+        # a run's shapes never change: cuDNN's timing of its algorithms on the first step pays
         torch.backends.cudnn.benchmark = True
     if p.dtype == torch.float32 and not p.channels_last:
         return extractor
@@ -155,23 +126,14 @@ def _to_channels_last(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[A
 
 
 class GraphedAdam:
-    """One Adam step of ``evaluate()``, recorded as a CUDA graph and replayed: a step
-    function for :func:`course_utils.loop.optimise` (its ``stepper=``).
+    """One Adam step of ``evaluate()`` recorded as a CUDA graph and replayed: a ``stepper``
+    for :func:`course_utils.loop.optimise`. The step also writes its loss terms into a
+    device-side table and keeps the best image on the device, so a replay needs no host
+    synchronisation; ``step(read=True)`` reads the table back.
 
-    The recorded step also writes the step's loss terms into a device-side table and keeps
-    the best image so far on the device, so a replay needs no host synchronisation; the
-    loop reads the table back when it asks (``step(read=True)``).
-
-    Args:
-        variable: the optimised tensor (on the GPU, ``requires_grad=True``).
-        evaluate: ``() -> loop.Evaluation`` whose loss and terms stay tensors (no ``.item()``).
-        lr: Adam's step size.
-        n_steps: how many steps will be taken (size of the loss table).
-        warmup: eager steps before recording, at least 1 (they are real steps; cuDNN picks
-            its algorithms and Adam creates its state during them).
-        use_graph: ``False`` runs every step eagerly with the same device-side bookkeeping
-            (a CPU has no graphs; this is how the tests check it, and the benchmark
-            measures what the graph itself buys).
+    ``evaluate`` returns a ``loop.Evaluation`` whose loss and terms stay tensors; ``n_steps``
+    sizes the table; ``warmup`` (≥ 1) real steps run eagerly before recording;
+    ``use_graph=False`` runs every step eagerly with the same bookkeeping (CPU tests).
     """
 
     loss_scale = 1.0  # Adam does not depend on the loss's scale
@@ -181,8 +143,7 @@ class GraphedAdam:
         self.var, self.evaluate = variable, evaluate
         dev = variable.device
         self.use_graph = use_graph and dev.type == "cuda"
-        # On CUDA, the fused Adam: one kernel for the whole update instead of about ten
-        # (inside a graph every kernel still costs a few microseconds of the step).
+        # fused Adam on CUDA: one kernel for the update instead of about ten
         self.opt = torch.optim.Adam([variable], lr=lr, capturable=self.use_graph, fused=dev.type == "cuda")
         self.n_steps = max(n_steps, 1)
         self.counter = torch.zeros((), dtype=torch.long, device=dev)
@@ -262,16 +223,14 @@ def style_loss(generated_feats: Mapping[str, torch.Tensor], target_grams: Mappin
 
 
 def style_loss_for(p: Plan) -> Callable[..., torch.Tensor]:
-    """The style loss for a plan: :func:`style_loss` on CUDA, the lessons'
-    :func:`course_utils.losses.style_loss` elsewhere (on a CPU the one-product backward saved
-    under 5 % of a step: ``benchmarks/README.md``, so the engine runs the code notebook 04 teaches)."""
+    """The style loss for a plan: :func:`style_loss` on CUDA, elsewhere the lessons'
+    :func:`course_utils.losses.style_loss` (on a CPU the faster Gram hardly matters)."""
     return style_loss if p.device.type == "cuda" else losses.style_loss
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
-    """The same Gram as :func:`course_utils.losses.gram_matrix`, for the fast path: its
-    backward is one matrix product instead of autograd's two, and channels-last features
-    are read without a copy (``benchmarks/gram_backward.py`` measures what that saves)."""
+    """:func:`course_utils.losses.gram_matrix` with a one-product backward, reading
+    channels-last features without a copy (``benchmarks/gram_backward.py`` measures it)."""
     b, c, h, w = x.shape
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return SymmetricGram.apply(x.permute(0, 2, 3, 1).reshape(b, h * w, c), True) / (h * w)
@@ -279,15 +238,9 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
 
 
 class SymmetricGram(torch.autograd.Function):
-    """``G = F Fᵀ`` whose backward is **one** matrix product instead of autograd's two.
-
-    Autograd differentiates ``F @ Fᵀ`` as a product of two different matrices and computes
-    ``dG·F`` and ``dGᵀ·F`` separately, then adds them; both factors are ``F``, so
-    ``dF = (dG + dGᵀ)·F`` is the same number in half the work (a Gram's backward reads the
-    whole feature map, the largest tensor of a step at full resolution). With
-    ``positions_first`` the input is ``(B, N, C)`` (channels-last features, viewed without
-    a copy) and the gradient keeps that layout.
-    """
+    """``G = F Fᵀ`` whose backward is one product, ``dF = (dG + dGᵀ)·F``, where autograd
+    computes ``dG·F`` and ``dGᵀ·F`` separately. With ``positions_first`` the input is
+    ``(B, N, C)`` (channels-last features, viewed without a copy)."""
 
     @staticmethod
     def forward(ctx, f: torch.Tensor, positions_first: bool) -> torch.Tensor:
