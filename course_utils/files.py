@@ -1,6 +1,5 @@
-"""Writing a file so that a crash never leaves half of it: write a temporary file beside
-the target, then rename it over the target in one step (the course's saved pictures,
-checkpoints, handouts and reports all do this)."""
+"""Write a file whole or not at all: a temporary file beside the target, renamed over it in
+one step (saved pictures, checkpoints, handouts and reports all write this way)."""
 
 from __future__ import annotations
 
@@ -19,15 +18,9 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to. When the block ends normally it is
-    renamed over ``path`` in one step, with the rights a newly created file gets; when it
-    raises, it is deleted and ``path`` is untouched. Parent folders are created.
-
-    Example::
-
-        with atomic_path("out/result.json") as tmp:
-            tmp.write_text(text)
-    """
+    """A temporary path beside ``path`` (parents created) to write to, e.g.
+    ``with atomic_path(p) as tmp: tmp.write_text(text)``. A block that ends normally renames
+    it over ``path`` with a new file's usual rights; one that raises deletes it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
