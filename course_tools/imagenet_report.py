@@ -27,10 +27,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from course_tools import site
+
+if TYPE_CHECKING:
+    import nbformat
 
 OUT = site.ROOT / "build" / "imagenet-report"
 NO_WEIGHTS = (
@@ -39,6 +41,17 @@ NO_WEIGHTS = (
     "`make verify-imagenet` again."
 )
 FALLBACK_MARKS = ("OFFLINE FALLBACK", "[offline fallback]")
+
+
+def _surely_absent(path: str | None) -> bool:
+    """True when no weights can be there, decided without importing torch (a few seconds):
+    no path given, COURSE_VGG19_WEIGHTS unset, and no file where torch's hub cache keeps it
+    ($TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch)."""
+    if path or os.environ.get("COURSE_VGG19_WEIGHTS", "").strip():
+        return False
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = Path(os.environ.get("TORCH_HOME") or os.path.join(cache, "torch")).expanduser()
+    return not (home / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth").is_file()
 
 
 def find_weights(path: str | None, expected_sha256: str) -> Path:
@@ -70,6 +83,7 @@ def run_notebook(path: Path, env: dict[str, str], expected_sha256: str, timeout:
     With a hash other than torchvision's (a test's own weights file), a first cell sets the
     course's expected hash, as the weights tests do; it is removed before anything is read.
     """
+    import nbformat
     from nbclient import NotebookClient
 
     from course_utils import weights
@@ -112,6 +126,7 @@ def _text(cell) -> str:
 
 def checkpoints(nb) -> list[dict]:
     """Each ``# Checkpoint`` cell: its first line and 'passed', or the error it raised."""
+
     found = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.lstrip().startswith("# Checkpoint"):
@@ -139,6 +154,7 @@ def figures(nb) -> dict[int, list[str]]:
 
 def offline_notebooks(paths: Sequence[Path], fast: bool) -> dict[str, nbformat.NotebookNode]:
     """The same notebooks executed with the offline network (the site's cache, same mode)."""
+    import nbformat
     from jupyter_cache import get_cache
 
     env = {k: v for k, v in os.environ.items() if k != "COURSE_VGG19_WEIGHTS"}
@@ -213,6 +229,9 @@ def verify(
     out: Path = OUT, weights_path: str | None = None, only: Sequence[str] = (), fast: bool = False,
     expected_sha256: str | None = None, compare: bool = True, timeout: int = 3600,
 ) -> int:
+    if _surely_absent(weights_path):  # before importing torch: stop at once
+        print(NO_WEIGHTS, file=sys.stderr)
+        return 2
     from course_utils import weights
 
     expected = expected_sha256 or weights.SHA256_PREFIX

@@ -30,13 +30,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "site"
@@ -190,6 +192,7 @@ def read_executed(text: str, cache_dir: str, notebook_dir: str = "notebooks",
     Cells tagged ``solution`` are folded behind a "show" button (input and output), and
     every ipywidgets view becomes a still picture of its last state with a note.
     """
+    import nbformat
     from jupyter_cache import get_cache
 
     nb = nbformat.reads(text, as_version=4)
@@ -295,6 +298,8 @@ def colab_setup_source(repo: str) -> str:
 
 def write_colab_copies(paths: Sequence[Path], out: Path, repo: str) -> list[Path]:
     """Each notebook with the Colab set-up cell first (outputs stay stripped)."""
+    import nbformat
+
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:
