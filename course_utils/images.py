@@ -1,9 +1,7 @@
-"""Load, convert and save images as tensors, with errors a learner can act on.
+"""Load, convert and save images, with errors a learner can act on (notebook 00).
 
-Every image in the course is a float32 tensor of shape ``(1, 3, H, W)`` with values in
-``[0, 1]`` (the seed article's missing step, seed defect 7). ImageNet mean/std
-normalisation is *not* applied here: the feature extractor owns it, so pictures stay
-pictures everywhere else.
+Every image in the course is a float32 ``(1, 3, H, W)`` tensor in ``[0, 1]`` (seed defect 7);
+ImageNet normalisation belongs to the feature extractor, so pictures stay pictures.
 """
 
 from __future__ import annotations
@@ -24,9 +22,8 @@ from .files import atomic_path
 
 #: Largest image (in pixels) the course accepts; bigger files are refused before decoding.
 MAX_PIXELS = 40_000_000
-#: With ``max_side``, an image of more pixels than this is shrunk while it is decoded
-#: (JPEG at 1/2 to 1/8 scale) and reduced by a whole factor before its float copy, so that a
-#: small file of many pixels never costs gigabytes. Smaller images take the exact path.
+#: With ``max_side``, a larger image is shrunk while decoded (JPEG at 1/2 to 1/8 scale) and
+#: by a whole factor before its float copy, so a small file of many pixels never costs gigabytes.
 REDUCE_ABOVE = 4_000_000
 
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
@@ -41,22 +38,12 @@ class ImageSaveError(OSError):
 
 
 def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Tensor:
-    """Load an image file as a ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``.
+    """Load an image file as a ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``, shrunk (never
+    enlarged) to a longest side of ``max_side`` when given.
 
-    Handles greyscale, palette, alpha (composited on white), CMYK and 16-bit files and
-    applies the EXIF orientation, so a phone photo comes out the right way up.
-
-    Args:
-        path: the image file.
-        max_side: if given, shrink the image (never enlarge) so that its longest side is at
-            most this many pixels, keeping the aspect ratio.
-
-    Returns:
-        Tensor of shape ``(1, 3, H, W)``, dtype float32, values in ``[0, 1]``.
-
-    Raises:
-        ImageLoadError: the file is missing, unreadable, empty, not an image, truncated or
-            too large.
+    Greyscale, palette, alpha (on white), CMYK and 16-bit files are handled and the EXIF
+    orientation applied. A missing, unreadable, empty, damaged or too large file raises
+    :class:`ImageLoadError` saying what to do.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
@@ -90,10 +77,7 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
 def load_image_bytes(
     data: bytes, name: str = "uploaded image", max_side: int | None = None
 ) -> torch.Tensor:
-    """Like :func:`load_image`, for an image held in memory (for example an upload).
-
-    ``name`` is used only in error messages; it never chooses a path.
-    """
+    """:func:`load_image` for an image in memory (an upload); ``name`` only labels errors."""
     label = f"'{name}'"
     if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(
@@ -142,17 +126,15 @@ def _decode(fh: BinaryIO, label: str, max_side: int | None) -> torch.Tensor:
             f"Cannot load image {label}: the file is damaged or truncated ({exc}); "
             "copy or export it again."
         ) from None
-    array = _to_rgb_array(img)
-    tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    tensor = from_pil(img)
     if max_side is not None and max(tensor.shape[-2:]) > max_side:
         tensor = resize_max_side(tensor, max_side)
     return tensor
 
 
 def _reduce(img: Image.Image, max_side: int) -> Image.Image:
-    """Shrink a large decoded image by a whole factor (averaging boxes of pixels) to about
-    twice ``max_side``, while it is still 8 or 16 bits per value: the float copy that
-    follows is then small, whatever the file's size."""
+    """Shrink a large decoded image by a whole factor (box average) to about twice
+    ``max_side`` while it is still 8 or 16 bits per value, so its float copy is small."""
     factor = max(img.size) // (2 * max_side)
     if factor < 2:
         return img
@@ -222,11 +204,8 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """A ``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)`` tensor → PIL.
-
-    Floats are read as values in [0, 1]; a ``uint8`` tensor as values 0–255 (what
-    ``torchvision.io`` and NumPy pictures hold). Other integer types are refused.
-    """
+    """A ``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)`` tensor → PIL: floats
+    in [0, 1], or ``uint8`` in 0–255 (as ``torchvision.io`` gives); other integers are refused."""
     if isinstance(image, torch.Tensor) and image.dtype == torch.uint8:
         image = image.float() / 255
     elif isinstance(image, torch.Tensor) and not image.is_floating_point():
@@ -270,18 +249,11 @@ def _as_chw(image: torch.Tensor, what: str) -> torch.Tensor:
 
 
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
-    """Save an image tensor atomically (write a temporary file, then rename).
+    """Save an image tensor (as :func:`to_pil` reads it) whole or not at all, in the format
+    of the suffix (``.png``, ``.jpg``, ``.webp``, ``.bmp``), creating folders; returns the path.
 
-    A crash or a bad argument never leaves a half-written file at ``path``. Parent folders
-    are created. The format follows the suffix: ``.png``, ``.jpg``/``.jpeg``, ``.webp``, ``.bmp``.
-    Floats are values in [0, 1]; a ``uint8`` tensor holds 0–255 and is converted so.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ValueError: an unknown suffix, a bad shape or NaN/infinite values.
-        ImageSaveError: ``path`` is a folder, under a file, or cannot be written.
+    Raises ``ValueError`` for a bad suffix, shape or NaN values, and :class:`ImageSaveError`
+    when ``path`` is a folder, under a file, or cannot be written.
     """
     p = Path(path)
     fmt = _SAVE_FORMATS.get(p.suffix.lower())
