@@ -16,7 +16,7 @@ HUB_URL ?=
 .PHONY: help lab test lint html site verify-imagenet handout styles gallery weights clean zh zh-update
 
 help:
-	@echo "make lab     - open the course in JupyterLab (localhost, with a token)"
+	@echo "make lab     - open the course in JupyterLab (localhost, with a token); LANG=zh: in Chinese"
 	@echo "make test    - unit tests + every notebook under nbval in fast mode (COURSE_FAST=1)"
 	@echo "make site    - the course website in build/site/ (offline, fast mode; FAST=0 for full mode)"
 	@echo "make html    - the same as make site"
@@ -34,10 +34,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
 
+# `make lab LANG=zh` opens the Chinese notebooks (notebooks/zh/) with JupyterLab's menus in
+# Chinese (the zh-CN language pack; its own settings folder, so an English lab is untouched).
+# Only a LANG given on make's command line counts, never the shell's locale.
+LAB_DIR  := notebooks
+LAB_ARGS :=
+LAB_ENV  :=
+ifeq ($(origin LANG),command line)
+ifeq ($(LANG),zh)
+LAB_DIR  := notebooks/zh
+LAB_ARGS := --LabApp.user_settings_dir=build/lab-zh/user-settings
+LAB_ENV  := LANG=C.UTF-8
+else ifneq ($(LANG),en)
+$(error LANG=$(LANG) is not a language of the course: use LANG=zh for Chinese, or leave it out)
+endif
+endif
+
 lab: $(STAMP)
+ifeq ($(LAB_DIR),notebooks/zh)
+	mkdir -p build/lab-zh/user-settings/@jupyterlab/translation-extension
+	echo '{"locale": "zh_CN"}' > build/lab-zh/user-settings/@jupyterlab/translation-extension/plugin.jupyterlab-settings
+endif
 	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT) (open the link with the token printed below)"
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(LAB_ENV) $(BIN)/jupyter lab --notebook-dir=$(LAB_DIR) --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--ServerApp.open_browser=False $(LAB_ARGS) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
