@@ -9,6 +9,7 @@ block (paragraph, list, table, heading), keyed by its English text alone.
     python -m course_tools.translate update [STEM ...]   # new/changed cells become entries to translate
     python -m course_tools.translate build  [STEM ...]   # write notebooks/zh/*.ipynb (and docs/zh/*.md)
     python -m course_tools.translate status              # cells and words translated, per catalog
+    python -m course_tools.translate messages            # the package's hints and notice, for translators
 
 ``build`` refuses, naming the notebook and the cell id, when an entry is stale (the English
 cell changed since it was translated), fuzzy, empty or missing. ``update`` keeps a changed
@@ -345,9 +346,55 @@ def cmd_update(stems: list[str]) -> int:
     return 0
 
 
+def message_problems(catalog: Catalog) -> list[str]:
+    """The package's messages (checker hints, offline notice) without a reviewed translation."""
+    from course_tools import translate_messages as tm
+
+    out = []
+    for text, where in tm.extract().items():
+        m = catalog.get(text)
+        if m is None or not m.string.strip() or m.fuzzy:
+            state = "no translation" if m is None or not m.string.strip() else "a fuzzy translation"
+            out.append(f"{where[0]}: message {text[:60]!r} has {state}; run `python -m "
+                       "course_tools.translate messages` and translate it in "
+                       f"{_name(tm.PO)}.")
+    for m in catalog:
+        if m.id and m.string and not m.fuzzy and "{0}" in m.id:
+            fields = lambda s: sorted(re.findall(r"\{\d+\}", s))  # noqa: E731
+            if fields(m.id) != fields(m.string):
+                out.append(f"{_name(tm.PO)}: {m.id[:60]!r}: the translation's fields "
+                           f"{fields(m.string)} differ from the English {fields(m.id)}")
+    return out
+
+
+def cmd_messages() -> int:
+    from course_tools import translate_messages as tm
+
+    catalog, counts = tm.update()
+    data = dump_catalog(catalog)
+    if not tm.PO.exists() or tm.PO.read_bytes() != data:
+        tm.PO.parent.mkdir(parents=True, exist_ok=True)
+        tm.PO.write_bytes(data)
+    print(f"{_name(tm.PO)}: {counts['kept']} kept, {counts['new']} new, {counts['fuzzy']} changed "
+          f"(fuzzy), {counts['obsolete']} obsolete")
+    return 0
+
+
+def build_messages() -> list[str]:
+    """Compile the package's catalog to .mo (reviewed entries only); its problems."""
+    from course_tools import translate_messages as tm
+
+    catalog = tm.load()
+    data = tm.mo_bytes(catalog)
+    if not tm.MO.exists() or tm.MO.read_bytes() != data:
+        tm.MO.write_bytes(data)
+        print(f"wrote {_name(tm.MO)}")
+    return message_problems(catalog)
+
+
 def cmd_build(stems: list[str], strict: bool) -> int:
     chosen = _pick(stems) or (list(sources()) if strict else translated_stems())
-    failed = []
+    failed = [] if stems else build_messages()
     for stem in chosen:
         try:
             data = render(stem)
@@ -394,7 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     bu.add_argument("--strict", action="store_true",
                     help="every source must have a catalog (default: build those that have one)")
     sub.add_parser("status", help="cells and words translated, per catalog")
+    sub.add_parser("messages", help="refresh the package's catalog (checker hints, offline notice)")
     args = parser.parse_args(argv)
+    if args.command == "messages":
+        return cmd_messages()
     if args.command == "update":
         return cmd_update(args.stems)
     if args.command == "build":

@@ -34,7 +34,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from . import config
+from . import config, i18n
 from . import weights as wts
 from .checks import is_whole
 
@@ -314,7 +314,7 @@ class FeatureExtractor(nn.Module):
         if not self.is_imagenet and verbose:
             # The full notice once per process, then one line each time: always visible,
             # never a wall of boxes in a notebook that builds several extractors.
-            print(SHORT_NOTICE if _NOTICE_SHOWN else NOTICE)
+            print(i18n.translate(SHORT_NOTICE if _NOTICE_SHOWN else NOTICE))  # in the notebook's language
             _NOTICE_SHOWN.append(True)
 
     @staticmethod

@@ -1,0 +1,185 @@
+"""The learner's messages in the notebook's language: the checkers' hints and the offline notice.
+
+The Chinese notebooks (``notebooks/zh/``) run the same code cells as the English ones, so the
+language cannot come from a cell. It comes, in this order, from:
+
+1. ``COURSE_LANG`` (``zh`` or ``en``), when it is set;
+2. the notebook JupyterLab is running (``JPY_SESSION_NAME``): its metadata ``"language"``,
+   which ``make zh`` sets to ``zh-CN``;
+3. the kernel's working folder: Jupyter and nbval start a kernel in its notebook's folder,
+   so a kernel started in ``notebooks/zh/`` speaks Chinese.
+
+Otherwise English. The translations are a gettext catalog in this package
+(``course_utils/locale/zh_CN/LC_MESSAGES/course_utils.mo``, compiled from the ``.po`` beside
+it by ``make zh``). A hint that holds values, such as ``f"expected {want}, got {got}"``, has
+the catalog entry ``"expected {0}, got {1}"``; :func:`translate` finds the entry whose
+English matches the finished message and puts the values into the Chinese. A message with
+no entry stays English.
+
+Matplotlib draws Chinese with the first CJK font it finds (:func:`cjk_font`); figure titles
+written by the notebooks' code cells stay English in both languages.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import json
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+DOMAIN = "course_utils"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = ("en", "zh")
+#: CJK fonts tried in order: Linux (Noto, Source Han, WenQuanYi), Windows, macOS.
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
+             "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC",
+             "Hiragino Sans GB", "Arial Unicode MS")
+
+
+def _from_metadata(notebook: str) -> str | None:
+    path = Path(notebook)
+    if path.suffix != ".ipynb" or not path.is_file():
+        return None
+    try:
+        tag = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("language", "")
+    except (OSError, ValueError):
+        return None
+    return "zh" if str(tag).lower().startswith("zh") else "en"
+
+
+def language() -> str:
+    """``"zh"`` or ``"en"``: the language of the notebook this kernel runs (see the module's
+    docstring for how it is found)."""
+    chosen = os.environ.get("COURSE_LANG", "").strip().lower()
+    if chosen:
+        code = chosen.replace("_", "-").split("-")[0]
+        if code not in LANGUAGES:
+            raise ValueError(f"COURSE_LANG={chosen!r} is not a course language: use one of {', '.join(LANGUAGES)}.")
+        return code
+    session = os.environ.get("JPY_SESSION_NAME")
+    if session:
+        found = _from_metadata(session)
+        if found:
+            return found
+    cwd = Path.cwd()
+    return "zh" if cwd.name == "zh" and cwd.parent.name == "notebooks" else "en"
+
+
+@functools.cache
+def catalog(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog of one language (English: messages pass through)."""
+    if lang == "en":
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[{"zh": "zh_CN"}.get(lang, lang)])
+
+
+@functools.cache
+def _templates(lang: str) -> list[tuple[re.Pattern, str]]:
+    """Entries with ``{0}``-style fields, as patterns over finished English messages,
+    those with the most fixed text first."""
+    found = []
+    for english, chinese in getattr(catalog(lang), "_catalog", {}).items():
+        if not isinstance(english, str) or "{0}" not in english or not chinese:
+            continue
+        parts = re.split(r"\{(\d+)\}", english)
+        fixed = "".join(parts[0::2])
+        if not fixed.strip():
+            continue
+        pattern = "".join(re.escape(p.replace("{{", "{").replace("}}", "}")) if i % 2 == 0
+                          else f"(?P<f{p}>.*?)" for i, p in enumerate(parts))
+        found.append((len(fixed), re.compile(pattern.rstrip() + r"\s*", re.S), chinese))
+    return [(p, c) for _, p, c in sorted(found, key=lambda t: -t[0])]
+
+
+def _value(text: str, lang: str) -> str:
+    """A field's value in the notebook's language: a message of its own, or one that ends with
+    one (two fields side by side, ``f"{got}{hint}"``, share a single match)."""
+    found = translate(text, lang)
+    if found != text:
+        return found
+    for english, chinese in getattr(catalog(lang), "_catalog", {}).items():
+        if isinstance(english, str) and len(english) > 8 and "{0}" not in english and \
+                text.endswith(english) and text != english:
+            return translate(text[: -len(english)], lang) + chinese
+    return text
+
+
+def _fill(match: re.Match, chinese: str, lang: str) -> str:
+    values = {k[1:]: _value(v, lang) for k, v in match.groupdict().items()}
+    return re.sub(r"\{(\d+)\}", lambda m: values.get(m.group(1), m.group(0)), chinese)
+
+
+def translate(message: str, lang: str | None = None) -> str:
+    """``message`` in the notebook's language; unchanged when the catalog has no entry for it."""
+    lang = language() if lang is None else lang
+    if lang == "en" or not message:
+        return message
+    if _is_box(message):
+        return _translate_box(message, lang)
+    found = catalog(lang).gettext(message)
+    if found != message:
+        return found
+    for pattern, chinese in _templates(lang):
+        m = pattern.fullmatch(message)
+        if m:
+            return _fill(m, chinese, lang)
+    return message
+
+
+# -- the offline notice's box ----------------------------------------------------------------
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _is_box(message: str) -> bool:
+    lines = message.splitlines()
+    return len(lines) >= 3 and lines[0].startswith("+") and lines[-1].startswith("+") and all(
+        line.startswith("| ") for line in lines[1:-1])
+
+
+def box_lines(message: str) -> tuple[str, list[str]]:
+    """The title and the text lines of a notice drawn as a box."""
+    lines = message.splitlines()
+    title = lines[0].strip("+=").strip()
+    return title, [line[2:].rstrip("| ").rstrip() for line in lines[1:-1]]
+
+
+def _translate_box(message: str, lang: str) -> str:
+    title, lines = box_lines(message)
+    title = translate(title, lang)
+    lines = translate("\n".join(lines), lang).splitlines()
+    inner = max(max(width(line) for line in lines) + 2, width(title) + 6)
+    pad = inner - width(title) - 2
+    top = "+" + "=" * (pad // 2) + f" {title} " + "=" * (pad - pad // 2) + "+"
+    body = ["| " + line + " " * (inner - 2 - width(line)) + " |" for line in lines]
+    return "\n".join([top, *body, "+" + "=" * inner + "+"])
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def cjk_font() -> str | None:
+    """The first installed CJK font of :data:`CJK_FONTS`, appended to Matplotlib's font
+    families as a fallback (Latin text keeps its font; a glyph it lacks comes from the CJK
+    font); None if there is none."""
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            families = list(mpl.rcParams["font.family"])
+            if name not in families:
+                mpl.rcParams["font.family"] = [*families, name]
+            return name
+    return None
+
+
+if language() == "zh":  # a Chinese notebook: let Matplotlib draw Chinese text
+    cjk_font()

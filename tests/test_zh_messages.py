@@ -1,0 +1,104 @@
+"""The learner's path in Chinese: the checkers' hints and the offline notice follow the
+notebook's language (course_utils.i18n, the catalog course_utils/locale/zh_CN), and
+Matplotlib draws Chinese text without missing glyphs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from course_tools import translate as tr
+from course_tools import translate_messages as tm
+from course_utils import features, i18n
+
+
+def test_every_package_message_has_a_reviewed_translation():
+    """A checker hint or notice line that is new or changed in English fails here, named by
+    its file and line, until the catalog has its Chinese (`python -m course_tools.translate messages`)."""
+    problems = tr.message_problems(tm.load())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_compiled_catalog_is_the_po_file():
+    assert tm.MO.read_bytes() == tm.mo_bytes(tm.load()), "run `make zh` and commit course_utils.mo"
+
+
+def test_extraction_turns_f_strings_into_numbered_templates(tmp_path):
+    src = tmp_path / "exdemo.py"
+    src.write_text(
+        "def test(f):\n"
+        "    assert f, f'expected {want:.3g}, got {got}' + (' (a hint)' if x else '')\n"
+        "    raise AssertionError('plain {braces}')\n"
+        "check('Exercise 9 (demo)', fn, test, 'well done.')\n", encoding="utf-8")
+    found = [t for t, _ in tm._messages_in(src)]
+    assert set(found) == {"expected {0}, got {1}{2}", " (a hint)", "plain {{braces}}",
+                          "Exercise 9 (demo)", "well done."}
+
+
+def test_language_follows_env_then_notebook_then_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_LANG", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert i18n.language() == "en"
+    monkeypatch.chdir(tr.OUT_NOTEBOOKS)  # nbval and Jupyter start a kernel in its notebook's folder
+    assert i18n.language() == "zh"
+    monkeypatch.chdir(tmp_path)
+    zh_nb = next(tr.OUT_NOTEBOOKS.glob("*.ipynb"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(zh_nb))  # JupyterLab names the notebook it runs
+    assert i18n.language() == "zh"
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tr.NOTEBOOKS / zh_nb.name))
+    assert i18n.language() == "en"
+    monkeypatch.setenv("COURSE_LANG", "zh_CN")
+    assert i18n.language() == "zh"
+    monkeypatch.setenv("COURSE_LANG", "fr")
+    with pytest.raises(ValueError, match="COURSE_LANG='fr' is not a course language"):
+        i18n.language()
+
+
+def test_built_notebooks_say_they_are_chinese():
+    for path in tr.OUT_NOTEBOOKS.glob("*.ipynb"):
+        assert json.loads(path.read_text(encoding="utf-8"))["metadata"]["language"] == "zh-CN"
+
+
+def test_a_hint_with_values_is_translated_with_its_values():
+    msg = ("for 30° and aspect 2.0 expected [[1.0]], got [[2.0]]"
+           " (did you scale the off-diagonal terms by the aspect?)")
+    out = i18n.translate(msg, "zh")
+    assert out == "对于 30° 和宽高比 2.0，应为 [[1.0]]，得到的是 [[2.0]]（你是否按宽高比缩放了非对角元素？）"
+    assert i18n.translate(msg, "en") == msg
+    assert i18n.translate("a message nobody wrote", "zh") == "a message nobody wrote"
+
+
+def test_the_offline_notice_is_chinese_in_a_chinese_notebook(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    monkeypatch.setattr(features, "_NOTICE_SHOWN", [])
+    features.FeatureExtractor(["relu1_1"], weights="random", device="cpu")
+    box = capsys.readouterr().out.strip().splitlines()
+    assert "离线后备网络" in box[0] and "不是】ImageNet VGG19" in box[1]
+    assert len({i18n.width(line) for line in box}) == 1, "the box's lines must line up in a monospaced font"
+    features.FeatureExtractor(["relu1_1"], weights="random", device="cpu")
+    assert capsys.readouterr().out.startswith("[离线后备]")
+
+
+def test_matplotlib_draws_a_chinese_title_without_missing_glyphs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    font = i18n.cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk; .ci/run installs it)")
+    fig, ax = plt.subplots()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ax.set_title("仿射变换与格拉姆矩阵 θ")
+            ax.set_xlabel("宽度（像素）")
+            fig.canvas.draw()
+        missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+        assert not missing, missing
+    finally:
+        plt.close(fig)
