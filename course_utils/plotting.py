@@ -19,14 +19,8 @@ from .images import to_pil
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
+    "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+    "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000",
 }
 PALETTE = list(OKABE_ITO.values())
 #: Sequential colour map used for feature maps and heat maps.
@@ -74,14 +68,8 @@ def show_image(image: torch.Tensor, title: str | None = None, ax=None, **imshow_
     return ax
 
 
-def show_images(
-    images: Sequence[torch.Tensor] | Mapping[str, torch.Tensor],
-    titles: Sequence[str] | None = None,
-    *,
-    ncols: int | None = None,
-    size: float = 3.0,
-    suptitle: str | None = None,
-):
+def show_images(images: Sequence[torch.Tensor] | Mapping[str, torch.Tensor], titles: Sequence[str] | None = None,
+                *, ncols: int | None = None, size: float = 3.0, suptitle: str | None = None):
     """Show several images side by side (a dict gives ``{title: image}``). Returns the figure."""
     if isinstance(images, Mapping):
         titles = list(images.keys())
@@ -106,16 +94,8 @@ def show_images(
     return fig
 
 
-def draw_grid(
-    ax,
-    grid: torch.Tensor,
-    size: tuple[int, int],
-    *,
-    every: int = 4,
-    color: str = OKABE_ITO["orange"],
-    align_corners: bool = False,
-    linewidth: float = 0.8,
-):
+def draw_grid(ax, grid: torch.Tensor, size: tuple[int, int], *, every: int = 4, color: str = OKABE_ITO["orange"],
+              align_corners: bool = False, linewidth: float = 0.8):
     """Draw a sampling grid ``(H, W, 2)`` or ``(1, H, W, 2)`` (normalised x, y) over an axes
     that shows the *input* image of size ``size = (H, W)``: each line joins the input
     positions that one output row or column samples."""
@@ -145,16 +125,8 @@ def draw_grid(
     return ax
 
 
-def plot_curves(
-    curves: Mapping[str, Sequence[float]],
-    *,
-    ax=None,
-    xlabel: str = "step",
-    ylabel: str = "loss",
-    title: str | None = None,
-    logy: bool = True,
-    x: Mapping[str, Sequence[float]] | None = None,
-):
+def plot_curves(curves: Mapping[str, Sequence[float]], *, ax=None, xlabel: str = "step", ylabel: str = "loss",
+                title: str | None = None, logy: bool = True, x: Mapping[str, Sequence[float]] | None = None):
     """Plot named curves (e.g. loss per step) in the colour-blind-safe palette."""
     if not isinstance(curves, Mapping):
         raise TypeError(
@@ -181,11 +153,8 @@ def plot_curves(
 
 # ------------------------------------------------------------------ live preview of a run
 class LivePreview:
-    """An image and a loss curve updated in place (``ipywidgets.Image``), for notebooks.
-
-    Frames are PNG bytes assigned to ``.value`` of existing widgets, so the output area is
-    never cleared (nbval and "Run all" see one stable output). ``frames`` counts updates.
-    """
+    """An image and a loss curve updated in place (``ipywidgets.Image``): the output area
+    is never cleared, so nbval and "Run all" see one stable output. ``frames`` counts updates."""
 
     def __init__(self, display: bool = True) -> None:
         import ipywidgets as W
@@ -201,15 +170,11 @@ class LivePreview:
             show(self.widget)
 
     def update(self, step: int, image: torch.Tensor, history: Mapping[str, Sequence[float]], note: str = "") -> None:
-        from .images import to_pil
-
         pil = to_pil(image.detach().cpu())
         if max(pil.size) < 256:  # small images: enlarge with visible pixels
             k = max(1, 256 // max(pil.size))
             pil = pil.resize((pil.width * k, pil.height * k), 0)
-        buf = io.BytesIO()
-        pil.save(buf, format="PNG")
-        self.image.value = buf.getvalue()
+        self.image.value = png_bytes(pil)
         self.curve.value = loss_curve_png(history)
         total = history["total"][-1] if history.get("total") else float("nan")
         self.status.value = f"step {step}: loss {total:.4g} {note}"
@@ -227,8 +192,8 @@ def in_notebook() -> bool:
 
 
 def loss_curve_png(history: Mapping[str, Sequence[float]], width: float = 3.6, height: float = 2.4) -> bytes:
-    """A small log-scale plot of the weighted total and the raw terms, as PNG bytes
-    (matplotlib's Agg canvas; no pyplot figure is created, so nothing else is shown)."""
+    """A small log-scale plot of the total and the terms as PNG bytes (an Agg canvas, not a
+    pyplot figure, so nothing else is shown)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -1,8 +1,8 @@
 """Interactive pieces of the course: the θ playground (notebook 01), the STN explorer
 (notebook 02) and, from :mod:`course_utils.studio`, the style studio (notebook 06).
 
-Widgets render with Pillow into an ``ipywidgets.Image`` (a few milliseconds per frame), so
-sliders can update continuously without matplotlib's cost and without ``clear_output``.
+They draw with Pillow into an ``ipywidgets.Image``, fast enough for sliders that update
+continuously, without matplotlib or ``clear_output``.
 """
 
 from __future__ import annotations
@@ -27,16 +27,9 @@ _GRID_COLOUR = (230, 159, 0)  # Okabe–Ito orange
 _PANEL = 256
 
 
-def render_warp_panels(
-    image: torch.Tensor,
-    theta: torch.Tensor,
-    *,
-    mode: str = "bilinear",
-    padding_mode: str = "zeros",
-    align_corners: bool = False,
-    lines: int = 9,
-    height: int = _PANEL,
-) -> Image.Image:
+def render_warp_panels(image: torch.Tensor, theta: torch.Tensor, *, mode: str = "bilinear",
+                       padding_mode: str = "zeros", align_corners: bool = False, lines: int = 9,
+                       height: int = _PANEL) -> Image.Image:
     """Input with the sampling grid drawn on it | warped output, as one PIL image."""
     h, w = image.shape[-2:]
     out = geometry.warp(image, theta, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
@@ -60,15 +53,19 @@ def render_warp_panels(
     return canvas
 
 
-class ThetaPlayground:
-    """Sliders for angle, scale, shear and translation that redraw the warp live.
+class _Shown:
+    """Shown as its ``widget`` when it is the last value of a notebook cell."""
 
-    Attributes:
-        theta: the current θ ``(2, 3)`` (maps output to input).
-        controls: the slider/dropdown widgets by name (``angle``, ``scale``, ``shear``,
-            ``tx``, ``ty``, ``mode``, ``padding``, ``align_corners``).
-        view: the ``ipywidgets.Image`` showing input-with-grid | output.
-        widget: the whole playground; display it (or just leave the object last in a cell).
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class ThetaPlayground(_Shown):
+    """Sliders for angle, scale, shear and translation that redraw the warp live: ``theta``
+    is the current θ ``(2, 3)``, ``controls`` the widgets by name (``angle``, ``scale``,
+    ``shear``, ``tx``, ``ty``, ``mode``, ``padding``, ``align_corners``), ``view`` the picture.
     """
 
     def __init__(self, image: torch.Tensor, *, correct_aspect: bool = True):
@@ -125,30 +122,16 @@ class ThetaPlayground:
         self.matrix.value = f"<div style='font-family:monospace'>θ =<table>{rows}</table></div>"
         self.frames += 1
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
-
 
 def theta_playground(image: torch.Tensor, *, correct_aspect: bool = True) -> ThetaPlayground:
     """Build the θ playground of notebook 01 for ``image`` ``(1, 3, H, W)``."""
     return ThetaPlayground(image, correct_aspect=correct_aspect)
 
 
-# =========================================================================================
-# The STN explorer (notebook 02's trained model, on the digit you choose)
-# =========================================================================================
-class STNExplorer:
-    """Pick a distorted digit and see what a trained spatial transformer does with it:
-    the input with the STN's sampling grid, the STN's output, the classifier's answer, and
-    the rotation the STN found next to the rotation that was applied.
-
-    Attributes:
-        controls: ``{"index": IntSlider}``.
-        view: ``ipywidgets.Image`` (input + grid | STN output).
-        caption: ``ipywidgets.HTML`` with the numbers.
-    """
+class STNExplorer(_Shown):
+    """Pick a distorted digit (``controls["index"]``) and see what a trained spatial
+    transformer does with it: its sampling grid and output (``view``), the classifier's
+    answer and the rotation found beside the one applied (``caption``)."""
 
     def __init__(self, model, images: torch.Tensor, labels: torch.Tensor, params: dict, status: str = ""):
         from . import stn
@@ -181,20 +164,11 @@ class STNExplorer:
             f"the STN rotates by <b>{float(self.angles[i]):+.0f}°</b>{undo}"
         )
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
-
 
 def stn_explorer(model=None, *, n: int = 200, variant: str = "RTS", seed: int = 1,
                  checkpoint: str = "stn02_rts_stn") -> STNExplorer:
-    """The STN explorer on ``n`` test digits of ``variant``.
-
-    Args:
-        model: a trained :class:`course_utils.stn.STNClassifier`; by default the one trained
-            in notebook 02 and committed as ``data/checkpoints/<checkpoint>.pt``.
-    """
+    """The STN explorer on ``n`` test digits of ``variant``, with ``model`` or else the one
+    notebook 02 trained and committed as ``data/checkpoints/<checkpoint>.pt``."""
     from . import digits, stn
 
     status = "your model"
@@ -212,15 +186,6 @@ def stn_explorer(model=None, *, n: int = 200, variant: str = "RTS", seed: int = 
 
 
 __all__ = [
-    "LAYER_PRESETS",
-    "MAX_UPLOAD_BYTES",
-    "UPLOAD_MAX_SIDE",
-    "STNExplorer",
-    "StyleStudio",
-    "ThetaPlayground",
-    "render_warp_panels",
-    "safe_name",
-    "stn_explorer",
-    "style_studio",
-    "theta_playground",
+    "LAYER_PRESETS", "MAX_UPLOAD_BYTES", "UPLOAD_MAX_SIDE", "STNExplorer", "StyleStudio", "ThetaPlayground",
+    "render_warp_panels", "safe_name", "stn_explorer", "style_studio", "theta_playground",
 ]
