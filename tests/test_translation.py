@@ -185,3 +185,12 @@ def test_notebook_bytes_match_jupyter():
     are written the way Jupyter writes."""
     for path in tr.english_notebooks():
         assert tr.notebook_bytes(json.loads(path.read_text(encoding="utf-8"))) == path.read_bytes(), path.name
+
+
+def test_chinese_readme_links_resolve_and_lists_every_notebook():
+    text = (tr.ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s#]+)", text):
+        if not re.match(r"^[a-z]+:", target):
+            assert (tr.ROOT / target).exists(), f"README.zh-CN.md links to {target}, which does not exist"
+    for stem in NOTEBOOK_STEMS:
+        assert f"notebooks/zh/{stem}.ipynb" in text, f"README.zh-CN.md does not list {stem}"
