@@ -72,7 +72,7 @@ def find_weights(path: str | None, expected_sha256: str) -> Path:
 
 def _kernel_env(weights_file: Path, fast: bool) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(COURSE_FAST="1" if fast else "0", COURSE_OFFLINE="1", MPLBACKEND="Agg")
+    env.update(COURSE_FAST="1" if fast else "0", COURSE_OFFLINE="1", MPLBACKEND=site.KERNEL_MPLBACKEND)
     env["COURSE_VGG19_WEIGHTS"] = str(weights_file)
     return env
 
@@ -158,7 +158,7 @@ def offline_notebooks(paths: Sequence[Path], fast: bool) -> dict[str, nbformat.N
     from jupyter_cache import get_cache
 
     env = {k: v for k, v in os.environ.items() if k != "COURSE_VGG19_WEIGHTS"}
-    env.update(COURSE_FAST="1" if fast else "0", COURSE_OFFLINE="1", MPLBACKEND="Agg")
+    env.update(COURSE_FAST="1" if fast else "0", COURSE_OFFLINE="1", MPLBACKEND=site.KERNEL_MPLBACKEND)
     cache = site.cache_dir(is_imagenet=False, fast=fast)
     # a child process, so that course_utils.config reads this COURSE_FAST afresh
     code = ("import sys; from pathlib import Path; from course_tools import site; "

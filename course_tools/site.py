@@ -51,6 +51,9 @@ DEFAULT_BRANCH = "main"
 PAGES_BRANCH = "gh-pages"
 WIDGET_NOTE = "A still picture of an interactive widget: run the notebook to use it."
 SOLUTION_PROMPT = "Show the solution (try the exercise first)"
+#: A kernel's own matplotlib backend (figures become outputs); MPLBACKEND=Agg, which the
+#: tests set for themselves, would leave every page without its figures.
+KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,11 @@ class Language:
     out: str  # sub-folder of build/site ("" for the default language)
 
 
-#: Issue 19 adds ``"zh_CN": Language("zh_CN", "notebooks/zh", "README.zh-CN.md", (...), "zh")``.
 LANGUAGES = {
     "en": Language("en", "notebooks", "README.md", ("docs/teaching.md", "docs/seed_defects.md"), ""),
+    # The Chinese course (issue 19): notebooks/zh and docs/zh are built by `make zh`.
+    "zh_CN": Language("zh_CN", "notebooks/zh", "README.zh-CN.md",
+                      ("docs/zh/teaching.md", "docs/glossary.md", "docs/seed_defects.md"), "zh"),
 }
 
 
@@ -143,9 +148,17 @@ def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str
     for path in paths:
         jc.add_nb_to_project(str(path))
     uris = [str(p) for p in paths]
-    result = load_executor("local-serial", jc).run_and_cache(
-        filter_uris=uris, timeout=timeout, allow_errors=False
-    )
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = KERNEL_MPLBACKEND  # the kernels inherit it: figures inline
+    try:
+        result = load_executor("local-serial", jc).run_and_cache(
+            filter_uris=uris, timeout=timeout, allow_errors=False
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved
     failed = [*result.excepted, *result.errored]
     if failed:
         lines = []

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory) -> Path:
-    state = features.random_vgg19_state(seed=7, init="torch-default")
+    state = features.random_vgg19_state(seed=7)
     full = {f"features.{k}": v for k, v in state.items()}
     full["classifier.0.weight"] = torch.zeros(4, 3)  # stands in for the (ignored) classifier
     path = tmp_path_factory.mktemp("weights") / "vgg19-dcbb9e9d.pth"
