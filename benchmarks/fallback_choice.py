@@ -1,29 +1,15 @@
 """Which random VGG19 makes the best offline fallback?  A network-independent measurement.
 
-The offline fallback keeps VGG19's architecture; what can be chosen is the random
-initialisation and a per-filter normalisation. This script synthesises textures from Gram
-matrices alone (style layers relu1_1 … relu5_1, scale-free loss, L-BFGS from seeded noise)
-with each candidate, and scores the result against the style with statistics that do not
-depend on any network:
-
-* ``colour``  — mean over R, G, B of the 1-D Wasserstein distance between pixel values;
-* ``orient``  — total-variation distance between gradient-orientation histograms
-  (magnitude-weighted, 12 bins over 180°): stroke and stripe directions;
-* ``freq``    — total-variation distance between radially averaged power spectra in
-  octave bins: the size of the structures.
-
-All three are 0 for identical statistics. Texture statistics alone can be fooled by a
-network whose deep layers carry no information about the image (then only the shallow
-layers are matched, which is easy), so a second test reconstructs a photo from the
-content layer ``relu4_2`` alone (L-BFGS from noise) and scores ``layout``: the correlation
-between the reconstruction's and the photo's grey levels, both averaged over 4×4 pixel
-blocks (1 = same layout, about 0 for noise); ``cat≠coffee`` is the relative relu4_2
-distance between two different photos (near 0 means the layer cannot tell them apart). Two rows bracket them: ``noise`` (the starting
-image) and ``same style, other seed`` (another sample of the same generated texture, the
-best one can hope for). ImageNet VGG19 is added as a row when its weights are available.
-
-The candidates and the statistics are in ``course_tools.fallback``; the measured table and
-the decision are in ``benchmarks/README.md`` and notebook ``03b_choosing_the_offline_network``.
+For each candidate initialisation of ``course_tools.fallback`` (and ImageNet VGG19 when its
+weights are here): reconstruct a photo from the content layer ``relu4_2`` alone and score
+``layout`` (correlation of 4×4-block grey levels with the photo: 1 = same layout, about 0
+for noise) and ``cat≠coffee`` (the relative relu4_2 distance of two photos; near 0 means the
+layer cannot tell them apart); then synthesise textures from Gram matrices alone (relu1_1 …
+relu5_1, L-BFGS from seeded noise) and score ``colour``, ``orient`` and ``freq`` against the
+style with :func:`course_tools.fallback.scores`, which use no network. Two rows bracket
+them: ``noise`` (the start) and ``same style, other seed``. Texture statistics alone can be
+fooled by deep layers that carry no information (then only the shallow ones are matched),
+hence the content test. The table and the decision: ``benchmarks/README.md``, notebook 03b.
 
 Usage (about 5–10 minutes on an idle 2-core CPU with the defaults)::
 
@@ -36,7 +22,6 @@ Usage (about 5–10 minutes on an idle 2-core CPU with the defaults)::
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -48,53 +33,20 @@ from course_utils import config, data, features, images, losses
 STYLE_LAYERS = features.GATYS_STYLE_LAYERS
 
 
-# ------------------------------------------------------------------- texture synthesis
 def synthesize(extractor, style: torch.Tensor, size: int, evals: int, seed: int = 0):
     targets = losses.grams(extractor(style))
     g = torch.Generator().manual_seed(seed)
-    x = (0.5 + 0.1 * torch.randn(1, 3, size, size, generator=g)).clamp(0, 1).requires_grad_(True)
-    opt = torch.optim.LBFGS([x], max_iter=20, history_size=20, line_search_fn="strong_wolfe")
-    count = [0]
-
-    def closure():
-        opt.zero_grad()
-        loss = losses.style_loss(extractor(x), targets)
-        loss.backward()
-        count[0] += 1
-        return loss
-
-    start = time.perf_counter()
-    first = None
-    while count[0] < evals:
-        loss = opt.step(closure)
-        first = first if first is not None else float(loss.detach())
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    per_eval = (time.perf_counter() - start) / max(count[0], 1)
+    noise = (0.5 + 0.1 * torch.randn(1, 3, size, size, generator=g)).clamp(0, 1)
+    x, first, per_eval = fallback.lbfgs_image(noise, lambda x: losses.style_loss(extractor(x), targets), evals)
     with torch.no_grad():
         final = float(losses.style_loss(extractor(x), targets))
-    return x.detach(), first, final, per_eval
+    return x, first, final, per_eval
 
 
 def reconstruct(extractor, photo: torch.Tensor, layer: str, evals: int, seed: int = 0):
     target = extractor(photo)[layer].detach()
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(photo.shape, generator=g).requires_grad_(True)
-    opt = torch.optim.LBFGS([x], max_iter=20, history_size=20, line_search_fn="strong_wolfe")
-    count = [0]
-
-    def closure():
-        opt.zero_grad()
-        loss = losses.content_loss(extractor(x)[layer], target)
-        loss.backward()
-        count[0] += 1
-        return loss
-
-    while count[0] < evals:
-        opt.step(closure)
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return x.detach()
+    start = torch.rand(photo.shape, generator=torch.Generator().manual_seed(seed))
+    return fallback.lbfgs_image(start, lambda x: losses.content_loss(extractor(x)[layer], target), evals)[0]
 
 
 def content_table(inits: list[str], size: int, evals: int) -> None:

@@ -1,27 +1,29 @@
-"""Research behind the offline fallback network: the candidates that were measured.
+"""Research behind the offline fallback network: the candidates, and scores that use no network.
 
 The course's fallback (:func:`course_utils.features.random_vgg19_state`) is a seeded random
-VGG19 with torchvision's own initialisation. ``benchmarks/fallback_choice.py`` chose it
-among four candidates; this module builds all four, so the measurement can be repeated.
-Learners never need it (notebook 03b shows the result and the measurement that decided).
+VGG19 with torchvision's own initialisation; ``benchmarks/fallback_choice.py`` chose it among
+four candidates by synthesising textures and reconstructing a photo with each (notebook 03b
+tells the story). Learners never need this module. The candidates:
 
-* ``"kaiming"`` — torchvision's VGG initialisation (Kaiming-normal, fan-out, zero biases):
-  the fallback.
-* ``"torch-default"`` — PyTorch's default convolution initialisation (uniform weights and
-  biases): best on texture statistics, but its biases swamp the deep layers, which then
-  answer nearly the same for every picture.
-* ``"kaiming+standardise"`` — Kaiming, then each filter's response standardised (mean 0,
-  std 1 before its ReLU) on fixed seeded images, layer by layer.
-* ``"kaiming+rescale"`` — the same, but only the standard deviation (biases stay 0).
+* ``"kaiming"``: torchvision's VGG initialisation (Kaiming-normal, fan-out, zero biases), the fallback;
+* ``"torch-default"``: PyTorch's default ``nn.Conv2d`` initialisation (uniform weights and
+  biases): good texture statistics, but its biases swamp the deep layers, which then answer
+  nearly the same for every picture;
+* ``"kaiming+standardise"``: each filter's response standardised (mean 0, std 1 before its
+  ReLU) on fixed seeded images, layer by layer, folded into the weights and biases;
+* ``"kaiming+rescale"``: the same, but only the standard deviation (biases stay 0).
 
-The standardisation is folded into the weights and biases, so every candidate is a plain
-VGG19 ``state_dict`` in torchvision's layout. The scores that compared them use no network
-(:func:`scores`, :func:`layout_correlation`), so that no candidate grades itself.
+The scores (:func:`scores`, :func:`layout_correlation`) use no network, so that no candidate
+grades itself: colour (1-D Wasserstein distance of pixel values), orientation and frequency
+(total-variation distances of gradient-orientation and octave-band power histograms).
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -70,12 +72,26 @@ def _standardised(state: dict[str, torch.Tensor], seed: int, keep_bias: bool) ->
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
+@lru_cache(maxsize=2)
+def _torch_default_state(seed: int) -> dict[str, torch.Tensor]:
+    net = features.build_vgg19_features()
+    g = torch.Generator().manual_seed(seed)
+    for m in net:
+        if isinstance(m, nn.Conv2d):  # what nn.Conv2d does by default: uniform, non-zero biases
+            bound = 1.0 / (m.in_channels * 9) ** 0.5
+            m.weight.data.uniform_(-bound, bound, generator=g)
+            m.bias.data.uniform_(-bound, bound, generator=g)
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
 def candidate_state(seed: int, init: str) -> dict[str, torch.Tensor]:
     """The VGG19 ``features`` state_dict of candidate ``init`` (one of :data:`CANDIDATES`)."""
     if init not in CANDIDATES:
         raise ValueError(f"init must be one of {CANDIDATES}, got {init!r}.")
-    if init in ("kaiming", "torch-default"):
-        return features.random_vgg19_state(seed, init)
+    if init == "torch-default":
+        return {k: v.clone() for k, v in _torch_default_state(seed).items()}
+    if init == "kaiming":
+        return features.random_vgg19_state(seed)
     return _standardised(features.random_vgg19_state(seed), seed, keep_bias=init == "kaiming+rescale")
 
 
@@ -86,6 +102,31 @@ def candidate_extractor(layers, init: str, seed: int = features.FALLBACK_SEED) -
     state = candidate_state(seed, init)
     fx.body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < fx.depth})
     return fx
+
+
+def lbfgs_image(x0: torch.Tensor, loss_of: Callable[[torch.Tensor], torch.Tensor],
+                evals: int) -> tuple[torch.Tensor, float, float]:
+    """Optimise the pixels of ``x0`` with L-BFGS (strong Wolfe line search), clamped to [0, 1]
+    after each step, for at least ``evals`` evaluations of ``loss_of(x)``: the measurement's
+    loop for texture synthesis and reconstruction. Returns ``(x, first loss, seconds per evaluation)``."""
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], max_iter=20, history_size=20, line_search_fn="strong_wolfe")
+    count = [0]
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = loss_of(x)
+        loss.backward()
+        count[0] += 1
+        return loss
+
+    start, first = time.perf_counter(), None
+    while count[0] < evals:
+        loss = opt.step(closure)
+        first = first if first is not None else float(loss.detach())
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    return x.detach(), first, (time.perf_counter() - start) / max(count[0], 1)
 
 
 # --------------------------------------------------------------- statistics (no network)
@@ -123,9 +164,7 @@ def frequency_histogram(x: torch.Tensor) -> torch.Tensor:
     g = _grey(x)
     g = g - g.mean()
     h, w = g.shape
-    window = torch.hann_window(h, dtype=torch.float64)[:, None] * torch.hann_window(
-        w, dtype=torch.float64
-    )[None, :]
+    window = torch.outer(torch.hann_window(h, dtype=torch.float64), torch.hann_window(w, dtype=torch.float64))
     p = torch.fft.fft2(g * window).abs() ** 2
     fy = torch.fft.fftfreq(h, dtype=torch.float64).abs()[:, None]
     fx = torch.fft.fftfreq(w, dtype=torch.float64).abs()[None, :]
@@ -158,14 +197,5 @@ def layout_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((ga * gb).sum() / (ga.norm() * gb.norm()).clamp_min(1e-12))
 
 
-__all__ = [
-    "CANDIDATES",
-    "calibration_images",
-    "candidate_extractor",
-    "candidate_state",
-    "colour_distance",
-    "frequency_histogram",
-    "layout_correlation",
-    "orientation_histogram",
-    "scores",
-]
+__all__ = ["CANDIDATES", "calibration_images", "candidate_extractor", "candidate_state", "colour_distance",
+           "frequency_histogram", "layout_correlation", "lbfgs_image", "orientation_histogram", "scores"]

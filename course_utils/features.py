@@ -1,27 +1,12 @@
-"""VGG19 features by layer name (``conv1_1`` … ``pool5``), with honest weights.
+"""VGG19 features by layer name (``conv1_1`` … ``pool5``), with honest weights (notebook 03).
 
-:class:`FeatureExtractor` wraps the convolutional part of torchvision's VGG19 (only
-``vgg19().features``: the classifier is 102 M parameters the course never needs). It
-
-* returns a dict ``{name: tensor}`` for the layers you ask for, by the names of Simonyan &
-  Zisserman (2014) and Gatys et al. (2016): block ``k``, convolution ``i`` → ``convk_i``,
-  its ReLU → ``reluk_i``, the max-pool ending block ``k`` → ``poolk``;
-* runs the network only up to the deepest requested layer;
-* applies the ImageNet mean/std normalisation itself (images go in as ``[0, 1]``);
-* is frozen (``requires_grad_(False)``, ``eval()``): gradients flow to the *image* only;
-* never hands back a tensor that a later in-place ReLU overwrote (its ReLUs are not
-  in-place; torchvision's are, see notebook 03);
-* says where its weights came from in ``.source``.
-
-Weights: ``weights="auto"`` uses ImageNet VGG19 when :mod:`course_utils.weights` finds or
-can download it, and otherwise falls back, with a printed notice, to a **seeded random
-VGG19** (same layers, names and shapes; torchvision's own initialisation). Random
-convolutional features still carry texture statistics: single-layer random networks
-synthesise good textures (Ustyuzhaninov et al., ICLR 2017), while a deep random VGG19 is
-weaker, as Gatys et al. (2015) observed. Colours, blob sizes and stroke directions
-transfer, but the style's *shapes* (swirls, tiles, brush marks) do not, as they do with
-ImageNet features. The fallback is never called VGG19-ImageNet. How it was chosen:
-notebook ``03b_choosing_the_offline_network`` (the research code is in ``course_tools.fallback``).
+:class:`FeatureExtractor` runs the convolutional part of torchvision's VGG19 up to the deepest
+layer asked for and returns ``{name: tensor}``: it normalises ``[0, 1]`` images itself, is
+frozen, and its ReLUs are not in-place (torchvision's are: notebook 03 shows what that breaks).
+``.source`` says where its weights came from: ImageNet VGG19 when :mod:`course_utils.weights`
+finds or downloads it, else, with a printed notice, a seeded **random** VGG19. Random features
+still carry colours, blob sizes and stroke directions, but not a style's shapes; notebook
+``03b_choosing_the_offline_network`` tells how that fallback was chosen.
 """
 
 from __future__ import annotations
@@ -42,20 +27,20 @@ from .checks import is_whole
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Gatys et al. (2016): style from the first layer of each block, content from block 4.
-#: They name them conv1_1 …; in Caffe the ReLU ran in place, so those blobs held the
-#: *rectified* outputs, which is what the relu names ask for here.
+#: Gatys et al. (2016): style from the first layer of each block, content from block 4. In
+#: Caffe their conv blobs held the *rectified* outputs (in-place ReLU), hence the relu names.
 GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 GATYS_CONTENT_LAYER = "relu4_2"
 
-#: The seed for the offline fallback network (same pictures on every machine).
+#: The offline fallback: seeded, with torchvision's own VGG initialisation (Kaiming-normal,
+#: fan-out, zero biases), chosen by ``benchmarks/fallback_choice.py`` (notebook 03b).
 FALLBACK_SEED = 0
+FALLBACK_INIT = "kaiming"
 
 
 def layer_names(net: nn.Sequential) -> list[str]:
-    """The paper's name of every module of ``vgg19().features`` (or its first modules),
-    in order: block ``k``'s ``i``-th convolution is ``convk_i``, its ReLU ``reluk_i``, and
-    the max-pool that ends the block ``poolk``."""
+    """The paper's name of every module of ``vgg19().features``, in order: block ``k``'s
+    ``i``-th convolution is ``convk_i``, its ReLU ``reluk_i``, the max-pool ending it ``poolk``."""
     names, block, conv = [], 1, 0
     for module in net:
         if isinstance(module, nn.Conv2d):
@@ -70,17 +55,9 @@ def layer_names(net: nn.Sequential) -> list[str]:
 
 
 def extract(net: nn.Sequential, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Run ``x`` through ``net`` module by module and keep the outputs of the named layers,
-    stopping after the last one needed.
-
-    Args:
-        net: VGG19's ``features`` (or its first modules).
-        x: ``(B, 3, H, W)``, already normalised the way the network expects.
-        layers: names such as ``["relu1_1", "relu4_2"]``.
-
-    Returns:
-        ``{name: (B, C, H', W')}`` in the order of ``layers``.
-    """
+    """Run ``x`` (normalised as ``net`` expects) through ``net`` module by module and return
+    the named layers' outputs ``{name: (B, C, H', W')}`` in the order of ``layers``,
+    stopping after the last one needed."""
     wanted = set(layers)
     out: dict[str, torch.Tensor] = {}
     for name, module in zip(layer_names(net), net, strict=True):
@@ -96,8 +73,8 @@ def extract(net: nn.Sequential, x: torch.Tensor, layers: Sequence[str]) -> dict[
 
 
 def build_vgg19_features() -> nn.Sequential:
-    """VGG19's ``features`` (torchvision's layout, so ``state_dict`` keys match), with
-    out-of-place ReLUs. Parameters are left uninitialised-random; load or initialise them."""
+    """VGG19's ``features`` in torchvision's layout (so ``state_dict`` keys match), with
+    out-of-place ReLUs; load or initialise its parameters."""
     layers: list[nn.Module] = []
     c = 3
     for v in wts.VGG19_CFG:
@@ -114,6 +91,20 @@ with torch.device("meta"):  # shapes only, no memory: the tables below read the 
 
 #: Every layer name in network order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, …, pool5.
 LAYER_NAMES: tuple[str, ...] = tuple(layer_names(_LAYOUT))
+
+
+def check_layer_name(name: str) -> str:
+    """``name`` if it is a VGG19 layer name, else a ValueError that suggests the closest one."""
+    if isinstance(name, str) and name in LAYER_NAMES:
+        return name
+    close = difflib.get_close_matches(str(name), LAYER_NAMES, n=1, cutoff=0.5)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    if isinstance(name, str) and name.startswith("conv_") and name[5:].isdigit():  # counting convolutions
+        convs = [n for n in LAYER_NAMES if n.startswith("conv")]
+        k = int(name[5:])
+        hint = f"; counting convolutions, 'conv_{k}' would be '{convs[k - 1]}'" if 1 <= k <= len(convs) else ""
+    raise ValueError(f"'{name}' is not a VGG19 layer name: names are block_layer like conv4_2, relu3_1 or "
+                     f"pool2{hint}; see features.LAYER_NAMES.")
 
 
 def layer_index(name: str) -> int:
@@ -133,8 +124,7 @@ def stride(name: str) -> int:
 
 
 def receptive_field(name: str) -> int:
-    """Side in pixels of the input square that one output position of the layer sees
-    (``conv1_1`` → 3, ``conv2_1`` → 10, ``conv3_1`` → 24, ``conv4_1`` → 68, ``conv5_1`` → 156)."""
+    """Side in pixels of the input square that one position of the layer sees (``conv3_1`` → 24)."""
     size, jump = 1, 1  # one pixel sees itself; neighbouring positions are `jump` px apart
     for layer in LAYER_NAMES[: layer_index(name) + 1]:
         if layer.startswith("conv"):
@@ -146,9 +136,8 @@ def receptive_field(name: str) -> int:
 
 
 def layers_for_scale(pixels: float) -> list[str]:
-    """The Gatys style layers, shallow to deep, up to and including the first whose
-    receptive field is at least ``pixels`` (all five if none is): the shallowest set that
-    still sees a texture element ``pixels`` px across whole."""
+    """The Gatys style layers, shallow to deep, up to the first whose receptive field is at
+    least ``pixels`` (all five if none is): the fewest that see a texture element whole."""
     chosen = []
     for name in GATYS_STYLE_LAYERS:
         chosen.append(name)
@@ -157,64 +146,25 @@ def layers_for_scale(pixels: float) -> list[str]:
     return chosen
 
 
-def check_layer_name(name: str) -> str:
-    """Return ``name`` if it is a VGG19 layer name, else raise a ``ValueError`` that says
-    what the names look like and suggests the closest one."""
-    if isinstance(name, str) and name in LAYER_NAMES:
-        return name
-    close = difflib.get_close_matches(str(name), LAYER_NAMES, n=1, cutoff=0.5)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    extra = ""
-    if isinstance(name, str) and name.startswith("conv_") and name[5:].isdigit():
-        k = int(name[5:])
-        convs = [n for n in LAYER_NAMES if n.startswith("conv")]
-        hint = ""
-        if 1 <= k <= len(convs):
-            extra = f"; counting convolutions, 'conv_{k}' would be '{convs[k - 1]}'"
-    raise ValueError(
-        f"'{name}' is not a VGG19 layer name: names are block_layer like conv4_2, relu3_1 or "
-        f"pool2{hint}{extra}; see features.LAYER_NAMES."
-    )
-
-
-# ------------------------------------------------------------------ offline fallback
-#: The fallback's initialisation: torchvision's own VGG initialisation (Kaiming-normal,
-#: fan-out, zero biases; what ``vgg19(weights=None)`` gives), chosen among four candidates
-#: by ``benchmarks/fallback_choice.py`` (notebook 03b tells how and why).
-FALLBACK_INIT = "kaiming"
+# ------------------------------------------------------------------ the weights
 
 
 @lru_cache(maxsize=4)
-def _random_state(seed: int, init: str) -> dict[str, torch.Tensor]:
-    if init not in (FALLBACK_INIT, "torch-default"):
-        raise ValueError(f"init must be {FALLBACK_INIT!r} (or 'torch-default'), got {init!r}; "
-                         "the other candidates that were measured are in course_tools.fallback.")
+def _random_state(seed: int) -> dict[str, torch.Tensor]:
     net = build_vgg19_features()
     g = torch.Generator().manual_seed(seed)
     for m in net:
-        if isinstance(m, nn.Conv2d):
-            if init == "torch-default":  # what nn.Conv2d does by default: uniform, non-zero biases
-                bound = 1.0 / (m.in_channels * 9) ** 0.5
-                m.weight.data.uniform_(-bound, bound, generator=g)
-                m.bias.data.uniform_(-bound, bound, generator=g)
-            else:  # torchvision's VGG initialisation
-                std = (2.0 / (m.out_channels * 9)) ** 0.5
-                m.weight.data.normal_(0.0, std, generator=g)
-                m.bias.data.zero_()
+        if isinstance(m, nn.Conv2d):  # torchvision's VGG initialisation
+            m.weight.data.normal_(0.0, (2.0 / (m.out_channels * 9)) ** 0.5, generator=g)
+            m.bias.data.zero_()
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def random_vgg19_state(seed: int = FALLBACK_SEED, init: str = FALLBACK_INIT) -> dict[str, torch.Tensor]:
-    """A seeded random VGG19 ``features`` state_dict (the offline fallback's weights).
-
-    Args:
-        seed: same seed, same weights, on every machine.
-        init: ``"kaiming"``, the fallback's; ``"torch-default"`` (PyTorch's default conv
-            initialisation, non-zero biases) gives a file-like state for tests of loading.
-    """
+def random_vgg19_state(seed: int = FALLBACK_SEED) -> dict[str, torch.Tensor]:
+    """The offline fallback's weights: a VGG19 ``features`` state_dict, the same for a seed on every machine."""
     if not is_whole(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}; e.g. seed=0.")
-    return {k: v.clone() for k, v in _random_state(seed, init).items()}
+    return {k: v.clone() for k, v in _random_state(seed).items()}
 
 
 @lru_cache(maxsize=2)
@@ -230,68 +180,85 @@ def _load_file(found: wts.Located) -> dict[str, torch.Tensor]:
     return _imagenet_state(str(p), st.st_size, st.st_mtime_ns, wts.SHA256_PREFIX, found.origin)
 
 
-NOTICE = "\n".join(
-    [
-        "+" + " OFFLINE FALLBACK ".center(76, "=") + "+",
-        *(
-            "| " + line.ljust(74) + " |"
-            for line in (
-                "Using a seeded RANDOM VGG19, NOT ImageNet VGG19: no ImageNet weights here.",
-                "Same layers, names and shapes. Colours, blob sizes and stroke directions",
-                "transfer; the style's shapes (swirls, tiles, brush strokes) do NOT, as",
-                "they do with ImageNet features.",
-                "For the real network, where there is internet, run once:",
-                "    python -m course_tools.weights_cli fetch    (see notebook 00)",
-            )
-        ),
-        "+" + "=" * 76 + "+",
-    ]
-)
-
+NOTICE = "\n".join([
+    "+" + " OFFLINE FALLBACK ".center(76, "=") + "+",
+    *("| " + line.ljust(74) + " |" for line in (
+        "Using a seeded RANDOM VGG19, NOT ImageNet VGG19: no ImageNet weights here.",
+        "Same layers, names and shapes. Colours, blob sizes and stroke directions",
+        "transfer; the style's shapes (swirls, tiles, brush strokes) do NOT, as",
+        "they do with ImageNet features.",
+        "For the real network, where there is internet, run once:",
+        "    python -m course_tools.weights_cli fetch    (see notebook 00)",
+    )),
+    "+" + "=" * 76 + "+",
+])
 SHORT_NOTICE = "[offline fallback] random VGG19 in use, NOT ImageNet VGG19 (see notebook 00)."
 _NOTICE_SHOWN: list[bool] = []
+
+
+def _resolve_weights(choice: object, seed: int) -> tuple[dict[str, torch.Tensor], str, bool]:
+    """``(state_dict, source, is_imagenet)`` for the ``weights`` argument of :class:`FeatureExtractor`."""
+    fallback = f"offline fallback: random VGG19 (seed {seed}, {FALLBACK_INIT} init) — NOT ImageNet"
+    if isinstance(choice, str) and choice == "random":
+        return random_vgg19_state(seed), fallback, False
+    if isinstance(choice, str) and choice in ("auto", "imagenet"):
+        found = wts.locate()
+        if found is None and wts.network_may_work():
+            try:
+                found = wts.Located(wts.download(), "a download")
+            except wts.WeightsError as exc:
+                if choice == "imagenet":
+                    raise
+                reason = "no weights found, download failed: " + str(exc).split(";")[0]
+        elif found is None:
+            reason = ("no weights found; offline mode (COURSE_OFFLINE=1)" if config.OFFLINE
+                      else "no weights found; no network (an earlier download attempt failed)")
+        if found is None:
+            if choice == "imagenet":
+                raise wts.WeightsError(f"weights='imagenet' needs the ImageNet VGG19 file, but there is none "
+                                       f"({reason}); {wts.FIX} (notebook 00).")
+            return random_vgg19_state(seed), f"{fallback} [{reason}]", False
+        return _load_file(found), f"ImageNet VGG19 ({found.path}, from {found.origin})", True
+    if isinstance(choice, (str, os.PathLike)):
+        found = wts.locate(choice)
+        assert found is not None
+        return _load_file(found), f"ImageNet VGG19 ({found.path})", True
+    raise TypeError(f"weights must be 'auto', 'imagenet', 'random' or a file path, got {choice!r}.")
+
+
+def _check_device(device: torch.device | str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it out "
+                         "to let config.device() choose.") from None
+    mps = getattr(torch.backends, "mps", None)
+    if (dev.type == "cuda" and not torch.cuda.is_available()) or (
+            dev.type == "mps" and not (mps is not None and mps.is_available())):
+        raise ValueError(f"device={device!r} is not available on this machine; leave it out to let config.device() "
+                         "choose, or use 'cpu'.")
+    return dev
+
+
+# ------------------------------------------------------------------ the extractor
 
 
 class FeatureExtractor(nn.Module):
     """Frozen VGG19 that returns the requested layers by name.
 
-    Args:
-        layers: layer names (see :data:`LAYER_NAMES`), e.g. ``["relu1_1", "relu4_2"]``,
-            or one name.
-        weights: ``"auto"`` (ImageNet weights if found or downloadable, else the offline
-            fallback with a notice), ``"imagenet"`` (ImageNet or an error), ``"random"``
-            (the offline fallback), or a path to torchvision's ``vgg19-dcbb9e9d.pth``.
-        seed: seed of the fallback network.
-        device: where to run (default :func:`course_utils.config.device`).
-        verbose: print the fallback notice (default True).
-
-    Attributes:
-        source: a sentence saying where the weights came from (notebooks print it).
-        is_imagenet: True for ImageNet weights, False for the fallback.
-
-    Call it on ``(B, 3, H, W)`` images in [0, 1]; it returns ``{name: (B, C, H', W')}``
-    in the order the layers were requested. Example::
-
-        fx = FeatureExtractor(["relu1_1", "relu3_1"])
-        feats = fx(image)            # feats["relu3_1"].shape == (1, 256, H/4, W/4)
+    ``weights``: ``"auto"`` (ImageNet if found or downloadable, else the offline fallback with
+    a notice), ``"imagenet"`` (ImageNet or an error), ``"random"`` (the fallback, ``seed``) or
+    the path of torchvision's ``vgg19-dcbb9e9d.pth``. ``.source`` says which, ``.is_imagenet``
+    too. Call it on ``(B, 3, H, W)`` images in [0, 1]: ``fx(image)["relu3_1"]``.
     """
 
-    def __init__(
-        self,
-        layers: Sequence[str] | str,
-        weights: str | os.PathLike = "auto",
-        *,
-        seed: int = FALLBACK_SEED,
-        device: torch.device | str | None = None,
-        verbose: bool = True,
-    ) -> None:
+    def __init__(self, layers: Sequence[str] | str, weights: str | os.PathLike = "auto", *,
+                 seed: int = FALLBACK_SEED, device: torch.device | str | None = None, verbose: bool = True) -> None:
         super().__init__()
         if isinstance(layers, str):
             layers = [layers]
         if not isinstance(layers, Iterable):
-            raise TypeError(
-                f"layers must be a layer name or a list of them, got {layers!r}; e.g. ['relu1_1', 'relu4_2']."
-            )
+            raise TypeError(f"layers must be a layer name or a list of them, got {layers!r}; e.g. ['relu1_1', 'relu4_2'].")
         layers = list(layers)
         if not layers:
             raise ValueError("layers is empty; ask for at least one layer, e.g. ['relu1_1'].")
@@ -299,13 +266,11 @@ class FeatureExtractor(nn.Module):
         self.depth = max(layer_index(n) for n in self.layers) + 1  # modules run: features[:depth]
         target = config.device() if device is None else _check_device(device)
 
-        state, self.source, self.is_imagenet = self._resolve(weights, seed)
-        body = build_vgg19_features()[: self.depth]
-        body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < self.depth})
-        self.body = body
-        # Each 2x2 max-pool halves the image (rounding down), so an image smaller than 2**k
-        # px runs out of pixels at the k-th pool: say so before the network does.
-        self._min_side = 2 ** sum(isinstance(m, nn.MaxPool2d) for m in body)
+        state, self.source, self.is_imagenet = _resolve_weights(weights, seed)
+        self.body = build_vgg19_features()[: self.depth]
+        self.body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < self.depth})
+        # Each 2x2 max-pool halves the image (rounding down): an image under 2**k px runs out at the k-th.
+        self._min_side = 2 ** sum(isinstance(m, nn.MaxPool2d) for m in self.body)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)
@@ -317,44 +282,6 @@ class FeatureExtractor(nn.Module):
             print(i18n.translate(SHORT_NOTICE if _NOTICE_SHOWN else NOTICE))  # in the notebook's language
             _NOTICE_SHOWN.append(True)
 
-    @staticmethod
-    def _resolve(choice, seed: int) -> tuple[dict[str, torch.Tensor], str, bool]:
-        fallback = f"offline fallback: random VGG19 (seed {seed}, {FALLBACK_INIT} init) — NOT ImageNet"
-        if isinstance(choice, str) and choice == "random":
-            return random_vgg19_state(seed), fallback, False
-        if isinstance(choice, str) and choice in ("auto", "imagenet"):
-            found = wts.locate()
-            if found is None and wts.network_may_work():
-                try:
-                    path = wts.download()
-                    found = wts.Located(path, "a download")
-                except wts.WeightsError as exc:
-                    if choice == "imagenet":
-                        raise
-                    reason = "no weights found, download failed: " + str(exc).split(";")[0]
-            elif found is None:
-                reason = (
-                    "no weights found; offline mode (COURSE_OFFLINE=1)"
-                    if config.OFFLINE
-                    else "no weights found; no network (an earlier download attempt failed)"
-                )
-            if found is None:
-                if choice == "imagenet":
-                    raise wts.WeightsError(
-                        f"weights='imagenet' needs the ImageNet VGG19 file, but there is none "
-                        f"({reason}); {wts.FIX} (notebook 00)."
-                    )
-                return random_vgg19_state(seed), f"{fallback} [{reason}]", False
-            state = _load_file(found)
-            return state, f"ImageNet VGG19 ({found.path}, from {found.origin})", True
-        if isinstance(choice, (str, os.PathLike)):
-            found = wts.locate(choice)
-            assert found is not None
-            return _load_file(found), f"ImageNet VGG19 ({found.path})", True
-        raise TypeError(
-            f"weights must be 'auto', 'imagenet', 'random' or a file path, got {choice!r}."
-        )
-
     def train(self, mode: bool = True) -> FeatureExtractor:
         """The extractor stays in evaluation mode: it is a fixed measuring instrument."""
         return super().train(False)
@@ -363,17 +290,13 @@ class FeatureExtractor(nn.Module):
         """``(B, 3, H, W)`` images in [0, 1] → ``{name: (B, C, H', W')}`` in request order."""
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(
-                f"FeatureExtractor expects images of shape (B, 3, H, W) in [0, 1], got {shape}; "
-                "add a batch dimension with image[None] or convert grey images to RGB."
-            )
+            raise ValueError(f"FeatureExtractor expects images of shape (B, 3, H, W) in [0, 1], got {shape}; "
+                             "add a batch dimension with image[None] or convert grey images to RGB.")
         if min(images.shape[-2:]) < self._min_side:
             deepest = max(self.layers, key=layer_index)
-            raise ValueError(
-                f"images of {images.shape[-2]}x{images.shape[-1]} px are too small for layer '{deepest}', "
-                f"which needs at least {self._min_side} px per side (it follows "
-                f"{self._min_side.bit_length() - 1} 2x2 poolings); use a larger image or shallower layers."
-            )
+            raise ValueError(f"images of {images.shape[-2]}x{images.shape[-1]} px are too small for layer '{deepest}', "
+                             f"which needs at least {self._min_side} px per side (it follows "
+                             f"{self._min_side.bit_length() - 1} 2x2 poolings); use a larger image or shallower layers.")
         # Normalise in float32, then run the body in its own dtype (float32, or bfloat16 for
         # the GPU fast path of course_utils.accel, which converts a copy of the body).
         x = (images.to(self.mean.device, torch.float32) - self.mean.float()) / self.std.float()
@@ -383,40 +306,6 @@ class FeatureExtractor(nn.Module):
         return f"layers={list(self.layers)}, source={self.source!r}"
 
 
-def _check_device(device: torch.device | str) -> torch.device:
-    """``device`` as a ``torch.device`` that this machine has, or a ValueError that says what to pass."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it out "
-            "to let config.device() choose."
-        ) from None
-    mps = getattr(torch.backends, "mps", None)
-    missing = (dev.type == "cuda" and not torch.cuda.is_available()) or (
-        dev.type == "mps" and not (mps is not None and mps.is_available())
-    )
-    if missing:
-        raise ValueError(
-            f"device={device!r} is not available on this machine; leave it out to let config.device() "
-            "choose, or use 'cpu'."
-        )
-    return dev
-
-
-__all__ = [
-    "FeatureExtractor",
-    "GATYS_CONTENT_LAYER",
-    "GATYS_STYLE_LAYERS",
-    "LAYER_NAMES",
-    "build_vgg19_features",
-    "channels",
-    "check_layer_name",
-    "extract",
-    "layer_index",
-    "layer_names",
-    "layers_for_scale",
-    "random_vgg19_state",
-    "receptive_field",
-    "stride",
-]
+__all__ = ["FeatureExtractor", "GATYS_CONTENT_LAYER", "GATYS_STYLE_LAYERS", "LAYER_NAMES", "build_vgg19_features",
+           "channels", "check_layer_name", "extract", "layer_index", "layer_names", "layers_for_scale",
+           "random_vgg19_state", "receptive_field", "stride"]
