@@ -65,8 +65,11 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	COURSE_FAST=1 $(BIN)/python -m pytest
 
+# Both languages, each page linking to its other-language twin: English in build/site/,
+# Chinese (notebooks/zh, issue 19) in build/site/zh/.
 site: $(STAMP)
-	COURSE_FAST=$(FAST) COURSE_OFFLINE=1 COURSE_HUB_URL=$(HUB_URL) $(BIN)/python -m course_tools.site build
+	COURSE_FAST=$(FAST) COURSE_OFFLINE=1 COURSE_HUB_URL=$(HUB_URL) COURSE_SITE_SWITCH=1 $(BIN)/python -m course_tools.site build
+	COURSE_FAST=$(FAST) COURSE_OFFLINE=1 COURSE_HUB_URL=$(HUB_URL) COURSE_SITE_SWITCH=1 $(BIN)/python -m course_tools.site build --lang zh_CN
 
 html: site
 

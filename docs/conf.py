@@ -54,7 +54,7 @@ myst_substitutions = {"network": NETWORK, "repo_url": REPO_URL}
 myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
-html_title = project
+html_title = "空间变换与神经风格迁移" if LANG.code == "zh_CN" else project
 html_static_path = ["site/_static"]
 html_css_files = ["course.css"]
 html_last_updated_fmt = None
@@ -65,6 +65,11 @@ _network_note = (
     else "The pictures on this site were made with the offline fallback network, a seeded random "
     "VGG19 (not ImageNet): run a notebook with the ImageNet weights to see the real ones."
 )
+if LANG.code == "zh_CN":  # the Chinese site (issue 19)
+    _network_note = (
+        f"本站的图由 ImageNet VGG19 权重生成（{NETWORK}）。" if IMAGENET
+        else "本站的图由离线后备网络（设定了种子的随机 VGG19，不是 ImageNet）生成：用 ImageNet 权重运行笔记本，才能看到真正的效果。"
+    )
 html_theme_options = {
     "repository_url": REPO_URL,
     "repository_branch": site.DEFAULT_BRANCH,
@@ -93,9 +98,10 @@ def _add_course_toctree(app, docname, source):
         return
     lessons = "\n".join(n.removesuffix(".ipynb") for n in _NOTEBOOKS)
     teachers = "\n".join(Path(p).with_suffix("").as_posix() for p in LANG.pages)
+    captions = ("课程", "教师用") if LANG.code == "zh_CN" else ("Lessons", "For teachers")
     source[0] += (
-        f"\n\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n"
-        f"\n```{{toctree}}\n:hidden:\n:caption: For teachers\n\n{teachers}\ndocs/site/about\n```\n"
+        f"\n\n```{{toctree}}\n:hidden:\n:caption: {captions[0]}\n\n{lessons}\n```\n"
+        f"\n```{{toctree}}\n:hidden:\n:caption: {captions[1]}\n\n{teachers}\ndocs/site/about\n```\n"
     )
 
 
@@ -110,6 +116,41 @@ def _colab_opens_the_copy_with_its_setup_cell(app, pagename, templatename, conte
                                  f"{site.PAGES_BRANCH}/colab/{name}")
 
 
+#: Set by `make site`, which builds every language beside the others (English in build/site/,
+#: Chinese in build/site/zh/): each page then links to the same page in the other language.
+_SWITCH = os.environ.get("COURSE_SITE_SWITCH") == "1"
+_SAME_PAGE = {"README": "README.zh-CN", "docs/teaching": "docs/zh/teaching"}  # English -> Chinese
+
+
+def _counterpart(pagename: str) -> tuple[site.Language, str]:
+    """The other language, and this page's name there (its home page if it has no such page)."""
+    other = site.LANGUAGES["en" if LANG.code == "zh_CN" else "zh_CN"]
+    if LANG.code == "en":
+        page = _SAME_PAGE.get(pagename) or (pagename.replace("notebooks/", "notebooks/zh/", 1)
+                                            if pagename.startswith("notebooks/") else pagename)
+    else:
+        back = {v: k for k, v in _SAME_PAGE.items()}
+        page = back.get(pagename) or pagename.replace("notebooks/zh/", "notebooks/", 1)
+    if page not in {Path(p).with_suffix("").as_posix() for p in (other.home, *other.pages, "docs/site/about")} \
+            and not (ROOT / other.notebooks / (Path(page).name + ".ipynb")).exists():
+        page = Path(other.home).with_suffix("").as_posix()
+    return other, page
+
+
+def _language_switch(app, pagename, templatename, context, doctree):
+    """A header button to the same page in the other language."""
+    if not _SWITCH:
+        return
+    other, page = _counterpart(pagename)
+    up = "../" * (pagename.count("/") + (1 if LANG.out else 0))
+    url = up + (f"{other.out}/" if other.out else "") + page + ".html"
+    context.setdefault("header_buttons", []).append({
+        "type": "link", "url": url, "text": "English" if other.code == "en" else "中文",
+        "tooltip": "English version" if other.code == "en" else "中文版", "icon": "fas fa-language",
+        "label": "language-switch-button"})
+
+
 def setup(app):
     app.connect("source-read", _add_course_toctree)
+    app.connect("html-page-context", _language_switch, priority=503)
     app.connect("html-page-context", _colab_opens_the_copy_with_its_setup_cell, priority=502)
