@@ -194,3 +194,12 @@ def test_chinese_readme_links_resolve_and_lists_every_notebook():
             assert (tr.ROOT / target).exists(), f"README.zh-CN.md links to {target}, which does not exist"
     for stem in NOTEBOOK_STEMS:
         assert f"notebooks/zh/{stem}.ipynb" in text, f"README.zh-CN.md does not list {stem}"
+
+
+def test_translated_documents_links_resolve():
+    for _, out in tr.DOCUMENTS.values():
+        if not out.exists():
+            pytest.fail(f"{out.relative_to(tr.ROOT)} is missing: run `make zh`")
+        for target in re.findall(r"\]\(([^)\s#]+)", out.read_text(encoding="utf-8")):
+            if not re.match(r"^[a-z]+:", target):
+                assert (out.parent / target).exists(), f"{out.name} links to {target}, which does not exist"
