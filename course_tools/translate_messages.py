@@ -54,6 +54,8 @@ def _template(node: ast.expr, extra: list[str]) -> str | None:
         if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                 and n.func.attr in ("rstrip", "strip") and not n.args):
             return walk(n.func.value)
+        if _is_translate_call(n):  # i18n.translate(f"..."): the message inside
+            return walk(n.args[0])
         return None
 
     def field(n: ast.expr) -> str:
@@ -67,6 +69,11 @@ def _template(node: ast.expr, extra: list[str]) -> str | None:
         return "{" + str(len(fields) - 1) + "}"
 
     return walk(node)
+
+
+def _is_translate_call(n: ast.AST) -> bool:
+    return isinstance(n, ast.Call) and bool(n.args) and (
+        getattr(n.func, "attr", None) == "translate" or getattr(n.func, "id", None) == "translate")
 
 
 def _messages_in(path: Path) -> list[tuple[str, int]]:
@@ -99,6 +106,8 @@ def _messages_in(path: Path) -> list[tuple[str, int]]:
                     add(kw.value)
         elif isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "not_yet" for t in node.targets):
             add(node.value)
+        elif _is_translate_call(node):
+            add(node.args[0])
     return found
 
 

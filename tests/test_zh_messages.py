@@ -31,10 +31,11 @@ def test_extraction_turns_f_strings_into_numbered_templates(tmp_path):
         "def test(f):\n"
         "    assert f, f'expected {want:.3g}, got {got}' + (' (a hint)' if x else '')\n"
         "    raise AssertionError('plain {braces}')\n"
+        "    raise AssertionError(i18n.translate(f'{name}: wrapped {exc}'))\n"
         "check('Exercise 9 (demo)', fn, test, 'well done.')\n", encoding="utf-8")
     found = [t for t, _ in tm._messages_in(src)]
     assert set(found) == {"expected {0}, got {1}{2}", " (a hint)", "plain {{braces}}",
-                          "Exercise 9 (demo)", "well done."}
+                          "{0}: wrapped {1}", "Exercise 9 (demo)", "well done."}
 
 
 def test_language_follows_env_then_notebook_then_folder(monkeypatch, tmp_path):
