@@ -108,20 +108,12 @@ def deformable_objective(
     }
 
 
-def deformable_stylise(
-    content: torch.Tensor,
-    style: torch.Tensor | Sequence[torch.Tensor],
-    source_points: torch.Tensor | Sequence[Sequence[float]],
-    target_points: torch.Tensor | Sequence[Sequence[float]],
-    config: TransferConfig | None = None,
-    *,
-    grid_size: tuple[int, int] = (6, 6),
-    transform: str = "field",
-    keypoint_weight: float = 1e4,
-    smooth_weight: float = 1e2,
-    field_lr: float = 0.002,
-    **overrides: Any,
-) -> DeformableResult:
+def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
+                       source_points: torch.Tensor | Sequence[Sequence[float]],
+                       target_points: torch.Tensor | Sequence[Sequence[float]],
+                       config: TransferConfig | None = None, *, grid_size: tuple[int, int] = (6, 6),
+                       transform: str = "field", keypoint_weight: float = 1e4, smooth_weight: float = 1e2,
+                       field_lr: float = 0.002, **overrides: Any) -> DeformableResult:
     """Stylise ``content`` ``(1, 3, H, W)`` while a warp carries ``source_points`` ``(K, 2)``
     (pixels on the content) onto ``target_points``: :func:`deformable_objective`'s weighted
     terms, minimised by :func:`course_utils.loop.optimise`, coarse to fine.
@@ -192,10 +184,9 @@ def deformable_stylise(
     return transfer.finish(result, out)
 
 
-def _run_level(
-    objective: transfer.Objective, image: torch.Tensor, warp: torch.Tensor, points: tuple[torch.Tensor, torch.Tensor],
-    weights: dict[str, float], n_steps: int, cfg: TransferConfig, field_lr: float, recorder: loop.Recorder,
-) -> loop.Outcome:
+def _run_level(objective: transfer.Objective, image: torch.Tensor, warp: torch.Tensor,
+               points: tuple[torch.Tensor, torch.Tensor], weights: dict[str, float], n_steps: int,
+               cfg: TransferConfig, field_lr: float, recorder: loop.Recorder) -> loop.Outcome:
     """``n_steps`` steps of the course's loop at one size, on the image's logits and the warp.
     The warp has its own Adam: the keypoint term is far stiffer than the image's relative
     losses, and one L-BFGS over both took steps sized for the warp (the image hardly moved)."""
@@ -218,10 +209,9 @@ def _run_level(
                          on_step=recorder, max_loss_ratio=cfg.max_loss_ratio)
 
 
-def initial_warp(
-    source: torch.Tensor, target: torch.Tensor, size: tuple[int, int], transform: str = "field",
-    grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01, *, fit: bool = True,
-) -> torch.Tensor:
+def initial_warp(source: torch.Tensor, target: torch.Tensor, size: tuple[int, int], transform: str = "field",
+                 grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01, *,
+                 fit: bool = True) -> torch.Tensor:
     """Where the joint optimisation starts: the warp the keypoints alone ask for (a small
     least-squares fit with no network, :mod:`course_utils.warps`), or with ``fit=False`` the identity."""
     if transform == "affine":

@@ -60,10 +60,8 @@ def _glyph_bank() -> torch.Tensor:
     return torch.from_numpy(np.array(bank, dtype=np.float32))
 
 
-def rst_thetas(
-    angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
-    shear: torch.Tensor | None = None, aspect: torch.Tensor | None = None,
-) -> torch.Tensor:
+def rst_thetas(angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
+               shear: torch.Tensor | None = None, aspect: torch.Tensor | None = None) -> torch.Tensor:
     """θ ``(N, 2, 3)`` of :func:`course_utils.geometry.theta_from_params` for ``(N,)`` tensors
     (square images): scale (the width also by ``aspect``), slant by ``shear``, turn by
     ``angle`` degrees, move by ``(tx, ty)``. The same formula, thousands of θ at once."""
@@ -179,9 +177,8 @@ def render_glyphs(labels: torch.Tensor, params: dict[str, torch.Tensor]) -> torc
     return geometry.warp(glyphs, style).clamp(0.0, 1.0)
 
 
-def render_digits(
-    labels: torch.Tensor, params: dict[str, torch.Tensor], variant: str, size: int | None = None
-) -> torch.Tensor:
+def render_digits(labels: torch.Tensor, params: dict[str, torch.Tensor], variant: str,
+                  size: int | None = None) -> torch.Tensor:
     """The distorted digits ``(N, 1, S, S)`` of ``labels`` and the ``params`` of
     :func:`make_digits` (which calls this, so the images come back exactly)."""
     size = _check_variant_size(variant, size)
@@ -232,9 +229,8 @@ def _check_variant_size(variant: str, size: int | None) -> int:
     return size
 
 
-def make_digits(
-    n: int, variant: str = "RTS", seed: int = 0, *, split: str = "train", size: int | None = None
-) -> Digits:
+def make_digits(n: int, variant: str = "RTS", seed: int = 0, *, split: str = "train",
+                size: int | None = None) -> Digits:
     """``n`` distorted digits of ``variant`` (see the module docstring), with their true parameters.
 
     The same ``(n, variant, seed, split)`` gives the same pixels; ``"train"`` and ``"test"``

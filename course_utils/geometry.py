@@ -18,9 +18,7 @@ from .checks import check_size, number
 # ---------------------------------------------------------------- 1. coordinates
 
 
-def pixel_to_normalised(
-    coords: torch.Tensor, size: tuple[int, int], *, align_corners: bool = False
-) -> torch.Tensor:
+def pixel_to_normalised(coords: torch.Tensor, size: tuple[int, int], *, align_corners: bool = False) -> torch.Tensor:
     """Pixel (x, y) ``(…, 2)`` → normalised (x, y): -1 is the left/top, +1 the right/bottom.
 
     Pixel (0, 0) is the *centre* of the top-left pixel: ``-1 + 1/W`` with
@@ -33,9 +31,7 @@ def pixel_to_normalised(
     return (coords + 0.5) * 2.0 / scale - 1.0
 
 
-def normalised_to_pixel(
-    coords: torch.Tensor, size: tuple[int, int], *, align_corners: bool = False
-) -> torch.Tensor:
+def normalised_to_pixel(coords: torch.Tensor, size: tuple[int, int], *, align_corners: bool = False) -> torch.Tensor:
     """The inverse of :func:`pixel_to_normalised`: normalised (x, y) → pixel (x, y)."""
     h, w = size
     scale = torch.tensor([w, h], dtype=coords.dtype, device=coords.device)
@@ -47,9 +43,8 @@ def normalised_to_pixel(
 # ---------------------------------------------------------------- 2. the grid and the warp
 
 
-def sampling_grid(
-    theta: torch.Tensor, size: tuple[int, int], *, batch: int = 1, align_corners: bool = False
-) -> torch.Tensor:
+def sampling_grid(theta: torch.Tensor, size: tuple[int, int], *, batch: int = 1,
+                  align_corners: bool = False) -> torch.Tensor:
     """The grid generator: ``(batch, H, W, 2)`` input positions, one per output pixel of
     ``size``; ``[..., 0]`` is x (the column), ``[..., 1]`` is y (the row)."""
     check_theta(theta, batch)
@@ -58,15 +53,8 @@ def sampling_grid(
     return F.affine_grid(theta, [batch, 1, *size], align_corners=align_corners)
 
 
-def warp(
-    image: torch.Tensor,
-    theta: torch.Tensor,
-    *,
-    size: tuple[int, int] | None = None,
-    mode: str = "bilinear",
-    padding_mode: str = "zeros",
-    align_corners: bool = False,
-) -> torch.Tensor:
+def warp(image: torch.Tensor, theta: torch.Tensor, *, size: tuple[int, int] | None = None,
+         mode: str = "bilinear", padding_mode: str = "zeros", align_corners: bool = False) -> torch.Tensor:
     """The sampler: read ``image`` ``(B, C, H, W)`` or ``(C, H, W)`` on θ's grid.
 
     ``size`` is the output ``(H, W)`` (default: the input's); ``mode`` ``"bilinear"``,
@@ -170,10 +158,8 @@ def invert(theta: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(full)[..., :2, :]
 
 
-def theta_from_params(
-    angle: float = 0.0, scale: float = 1.0, shear: float = 0.0, tx: float = 0.0, ty: float = 0.0,
-    aspect: float = 1.0,
-) -> torch.Tensor:
+def theta_from_params(angle: float = 0.0, scale: float = 1.0, shear: float = 0.0, tx: float = 0.0,
+                      ty: float = 0.0, aspect: float = 1.0) -> torch.Tensor:
     """One θ from the playground's sliders: scale, then shear, then rotate (``angle`` degrees),
     then move (normalised units)."""
     return compose(

@@ -42,10 +42,9 @@ def check_control(control: object) -> None:
         raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
 
 
-def point_pairs(
-    source: object, target: object, size: tuple[int, int] | None = None, *,
-    names: tuple[str, str] = ("source_px", "target_px"), batched: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def point_pairs(source: object, target: object, size: tuple[int, int] | None = None, *,
+                names: tuple[str, str] = ("source_px", "target_px"),
+                batched: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Two lists of (x, y) pixel positions as float tensors ``(K, 2)`` (or ``(B, K, 2)`` if
     ``batched``) that pair up one to one; with ``size`` ``(H, W)``, all on that image."""
     out = []
@@ -117,9 +116,8 @@ def field_grid(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return identity_grid(size, control.shape[0], device=control.device) + upsample_field(control, size)
 
 
-def warp_with_grid(
-    image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear", padding_mode: str = "border"
-) -> torch.Tensor:
+def warp_with_grid(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear",
+                   padding_mode: str = "border") -> torch.Tensor:
     """``grid_sample`` of ``image`` ``(B, C, H, W)`` on ``grid`` ``(B, H_out, W_out, 2)`` (a
     batch of 1 serves every image), with the course's ``align_corners=False``."""
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
@@ -133,9 +131,8 @@ def warp_with_grid(
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
-def warp_with_field(
-    image: torch.Tensor, control: torch.Tensor, *, mode: str = "bilinear", padding_mode: str = "border"
-) -> torch.Tensor:
+def warp_with_field(image: torch.Tensor, control: torch.Tensor, *, mode: str = "bilinear",
+                    padding_mode: str = "border") -> torch.Tensor:
     """Warp ``image`` ``(B, C, H, W)`` with the smooth field of ``control`` ``(B, 2, gh, gw)``."""
     return warp_with_grid(image, field_grid(control, image.shape[-2:]), mode=mode, padding_mode=padding_mode)
 
@@ -225,10 +222,9 @@ def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0)
 # ------------------------------------------------------ fitting a warp to point pairs
 
 
-def fit_field_to_points(
-    source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *,
-    grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01, steps: int = 100,
-) -> torch.Tensor:
+def fit_field_to_points(source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *,
+                        grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01,
+                        steps: int = 100) -> torch.Tensor:
     """Control displacements ``(1, 2, gh, gw)`` of the smooth field that carries ``source_px``
     onto ``target_px`` ``(K, 2)`` on an image of ``size``: the mean squared keypoint distance
     in normalised units (so that the field does not depend on the image size) plus
@@ -254,9 +250,8 @@ def fit_field_to_points(
     return control.detach()
 
 
-def fit_affine_to_points(
-    source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *, prior_weight: float = 1e-4
-) -> torch.Tensor:
+def fit_affine_to_points(source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *,
+                         prior_weight: float = 1e-4) -> torch.Tensor:
     """The affine θ ``(1, 2, 3)`` (output → input) that carries ``source_px`` onto ``target_px``
     ``(K, 2)``: least squares in normalised coordinates. Three pairs fix θ's six numbers; the
     small pull towards the identity (``prior_weight``) makes fewer still give one answer."""
@@ -298,10 +293,9 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
         raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.01.")
 
 
-def _coarse_to_fine(
-    parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], moving: torch.Tensor,
-    fixed: torch.Tensor, *, steps: int, scales: Sequence[float], lr: float, desc: str, progress: bool,
-) -> list[float]:
+def _coarse_to_fine(parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                    moving: torch.Tensor, fixed: torch.Tensor, *, steps: int, scales: Sequence[float], lr: float,
+                    desc: str, progress: bool) -> list[float]:
     """Adam on ``parameter`` minimising ``loss_at(moving, fixed)`` resized to each scale in turn."""
     def resized(image: torch.Tensor, scale: float) -> torch.Tensor:
         if scale == 1.0:
@@ -324,10 +318,9 @@ def _coarse_to_fine(
     return history
 
 
-def register_affine(
-    moving: torch.Tensor, fixed: torch.Tensor, *, steps: int = 100,
-    scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.02, progress: bool = True,
-) -> tuple[torch.Tensor, list[float]]:
+def register_affine(moving: torch.Tensor, fixed: torch.Tensor, *, steps: int = 100,
+                    scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.02,
+                    progress: bool = True) -> tuple[torch.Tensor, list[float]]:
     """``(θ, losses)``: the θ ``(2, 3)`` with ``geometry.warp(moving, θ) ≈ fixed``, by Adam on θ
     through ``grid_sample`` from the identity, coarse to fine (small blurred copies first: a
     wide basin, cheap steps); the loss is the mean squared pixel error, no labels."""
@@ -340,10 +333,9 @@ def register_affine(
     return theta.detach(), history
 
 
-def register_field(
-    moving: torch.Tensor, fixed: torch.Tensor, *, grid_size: tuple[int, int] = (6, 6), steps: int = 150,
-    scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.01, smooth_weight: float = 0.1, progress: bool = True,
-) -> tuple[torch.Tensor, list[float]]:
+def register_field(moving: torch.Tensor, fixed: torch.Tensor, *, grid_size: tuple[int, int] = (6, 6),
+                   steps: int = 150, scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.01,
+                   smooth_weight: float = 0.1, progress: bool = True) -> tuple[torch.Tensor, list[float]]:
     """``(control, losses)``: the control displacements ``(1, 2, gh, gw)`` whose field warps
     ``moving`` onto ``fixed`` (pixel MSE + ``smooth_weight`` × :func:`smoothness`), coarse to fine."""
     _check_registration(moving, fixed, steps, scales, lr)
