@@ -361,6 +361,7 @@ def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str
         "network": network,
         "imagenet": is_imagenet,
         "fast": fast_mode(),
+        "cache": str(cache),
         "notebook_seconds": times,
         "execute_seconds": round(executed_s, 1),
         "total_seconds": round(time.monotonic() - start, 1),
