@@ -188,3 +188,20 @@ def test_colab_copy_starts_with_the_setup_cell(tmp_path):
     assert "git clone --quiet --depth 1 https://github.com/o/r /content/course" in nb.cells[0].source
     assert [c.source for c in nb.cells[1:]] == [c.source for c in original.cells]
     assert all(c.get("outputs", []) == [] for c in nb.cells)
+
+
+def test_links_to_repository_files_point_at_the_repository(monkeypatch):
+    monkeypatch.setenv("COURSE_REPO_URL", "https://github.com/o/r")
+    text = ("See [the guide](docs/teaching.md), [contributing](CONTRIBUTING.md#how), "
+            "[data](data/README.md), [a folder](benchmarks), [web](https://x.org/a.md), "
+            "![a picture](docs/gallery/samples.png) and [gone](no/such/file.md).")
+    out = site.link_repository_files(text, ROOT, ["README.md", "docs/teaching.md"])
+    assert "[the guide](docs/teaching.md)" in out  # a page of the site stays a page link
+    assert "[contributing](https://github.com/o/r/blob/main/CONTRIBUTING.md#how)" in out
+    assert "[data](https://github.com/o/r/blob/main/data/README.md)" in out
+    assert "[a folder](https://github.com/o/r/tree/main/benchmarks)" in out
+    assert "[web](https://x.org/a.md)" in out and "![a picture](docs/gallery/samples.png)" in out
+    assert "[gone](no/such/file.md)" in out
+    # from a notebook's folder, relative paths resolve from there
+    assert "(https://github.com/o/r/blob/main/course_utils/losses.py)" in site.link_repository_files(
+        "[losses](../course_utils/losses.py)", ROOT / "notebooks", [])
