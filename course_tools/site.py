@@ -294,17 +294,22 @@ def still_html(model_id: str, models: dict) -> str:
 
 # ------------------------------------------------------------------------ Colab
 def colab_setup_source(repo: str) -> str:
-    """The one cell Colab needs: the repository (code and data) and the course package."""
+    """The one cell Colab needs: the repository (code and sample images), the PyTorch the
+    course is checked against (pyproject.toml's pins; notebook 00 checks them) and the
+    course package, whose other needs Colab already has."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = " ".join(d for d in deps if re.match(r"^torch(vision)?==", d))
     return "\n".join(
         [
-            "# Colab only: fetch the course (code and sample images) and install its package.",
-            "# Colab's own PyTorch is used; run this cell once per session.",
+            "# Colab only: fetch the course and install it (run once per session).",
             "import os, sys",
             'if "google.colab" in sys.modules and not os.path.isdir("/content/course"):',
             f"    !git clone --quiet --depth 1 {repo} /content/course",
+            f"    !pip install --quiet {pins}",
             "    !pip install --quiet --no-deps -e /content/course",
+            'if "google.colab" in sys.modules:',
             '    sys.path.insert(0, "/content/course")',
-            '    %cd /content/course/notebooks',
+            "    %cd /content/course/notebooks",
         ]
     )
 

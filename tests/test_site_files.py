@@ -186,6 +186,7 @@ def test_colab_copy_starts_with_the_setup_cell(tmp_path):
     nb = nbformat.read(copy, as_version=4)
     original = nbformat.read(src, as_version=4)
     assert "git clone --quiet --depth 1 https://github.com/o/r /content/course" in nb.cells[0].source
+    assert "pip install --quiet torch==2.14.1 torchvision==0.29.1" in nb.cells[0].source  # 00 checks them
     assert [c.source for c in nb.cells[1:]] == [c.source for c in original.cells]
     assert all(c.get("outputs", []) == [] for c in nb.cells)
 
