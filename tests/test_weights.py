@@ -1,8 +1,9 @@
 """Weight loading: the search order, hash and format checks, downloads, offline mode, and the
 teacher's command line (course_tools.weights_cli).
 
-The tests make their own VGG19 file in torchvision's format (random tensors, so its hash
-is not torchvision's ``dcbb9e9d``) and pass its hash where a test needs it accepted.
+The tests make their own VGG19 file in torchvision's format (PyTorch's default init, so
+non-zero biases; its hash is not torchvision's ``dcbb9e9d``) and pass its hash where a test
+needs it accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_tools import weights_cli
+from course_tools import fallback, weights_cli
 from course_utils import config, features, weights
 
 
@@ -31,7 +32,7 @@ def _sha(path: Path) -> str:
 @pytest.fixture(scope="module")
 def vgg_file(tmp_path_factory) -> Path:
     """A full-model state_dict as torchvision saves it: features.* plus a classifier."""
-    state = features.random_vgg19_state(seed=7, init="torch-default")
+    state = fallback.candidate_state(7, "torch-default")
     full = {f"features.{k}": v for k, v in state.items()}
     full["classifier.0.weight"] = torch.zeros(4, 3)  # stands in for the (ignored) classifier
     path = tmp_path_factory.mktemp("w") / "vgg19-test.pth"
@@ -101,7 +102,7 @@ def test_loads_full_model_file_when_hash_matches(vgg_file):
 
 
 def test_loads_features_only_file(tmp_path):
-    state = features.random_vgg19_state(seed=3, init="torch-default")
+    state = fallback.candidate_state(3, "torch-default")
     path = tmp_path / "features_only.pth"
     torch.save(state, path)
     loaded = weights.load_vgg19_state(path, expected_sha256_prefix=_sha(path)[:8])
@@ -147,7 +148,7 @@ def test_empty_and_missing_files(tmp_path):
 
 
 def test_wrong_architecture_names_the_tensor(tmp_path):
-    state = features.random_vgg19_state(seed=1, init="torch-default")
+    state = fallback.candidate_state(1, "torch-default")
     state["2.weight"] = torch.zeros(64, 64, 5, 5)
     path = tmp_path / "wrong.pth"
     torch.save(state, path)
