@@ -13,7 +13,7 @@ FAST   ?= 1
 # A JupyterHub with nbgitpuller for the site's launch buttons (none when empty).
 HUB_URL ?=
 
-.PHONY: help lab test lint html site verify-imagenet handout styles gallery weights clean zh zh-update
+.PHONY: help lab test lint html site verify-imagenet handout classroom-test classroom-demo styles gallery weights clean zh zh-update
 
 help:
 	@echo "make lab     - open the course in JupyterLab (localhost, with a token); LANG=zh: in Chinese"
@@ -21,7 +21,9 @@ help:
 	@echo "make site    - the course website in build/site/ (offline, fast mode; FAST=0 for full mode)"
 	@echo "make html    - the same as make site"
 	@echo "make verify-imagenet - run every notebook with the ImageNet weights, report in build/imagenet-report/"
-	@echo "make handout - the notebooks without their solution cells, in build/handout/ (for assessed work)"
+	@echo "make handout - nbgrader's assignments from the notebooks: build/classroom/ (student versions in release/)"
+	@echo "make classroom-test - JupyterHub + nbgitpuller + browser + nbgrader, and the hostile-submission tests"
+	@echo "make classroom-demo - a local JupyterHub with an instructor and two students, to try the classroom"
 	@echo "make lint    - ruff over the package, tests and notebooks"
 	@echo "make styles  - regenerate the generated style images in data/styles/"
 	@echo "make gallery - regenerate the README figures in docs/gallery/"
@@ -76,8 +78,19 @@ html: site
 verify-imagenet: $(STAMP)
 	$(BIN)/python -m course_tools.imagenet_report
 
+# nbgrader's course folder from the notebooks, then its student version of each (release/).
 handout: $(STAMP)
-	$(BIN)/python -m course_tools.classroom handout build/handout
+	$(BIN)/python -m course_tools.classroom source build/classroom
+	cd build/classroom && for a in source/nb*; do \
+		PATH="$(abspath $(BIN)):$$PATH" nbgrader generate_assignment $$(basename $$a) --force || exit 1; done
+
+# The classroom end to end (issue 17): hostile submissions graded by nbgrader under
+# bubblewrap, then a JupyterHub with nbgitpuller, headless Chromium and the gradebook.
+classroom-test: $(STAMP)
+	COURSE_FAST=1 COURSE_CLASSROOM_TESTS=1 $(BIN)/python -m pytest tests/test_classroom.py tests/test_classroom_hub.py
+
+classroom-demo: $(STAMP)
+	$(BIN)/python -m course_tools.classroom demo
 
 styles: $(STAMP)
 	$(BIN)/python -m course_tools.styles regenerate

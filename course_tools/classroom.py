@@ -1,93 +1,175 @@
-"""Teachers' tools: a handout without the solutions, and a report on learners' notebooks.
+"""The classroom on nbgrader: assignments made from the course's notebooks, and safe grading.
 
-    python -m course_tools.classroom handout handout/          # the notebooks, solutions removed
-    python -m course_tools.classroom report submissions/ --csv grades.csv
+    python -m course_tools.classroom source              # build/classroom/: nbgrader's course folder
+    cd build/classroom && nbgrader generate_assignment nb01   # release/: the student version
+    python -m course_tools.classroom autograde nb01      # nbgrader autograde, one confined run each
+    cd build/classroom && nbgrader generate_feedback nb01 && nbgrader export --to grades.csv
 
-The **handout** is a copy of the course notebooks without their hidden solution cells
-(tagged ``solution``), for assessed work. The **report** says, for each exercise of each
-learner's notebook, passed, not attempted yet, wrong (with the checker's hint) or never
-run, and whether the checkpoints still hold.
+nbgrader does the work: the student version (its solution regions cleared), the gradebook,
+autograding from the grader's own copy of the test cells, feedback, the exchange on a hub and
+the export. This module adds only what nbgrader does not do:
 
-Each notebook runs in a fresh ``python3`` kernel, from a temporary ``notebooks/`` folder
-whose ``../data`` is the course's (so relative paths work as in class and anything the
-notebook saves in its own folder stays in the copy). Its solution cells are blanked first, so a solution
-cannot pass an exercise for its learner. The checkers write their verdicts to a log
-(:data:`~course_utils.exercises.LOG_ENV`) that the report reads back. It runs the
-learners' code: run it where you would run their notebooks anyway.
+* ``source`` writes nbgrader's *source* notebooks from the course's own notebooks, so that an
+  exercise lives once (the template, the checker call and the hidden ``solution`` cells in
+  ``notebooks/``; see CONTRIBUTING.md). Each exercise becomes an answer cell with a solution
+  region, then a read-only graded test cell (one point) whose hidden part checks the answer
+  with a **fresh copy** of the course's checker: loaded while the kernel's own ``course_utils``
+  modules are set aside, so a learner who patched ``ex04`` or ``losses`` patched a copy the
+  grader does not use. The test refuses an answer taken from the package (``my_f =
+  geometry.rotation_theta``) and one that calls the package's solution (the kernel's copy of
+  it raises while the test runs). Checkpoint cells become read-only cells, restored on grading.
+* ``autograde`` runs ``nbgrader autograde`` once per submission, each in its own process group
+  with a wall-clock limit (SIGKILL to the group when it runs over), so a hung or hostile
+  notebook costs only its own grade; the kernel itself runs under bubblewrap (``bwrap``): its
+  own PID namespace (nothing it starts outlives it), no capabilities, the whole file system
+  read-only (course data, package, gradebook, the other learners' files) except its own
+  autograded folder and a private ``/tmp``.
+* :class:`SafeCsvExportPlugin`: nbgrader's CSV export, written by :mod:`csv` with a cell that
+  would start a spreadsheet formula (``=``, ``+``, ``-``, ``@``) prefixed with ``'``.
+* :func:`run_notebook` executes a notebook in a fresh kernel for ``benchmarks/notebook_times.py``
+  (a measurement, not grading).
+
+Grading runs the learners' code: even confined, run it where you would run their notebooks.
+Code in the same kernel can still subvert Python itself (a tensor subclass that lies to
+``torch``, say); nbgrader's model has the same limit, so read any surprising full marks.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
-import importlib
-import inspect
-import io
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import textwrap
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from course_utils import config
-from course_utils.exercises import LOG_ENV
-from course_utils.files import atomic_path
 
-#: What a verdict can be; "not run" means the checker was never called (its cell was
-#: deleted, or the notebook stopped before it).
-STATUSES = ("passed", "not attempted", "wrong", "error", "not run")
-_MARKS = {"passed": "✅", "not attempted": "✏️", "wrong": "✗", "error": "✗", "not run": "–"}
-_TITLE = re.compile(r"^#\s*(\d{2})\s*·", re.MULTILINE)
-_FILE_NUMBER = re.compile(r"(?<!\d)(\d{2})_")
+#: The course notebooks that carry exercises: ``notebooks/NN_*.ipynb``.
+ASSIGNMENT_PREFIX = "nb"
+POINTS = 1
+CLASSROOM_DIR = config.PROJECT_ROOT / "classroom"
+DEFAULT_COURSE_DIR = config.PROJECT_ROOT / "build" / "classroom"
+_CHECK_CALL = re.compile(r"^(ex\d\d)\.(check_\w+)\(")
+
+# Where the notebook's hidden solution is the package's own function (no cell of code to
+# copy), the instructor's version gets this code, written in the notebook, instead.
+_SOLUTION_CODE = {
+    "ex07.check_conv_flops": '''\
+def my_conv_flops(c_in, c_out, k, out_hw):
+    h_out, w_out = out_hw
+    return 2 * c_in * c_out * k * k * h_out * w_out''',
+    "ex07.check_largest_side": '''\
+import math
+
+
+def my_largest_side(fit, seconds, steps):
+    per_step = seconds / steps - fit.a
+    return int(math.floor(math.sqrt(per_step / fit.c))) if per_step > 0 and fit.c > 0 else 0''',
+}
+# The package objects an exercise asks the learner to write again, when the hidden solution
+# does not say it with a ``#@save MODULE`` cell (``module``, ``attribute.path``).
+_REFERENCES = {
+    "ex02.check_forward": [("stn", "SpatialTransformer.forward")],
+    "ex07.check_conv_flops": [("perf", "conv2d_flops")],
+    "ex07.check_largest_side": [("perf", "largest_side")],
+}
+# The checker's other arguments, as the grader computes them from the fresh package (the
+# learner's variables could be forged: check_mean_colour(my_mean, swirl) with a fake swirl).
+_GRADING_ARGS = {
+    "ex00.check_mean_colour": ['data.style_image("swirl", size=config.pick(full=256, fast=64))'],
+}
 
 
 @dataclass(frozen=True)
-class ExerciseVerdict:
-    """One exercise of one notebook: the checker (``"ex04.check_total_loss"``), the
-    exercise's display name, one of :data:`STATUSES` and the checker's message."""
+class Exercise:
+    """One exercise of a course notebook, as :func:`find_exercises` reads it."""
 
-    checker: str
-    name: str
-    status: str
-    message: str
-
-
-@dataclass(frozen=True)
-class CellError:
-    """A code cell that raised: its index in the learner's notebook, whether it is a
-    checkpoint, its first line and the error."""
-
-    cell: int
-    checkpoint: bool
-    first_line: str
-    error: str
-
-
-@dataclass
-class NotebookReport:
-    """What :func:`report_notebook` found in one learner's notebook."""
-
-    path: Path
-    notebook: str | None
-    exercises: list[ExerciseVerdict] = field(default_factory=list)
-    checkpoints_passed: int = 0
-    checkpoints_total: int = 0
-    errors: list[CellError] = field(default_factory=list)
-    seconds: float = 0.0
-    problem: str | None = None
+    notebook: str          # "01"
+    index: int             # 1 or 2
+    checker: str           # "ex01.check_rotation_theta"
+    name: str              # "Exercise 1 (rotation θ)"
+    answer: str            # the learner's name, "my_rotation_theta"
+    answer_cell: int       # index of the cell that defines the answer (the template)
+    check_cell: int        # index of the cell with the learner's checker call
+    solution_cells: tuple[int, ...]
+    solution: str          # code that makes the answer the reference solution
+    references: tuple[tuple[str, str], ...]
+    grading_args: tuple[str, ...]
 
     @property
-    def exercises_passed(self) -> int:
-        return sum(v.status == "passed" for v in self.exercises)
+    def grade_id(self) -> str:
+        return f"ex{self.notebook}_{self.index}"
+
+
+def _source(cell) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _is_solution(cell) -> bool:
+    return "solution" in cell.get("metadata", {}).get("tags", [])
+
+
+def _is_checkpoint(cell) -> bool:
+    return cell["cell_type"] == "code" and _source(cell).lstrip().startswith("# Checkpoint")
+
+
+def _checker_call(source: str):
+    """The learner's checker call ``exNN.check_x(answer, ...)`` in a cell, or None."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            f = node.value.func
+            if (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)
+                    and re.fullmatch(r"ex\d\d", f.value.id) and f.attr.startswith("check_")):
+                return node
+    return None
+
+
+def _defines(source: str, name: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return True
+    return False
+
+
+def exercise_name(checker: str) -> str:
+    """The display name a checker reports under (``"Exercise 2 (the smoothness term)"``)."""
+    import importlib
+    import inspect
+
+    module, _, function = checker.partition(".")
+    fn = getattr(importlib.import_module(f"course_utils.exercises.{module}"), function)
+    match = re.search(r'check\(\s*"([^"]+)"', inspect.getsource(fn))
+    return match.group(1) if match else function
 
 
 def expected_checkers(notebook: str) -> list[str]:
-    """The checkers of notebook ``"04"`` (``["ex04.check_total_loss", ...]``), in the
-    order they are defined, which is the order of the exercises."""
+    """The checkers of notebook ``"04"`` (``["ex04.check_style_loss", ...]``), in the order
+    they are defined, which is the order of the exercises."""
+    import importlib
+    import inspect
+
     try:
         module = importlib.import_module(f"course_utils.exercises.ex{notebook}")
     except ModuleNotFoundError:
@@ -100,67 +182,409 @@ def expected_checkers(notebook: str) -> list[str]:
     return [f"ex{notebook}.{name}" for _, name in sorted(checkers)]
 
 
-def exercise_name(checker: str) -> str:
-    """The display name a checker reports under (``"Exercise 2 (the smoothness term)"``),
-    read from its source, so that an exercise that never ran is listed under its name."""
-    module, _, function = checker.partition(".")
-    fn = getattr(importlib.import_module(f"course_utils.exercises.{module}"), function)
-    match = re.search(r'check\(\s*"([^"]+)"', inspect.getsource(fn))
-    return match.group(1) if match else function
+def find_exercises(nb: dict, notebook: str) -> list[Exercise]:
+    """The exercises of a course notebook (a dict as ``json.load`` gives it), in order."""
+    cells = nb["cells"]
+    found = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code" or _is_solution(cell):
+            continue
+        call = _checker_call(_source(cell))
+        if call is None:
+            continue
+        checker = f"{call.value.func.value.id}.{call.value.func.attr}"
+        if not call.value.args or not isinstance(call.value.args[0], ast.Name):
+            raise ValueError(f"notebook {notebook}, cell {i}: the checker call {checker}(...) must name the "
+                             "learner's answer as its first argument.")
+        answer = call.value.args[0].id
+        rest = [ast.unparse(a) for a in call.value.args[1:]] + [ast.unparse(k) for k in call.value.keywords]
+        sol_cells = []
+        j = i + 1
+        while j < len(cells) and _is_solution(cells[j]):
+            sol_cells.append(j)
+            j += 1
+        if not sol_cells:
+            raise ValueError(f"notebook {notebook}: {checker} has no hidden solution cell after it (tag 'solution').")
+        code, refs, arg = [], [], None
+        for j in sol_cells:
+            src = _source(cells[j])
+            first = src.splitlines()[0] if src else ""
+            if first.startswith("#@save"):
+                module = first.split()[1]
+                tree = ast.parse(src)
+                refs += [(module, n.name) for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            kept = []
+            for line in src.splitlines():
+                node = _checker_call(line.strip().removeprefix("assert ").rsplit(".passed", 1)[0])
+                if line.lstrip().startswith(f"assert {checker}(") and node is not None and node.value.args:
+                    arg = ast.unparse(node.value.args[0])
+                else:
+                    kept.append(line)
+            if any(line.strip() and not line.lstrip().startswith("#") for line in kept):
+                code.append("\n".join(kept).strip("\n"))
+        if arg is None:
+            raise ValueError(f"notebook {notebook}: no solution cell asserts {checker}(...).passed.")
+        if checker in _SOLUTION_CODE:
+            solution = _SOLUTION_CODE[checker]
+        else:
+            solution = "\n\n".join(code) + (f"\n{answer} = {arg}" if arg != answer else "")
+        answer_cell = i
+        for k in range(i, -1, -1):
+            if cells[k]["cell_type"] == "code" and not _is_solution(cells[k]) and _defines(_source(cells[k]), answer):
+                answer_cell = k
+                break
+        found.append(Exercise(
+            notebook=notebook, index=len(found) + 1, checker=checker, name=exercise_name(checker),
+            answer=answer, answer_cell=answer_cell, check_cell=i, solution_cells=tuple(sol_cells),
+            solution=solution.strip("\n"), references=tuple(_REFERENCES.get(checker, refs)),
+            grading_args=tuple(_GRADING_ARGS.get(checker, rest))))
+    return found
 
 
-def notebook_number(nb, path: Path) -> str | None:
-    """The course notebook a learner's file is (``"04"``): from its title cell
-    ("# 04 · ..."), else from its file name (``alice_04_style.ipynb``)."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            match = _TITLE.search(cell.source)
-            if match:
-                return match.group(1)
-            break
-    match = _FILE_NUMBER.search(path.name)
-    return match.group(1) if match else None
+# The hidden part of each graded test cell. It is nbgrader's: restored from the gradebook
+# before grading, so a learner can neither edit nor delete it. Everything it needs it imports
+# itself, and the checker comes from a fresh import of the course package.
+_GRADER = '''\
+def _graded_check():
+    import importlib, sys, types
+    name, answer = {name!r}, {answer}
+    owner = getattr(answer, "__module__", "__main__") if callable(answer) else "__main__"
+    if owner != "__main__":
+        raise AssertionError(f"{{name}}: the answer must be written in this notebook, not taken from {{owner}}.")
+    ours = {{k: m for k, m in sys.modules.items() if k.partition(".")[0] == "course_utils"}}
+    for k in ours:
+        del sys.modules[k]
+    try:  # a fresh copy of the package: what the learner's cells changed is not in it
+        checker = importlib.import_module("course_utils.exercises.{module}").{function}
+        fresh = {{m: importlib.import_module("course_utils." + m) for m in {arg_modules!r}}}
+        args, kwargs = eval("(lambda *a, **k: (a, k))(" + {args!r} + ")", dict(fresh))
+    finally:
+        for k in [k for k in sys.modules if k.partition(".")[0] == "course_utils"]:
+            del sys.modules[k]
+        sys.modules.update(ours)
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("this answer calls the course's own solution: write it yourself.")
+
+    tripped = []
+    for module, path in {references!r}:
+        obj = ours.get("course_utils." + module)
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, types.FunctionType) and not obj.__closure__:
+            tripped.append((obj, obj.__code__))
+            obj.__code__ = tripwire.__code__
+    try:
+        result = checker(answer, *args, **kwargs)
+    finally:
+        for fn, code in tripped:
+            fn.__code__ = code
+    if not result.passed:
+        raise AssertionError(f"{{name}}: {{result.message}}")
 
 
-def _is_solution(cell) -> bool:
-    return "solution" in cell.get("metadata", {}).get("tags", [])
+_graded_check()
+del _graded_check'''
 
 
-def _is_checkpoint(cell) -> bool:
-    return cell.cell_type == "code" and cell.source.lstrip().startswith("# Checkpoint")
+def grader_code(ex: Exercise) -> str:
+    """The hidden test code that grades one exercise (see :data:`_GRADER`)."""
+    module, _, function = ex.checker.partition(".")
+    arg_modules = sorted({m for a in ex.grading_args for m in re.findall(r"\b([a-z_]+)\.", a)
+                          if (config.PROJECT_ROOT / "course_utils" / f"{m}.py").exists()})
+    return _GRADER.format(name=ex.name, answer=ex.answer, module=module, function=function,
+                          arg_modules=arg_modules, args=", ".join(ex.grading_args),
+                          references=[list(r) for r in ex.references])
 
 
-def _first_line(source: str) -> str:
-    lines = [line for line in source.splitlines() if line.strip()]
-    return lines[0][:80] if lines else ""
+def _nbgrader_meta(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False,
+                   points: int | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution}
+    if points is not None:
+        meta["points"] = points
+    return meta
 
 
-def _cell_error(cell) -> str | None:
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()[:300]
-    return None
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
 
 
-def _read_verdicts(log: Path) -> dict[str, ExerciseVerdict]:
-    """The last verdict of each checker (a learner may run a checker several times)."""
-    verdicts: dict[str, ExerciseVerdict] = {}
-    if log.exists():
-        for line in log.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            verdicts[record["checker"]] = ExerciseVerdict(**record)
-    return verdicts
+def source_notebook(path: str | Path) -> tuple[dict, list[Exercise]]:
+    """nbgrader's source version of a course notebook: each exercise's answer cell with a
+    solution region, a graded test cell in place of its hidden solution cells, and the
+    checkpoints read-only. Returns the notebook (a dict) and its exercises."""
+    path = Path(path)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    number = path.name[:2]
+    exercises = find_exercises(nb, number)
+    cells = nb["cells"]
+    by_answer = {ex.answer_cell: ex for ex in exercises}
+    by_first_solution = {ex.solution_cells[0]: ex for ex in exercises}
+    solution_cells = {j for ex in exercises for j in ex.solution_cells}
+    out = []
+    for i, cell in enumerate(cells):
+        cell = json.loads(json.dumps(cell))
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        if i in by_first_solution:
+            ex = by_first_solution[i]
+            test = (f"# Graded test ({POINTS} point): {ex.name}. nbgrader puts this cell back as it was\n"
+                    "# handed out before grading, and checks your answer with its own fresh copy of\n"
+                    "# the course's checker (run the checker call above for hints).\n"
+                    "### BEGIN HIDDEN TESTS\n" + grader_code(ex) + "\n### END HIDDEN TESTS")
+            out.append({"cell_type": "code", "execution_count": None, "id": f"{ex.grade_id}-test",
+                        "metadata": {"nbgrader": _nbgrader_meta(f"{ex.grade_id}_test", grade=True, locked=True,
+                                                                points=POINTS)},
+                        "outputs": [], "source": _lines(test)})
+            continue
+        if i in solution_cells:
+            continue
+        if i in by_answer:
+            ex = by_answer[i]
+            src = _source(cell)
+            region = "### BEGIN SOLUTION\n" + ex.solution + "\n### END SOLUTION\n"
+            call = _checker_call(src) if i == ex.check_cell else None
+            if call is not None:  # the region goes just before the learner's checker call
+                lines = src.splitlines(keepends=True)
+                at = call.lineno - 1
+                src = "".join(lines[:at]) + region + "".join(lines[at:])
+            else:
+                src = src.rstrip("\n") + "\n" + region
+            cell["source"] = _lines(src.rstrip("\n"))
+            cell["metadata"]["nbgrader"] = _nbgrader_meta(f"{ex.grade_id}_answer", solution=True)
+        elif _is_checkpoint(cell):
+            cell["metadata"]["nbgrader"] = _nbgrader_meta(f"checkpoint_{cell.get('id', i)}", locked=True)
+        out.append(cell)
+    nb["cells"] = out
+    return nb, exercises
 
 
+def course_notebooks() -> list[Path]:
+    """The course's numbered notebooks (``notebooks/NN_*.ipynb``), the ones with exercises."""
+    return sorted((config.PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def assignment_name(path: str | Path) -> str:
+    """The nbgrader assignment of a course notebook: ``nb01`` for ``01_affine_...ipynb``."""
+    return ASSIGNMENT_PREFIX + Path(path).name[:2]
+
+
+def write_source(course_dir: str | Path = DEFAULT_COURSE_DIR, notebooks: Sequence[str | Path] | None = None) -> list[Path]:
+    """Write nbgrader's course folder: ``source/nbNN/<notebook>.ipynb`` for each course
+    notebook and ``nbgrader_config.py`` (copied from ``classroom/``). Writes nothing inside the
+    course's own ``notebooks/`` folder, whose solutions it reads."""
+    course = Path(course_dir).resolve()
+    own = (config.PROJECT_ROOT / "notebooks").resolve()
+    if course == own or own in course.parents or course in own.parents:
+        raise ValueError(f"the course folder {str(course_dir)!r} would hold or sit in the course's notebooks/: "
+                         "choose a folder outside it, e.g. build/classroom.")
+    if course.exists() and not course.is_dir():
+        raise NotADirectoryError(f"cannot write the course folder to {str(course_dir)!r}: it is a file.")
+    sources = [Path(p) for p in notebooks] if notebooks else course_notebooks()
+    written = []
+    for p in sources:
+        nb, exercises = source_notebook(p)
+        if not exercises:
+            continue
+        folder = course / "source" / assignment_name(p)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / p.name
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(target)
+        written.append(target)
+    shutil.copyfile(CLASSROOM_DIR / "nbgrader_config.py", course / "nbgrader_config.py")
+    return written
+
+
+# ------------------------------------------------------------------------------ grading
+def kernel_command(kernel_argv: Sequence[str]) -> list[str]:
+    """The bubblewrap command that runs a kernel confined: read-only file system except its
+    working folder (nbgrader's autograded/<student>/<assignment>/) and a private /tmp, its
+    own PID namespace (killed with its parent), no capabilities, a new session."""
+    cwd = os.getcwd()
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "--bind", cwd, cwd, "--chdir", cwd]
+    for arg in kernel_argv:  # the connection file, if it lives under /tmp
+        if arg.endswith(".json") and os.path.isfile(arg):
+            cmd += ["--ro-bind", arg, arg]
+    cmd += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--setenv", "HOME", "/tmp", "--setenv", "IPYTHONDIR", "/tmp/.ipython",
+            "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib",
+            # ipykernel quits when its parent's pid changes; in the new PID namespace it does,
+            # and --die-with-parent does that job here.
+            "--unsetenv", "JPY_PARENT_PID", "--", *kernel_argv]
+    return cmd
+
+
+def _confined_kernelspec(folder: Path) -> Path:
+    """A Jupyter data folder whose ``python3`` kernel runs through :func:`kernel_command`;
+    put first on ``JUPYTER_PATH``, it replaces the native kernel for nbgrader's runs."""
+    spec = folder / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "course_tools.classroom", "kernel", "--",
+            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Python 3 (confined for grading)", "language": "python"}), encoding="utf-8")
+    return folder
+
+
+@dataclass
+class GradingRun:
+    """How one submission's ``nbgrader autograde`` ended: ``ok``, ``failed`` or ``timed out``."""
+
+    student: str
+    status: str
+    seconds: float
+    log: str
+
+
+def _students(course: Path, assignment: str) -> list[str]:
+    submitted = course / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+
+
+def autograde(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR, *, students: Sequence[str] | None = None,
+              timeout: float = 900, fast: bool = True) -> list[GradingRun]:
+    """``nbgrader autograde`` for each submission of ``assignment``, one at a time, each in
+    its own process group killed after ``timeout`` seconds, its kernel confined by
+    :func:`kernel_command`. One submission that fails or hangs never stops the others."""
+    course = Path(course_dir)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", assignment):
+        raise ValueError(f"the assignment name {assignment!r} should be letters, digits, '_' or '-', e.g. nb01.")
+    if not (course / "nbgrader_config.py").is_file():
+        raise FileNotFoundError(f"{str(course)!r} is not a course folder (no nbgrader_config.py): "
+                                "run `python -m course_tools.classroom source` first.")
+    if shutil.which("bwrap") is None:
+        raise RuntimeError("grading confines each kernel with bubblewrap, which is not installed: "
+                           "`apt-get install bubblewrap` (Debian/Ubuntu).")
+    known = _students(course, assignment)
+    chosen = list(students) if students else known
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ValueError(f"no submission of {assignment} from {', '.join(unknown)} in {course / 'submitted'}.")
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="course-grading-") as tmp:
+        env = dict(os.environ, JUPYTER_PATH=os.pathsep.join(
+            [str(_confined_kernelspec(Path(tmp) / "jupyter")), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep))
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # alembic
+        if fast:
+            env["COURSE_FAST"] = "1"
+        else:
+            env.pop("COURSE_FAST", None)
+        for student in chosen:
+            log_path = Path(tmp) / "autograde.log"
+            start = time.perf_counter()
+            with open(log_path, "w+", encoding="utf-8") as log:
+                proc = subprocess.Popen([str(nbgrader), "autograde", assignment, "--student", student, "--force"],
+                                        cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+                try:
+                    rc = proc.wait(timeout=timeout)
+                    status = "ok" if rc == 0 else "failed"
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    status = "timed out"
+                log.seek(0)
+                text = log.read()
+            runs.append(GradingRun(student, status, time.perf_counter() - start, text[-4000:]))
+    return runs
+
+
+def scores(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR) -> dict[str, dict[str, float]]:
+    """The gradebook's autograded scores of ``assignment``: ``{student: {grade_id: score}}``
+    (``ex01_1_test`` is exercise 1's graded test), read through nbgrader's API."""
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
+    out: dict[str, dict[str, float]] = {}
+    with Gradebook(url) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            out[sub.student_id] = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+    return out
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """``value`` as a CSV cell that no spreadsheet runs as a formula: text starting with
+    ``= + - @`` (or a tab or carriage return) gets a leading ``'``; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
+try:
+    from nbgrader.api import MissingEntry
+    from nbgrader.plugins import ExportPlugin
+except ImportError:  # nbgrader is the "classroom" extra; without it the rest still imports
+    ExportPlugin = object  # type: ignore[assignment,misc]
+
+
+class SafeCsvExportPlugin(ExportPlugin):  # type: ignore[misc,valid-type]
+    """nbgrader's CSV export (same columns), written by :mod:`csv` (quoting commas and
+    quotes) with every cell passed through :func:`csv_safe`. Chosen in nbgrader_config.py."""
+
+    def export(self, gradebook) -> None:
+        dest = Path(self.to or "grades.csv")
+        if not dest.parent.is_dir():
+            raise FileNotFoundError(f"cannot write {str(dest)!r}: the folder {str(dest.parent)!r} does not exist.")
+        keys = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                "raw_score", "late_submission_penalty", "score", "max_score"]
+        students = {str(s) for s in self.student}
+        assignments = {str(a) for a in self.assignment}
+        rows = []
+        for assignment in gradebook.assignments:
+            if assignments and assignment.name not in assignments:
+                continue
+            for student in gradebook.students:
+                if students and student.id not in students:
+                    continue
+                row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
+                       "last_name": student.last_name, "first_name": student.first_name,
+                       "email": student.email, "max_score": assignment.max_score}
+                try:
+                    sub = gradebook.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
+                else:
+                    penalty = sub.late_submission_penalty or 0.0
+                    row.update(timestamp=sub.timestamp, raw_score=sub.score, late_submission_penalty=penalty,
+                               score=max(0.0, sub.score - penalty))
+                rows.append([csv_safe(row[k]) for k in keys])
+        tmp = dest.with_name(dest.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(keys)
+            writer.writerows(rows)
+        tmp.replace(dest)
+        self.log.info("Exported grades to %s", dest)
+
+
+# ------------------------------------------------------------------------------ measurement
 def run_notebook(nb, *, fast: bool, timeout: int, allow_errors: bool, env: dict[str, str] | None = None) -> None:
     """Execute ``nb`` (a ``nbformat`` notebook, filled in place) in a fresh ``python3``
-    kernel, from a temporary ``notebooks/`` folder beside the course's data.
+    kernel, from a temporary ``notebooks/`` folder beside the course's data (for
+    ``benchmarks/notebook_times.py``: a measurement of the course's own notebooks).
 
     Args:
         fast: fast mode (``COURSE_FAST=1``) or full mode, whatever the caller's environment says.
         timeout: seconds any one cell may run.
-        allow_errors: go on past a cell that raises or times out (it is interrupted), as the
-            report does; otherwise the first one raises, as a measurement wants.
+        allow_errors: go on past a cell that raises or times out (it is interrupted);
+            otherwise the first one raises, as a measurement wants.
         env: variables added to the kernel's environment.
     """
     from nbclient import NotebookClient
@@ -171,224 +595,60 @@ def run_notebook(nb, *, fast: bool, timeout: int, allow_errors: bool, env: dict[
     else:
         kernel_env.pop("COURSE_FAST", None)
     with tempfile.TemporaryDirectory(prefix="course-run-") as root:
-        work = str(_course_like_folder(Path(root)))
-        # log_level=ERROR: the kernel's start-up warning about local TCP is noise here.
+        folder = Path(root) / "notebooks"
+        folder.mkdir()
+        if (config.PROJECT_ROOT / "data").is_dir():  # "../data/..." resolves as in the course
+            (Path(root) / "data").symlink_to(config.PROJECT_ROOT / "data", target_is_directory=True)
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                interrupt_on_timeout=allow_errors, resources={"metadata": {"path": work}},
+                                interrupt_on_timeout=allow_errors, resources={"metadata": {"path": str(folder)}},
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"])
-        client.execute(env=kernel_env, cwd=work)
-
-
-def report_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600) -> NotebookReport:
-    """Execute a learner's notebook (a copy, without its solution cells) and report on it.
-
-    Args:
-        path: the learner's ``.ipynb`` file.
-        fast: run in fast mode (``COURSE_FAST=1``: small images, few steps), as the tests do.
-        timeout: seconds any one cell may run before it is interrupted.
-    """
-    import nbformat
-    from nbclient.exceptions import DeadKernelError
-
-    path = Path(path)
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:  # a junk or truncated file is reported, not raised
-        return NotebookReport(path, None, problem=f"not a readable notebook ({type(exc).__name__}: {exc})")
-    number = notebook_number(nb, path)
-    # Keep the learner's cell numbers: a solution cell becomes an empty one rather than
-    # disappearing, so "cell 31" in the report is cell 31 in their notebook.
-    for cell in nb.cells:
-        if _is_solution(cell):
-            cell.source, cell.outputs = "", []
-    report = NotebookReport(path, number)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="course-report-") as logs:
-        log = Path(logs) / "verdicts.jsonl"
-        try:
-            run_notebook(nb, fast=fast, timeout=timeout, allow_errors=True, env={LOG_ENV: str(log)})
-        except DeadKernelError as exc:
-            report.problem = f"the kernel died ({exc})"
-        except Exception as exc:
-            report.problem = f"could not run it ({type(exc).__name__}: {exc})"
-        verdicts = _read_verdicts(log)
-    report.seconds = time.perf_counter() - start
-    expected = expected_checkers(number) if number else []
-    for checker in expected:
-        report.exercises.append(verdicts.pop(checker, None) or ExerciseVerdict(
-            checker, exercise_name(checker), "not run",
-            "its checker was never called: its cell was deleted, or code above the checker call raised first"))
-    report.exercises.extend(verdicts.values())  # checkers of other notebooks it called
-    for index, cell in enumerate(nb.cells):
-        error = _cell_error(cell) if cell.cell_type == "code" else None
-        if _is_checkpoint(cell):
-            report.checkpoints_total += 1
-            report.checkpoints_passed += error is None and cell.get("execution_count") is not None
-        if error is not None:
-            report.errors.append(CellError(index, _is_checkpoint(cell), _first_line(cell.source), error))
-    return report
-
-
-def course_notebooks() -> list[Path]:
-    """The course's own notebooks (``notebooks/NN_*.ipynb`` next to this package)."""
-    return sorted((config.PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def _course_like_folder(root: Path) -> Path:
-    """``root/notebooks``, with ``root/data`` pointing at the course's data, so that a
-    learner's ``"../data/content/coffee.jpg"`` (notebook 00 teaches that path) resolves
-    as it does in their own notebooks folder, while anything the notebook writes, such as
-    the studio's saved pictures, lands in the temporary copy."""
-    folder = root / "notebooks"
-    folder.mkdir()
-    if (config.PROJECT_ROOT / "data").is_dir():
-        (root / "data").symlink_to(config.PROJECT_ROOT / "data", target_is_directory=True)
-    return folder
-
-
-def write_handout(out_dir: str | Path, notebooks: Sequence[str | Path] | None = None) -> list[Path]:
-    """Copy notebooks (default: the course's) into ``out_dir`` without their solution
-    cells, outputs or execution counts. Each file is written whole and then renamed into
-    place; an existing file of the same name is replaced, nothing else is touched."""
-    import nbformat
-
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"cannot write the handout to {str(out)!r}: it is a file; name a folder.")
-    sources = [Path(p) for p in notebooks] if notebooks is not None else course_notebooks()
-    if not sources:
-        raise FileNotFoundError("no notebooks to copy: the course's notebooks/ folder was not found "
-                                "next to this package; name the notebooks to copy.")
-    for p in sources:
-        if p.suffix != ".ipynb" or not p.is_file():
-            raise FileNotFoundError(f"{str(p)!r} is not a notebook file: name .ipynb files.")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for p in sources:
-        nb = nbformat.read(p, as_version=4)
-        nb.cells = [c for c in nb.cells if not _is_solution(c)]
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        with atomic_path(out / p.name) as tmp:
-            nbformat.write(nb, tmp)
-        written.append(out / p.name)
-    return written
-
-
-def notebook_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """The ``.ipynb`` files named, and those inside the folders named (recursively,
-    skipping ``.ipynb_checkpoints``), sorted."""
-    found: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
-        elif p.is_file() and p.suffix == ".ipynb":
-            found.append(p)
-        elif p.exists():
-            raise ValueError(f"{str(p)!r} is not a notebook: name .ipynb files or folders that hold them.")
-        else:
-            raise FileNotFoundError(f"{str(p)!r} does not exist: name .ipynb files or folders that hold them.")
-    return sorted(set(found))
-
-
-def format_report(reports: Sequence[NotebookReport]) -> str:
-    """A plain-text report: one block per notebook, exercises first, then checkpoints."""
-    lines: list[str] = []
-    for r in reports:
-        which = f"notebook {r.notebook}" if r.notebook else "not a course notebook"
-        lines.append(f"{r.path}  ({which}, {r.seconds:.0f} s)")
-        if r.problem:
-            lines.append(f"  problem: {r.problem}")
-        width = max((len(v.name) for v in r.exercises), default=0)
-        for v in r.exercises:
-            detail = f": {v.message}" if v.status in ("wrong", "error", "not run") else ""
-            lines.append(f"  {_MARKS[v.status]} {v.name:<{width}}  {v.status}{detail}")
-        lines.append(f"  checkpoints {r.checkpoints_passed}/{r.checkpoints_total} passed; "
-                     f"{len(r.errors)} cell(s) raised an error")
-        for e in r.errors:
-            kind = "checkpoint" if e.checkpoint else "cell"
-            lines.append(f"    {kind} {e.cell} ({e.first_line}): {e.error}")
-        lines.append("")
-    if len(reports) > 1:
-        lines.append(format_summary(reports))
-    return "\n".join(lines)
-
-
-def format_summary(reports: Sequence[NotebookReport]) -> str:
-    """One line per notebook: its file, the notebook it is, each exercise's status and the
-    checkpoints, in columns, for a class at a glance (plain words: emoji widths vary)."""
-    n_exercises = max((len(r.exercises) for r in reports), default=0)
-    header = ["file", "notebook", *(f"exercise {i}" for i in range(1, n_exercises + 1)), "checkpoints"]
-    rows = [[r.path.name, r.notebook or "?",
-             *(v.status for v in r.exercises), *([""] * (n_exercises - len(r.exercises))),
-             f"{r.checkpoints_passed}/{r.checkpoints_total}" + (" (problem)" if r.problem else "")]
-            for r in reports]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                     for row in [header, *rows])
-
-
-def write_csv(reports: Sequence[NotebookReport], path: str | Path) -> Path:
-    """One row per exercise and one per notebook's checkpoints, for a grade book. Written
-    to a temporary file and renamed, so a crash never leaves half a file."""
-    path = Path(path)
-    if path.suffix.lower() != ".csv":
-        raise ValueError(f"the report file {str(path)!r} should end in .csv.")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["file", "notebook", "item", "status", "detail"])
-    for r in reports:
-        for v in r.exercises:
-            writer.writerow([r.path, r.notebook or "", v.name, v.status, v.message])
-        writer.writerow([r.path, r.notebook or "", "checkpoints",
-                         f"{r.checkpoints_passed}/{r.checkpoints_total}", r.problem or ""])
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    return path
+        client.execute(env=kernel_env, cwd=str(folder))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_tools.classroom",
-                                     description="Teachers' tools for the course's exercises.")
+                                     description="The course's classroom tools around nbgrader.")
     commands = parser.add_subparsers(dest="command", required=True)
-    rep = commands.add_parser(
-        "report", help="run learners' notebooks and report each exercise and the checkpoints",
-        description="Run learners' notebooks (without their solution cells) and report each "
-                    "exercise (passed, not attempted, wrong, not run) and the checkpoints. "
-                    "It runs their code.")
-    rep.add_argument("paths", nargs="+", help=".ipynb files, or folders of them")
-    rep.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
-    rep.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
-    rep.add_argument("--csv", help="also write the verdicts to this .csv file")
-    hand = commands.add_parser("handout", help="copy the notebooks without their solution cells",
-                               description="Copy notebooks without their solution cells, for assessed work.")
-    hand.add_argument("out_dir", help="folder to write the handout notebooks to")
-    hand.add_argument("notebooks", nargs="*", help="notebooks to copy (default: all of the course's)")
+    src = commands.add_parser("source", help="write nbgrader's course folder from the course's notebooks",
+                              description="Write nbgrader's source notebooks (source/nbNN/) and "
+                                          "nbgrader_config.py into a course folder.")
+    src.add_argument("course_dir", nargs="?", default=str(DEFAULT_COURSE_DIR),
+                     help="the course folder (default build/classroom)")
+    src.add_argument("notebooks", nargs="*", help="course notebooks to convert (default: all)")
+    grade = commands.add_parser("autograde", help="nbgrader autograde, one confined run per submission",
+                                description="Run nbgrader autograde on each submission of an assignment, "
+                                            "each in its own process group with a time limit, its kernel "
+                                            "under bubblewrap. It runs the learners' code.")
+    grade.add_argument("assignment", help="the assignment, e.g. nb01")
+    grade.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="default build/classroom")
+    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--timeout", type=float, default=900, help="seconds per submission (default 900)")
+    grade.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
+    kernel = commands.add_parser("kernel", help=argparse.SUPPRESS)
+    kernel.add_argument("kernel_argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    if args.command == "handout":
+    if args.command == "kernel":
+        cmd = kernel_command([a for a in args.kernel_argv if a != "--"])
+        os.execvp(cmd[0], cmd)
+    if args.command == "source":
         try:
-            written = write_handout(args.out_dir, args.notebooks or None)
-        except (FileNotFoundError, NotADirectoryError) as exc:
+            written = write_source(args.course_dir, args.notebooks or None)
+        except (ValueError, NotADirectoryError, FileNotFoundError) as exc:
             parser.error(str(exc))
-        print(f"wrote {len(written)} notebook(s) without solutions to {args.out_dir}")
+        print(f"wrote {len(written)} source notebook(s) and nbgrader_config.py to {args.course_dir}")
+        print(textwrap.dedent(f"""\
+            next: cd {args.course_dir} && nbgrader generate_assignment nb01   (the student version, in release/)"""))
         return 0
     try:
-        paths = notebook_paths(args.paths)
-    except (ValueError, FileNotFoundError) as exc:
+        runs = autograde(args.assignment, args.course_dir, students=args.student, timeout=args.timeout,
+                         fast=not args.full)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         parser.error(str(exc))
-    if not paths:
-        parser.error(f"no .ipynb files in {', '.join(args.paths)}.")
-    reports = []
-    for i, p in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] running {p} ...", file=sys.stderr, flush=True)
-        reports.append(report_notebook(p, fast=not args.full, timeout=args.timeout))
-    print(format_report(reports))
-    if args.csv:
-        print(f"wrote {write_csv(reports, args.csv)}")
-    return 0
+    for run in runs:
+        print(f"{run.student}: {run.status} ({run.seconds:.0f} s)")
+        if run.status != "ok":
+            print(textwrap.indent(run.log[-1500:], "    "))
+    return 0 if all(r.status == "ok" for r in runs) else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,6 @@ Every checker takes the learner's answer and returns a :class:`CheckResult`:
 * a wrong answer raises ``AssertionError`` with a hint, as a failing test would.
 """
 
-from ._core import LOG_ENV, CheckResult, NotAttempted, check
+from ._core import CheckResult, NotAttempted, check
 
-__all__ = ["LOG_ENV", "CheckResult", "NotAttempted", "check"]
+__all__ = ["CheckResult", "NotAttempted", "check"]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-#: When this environment variable names a file, every checker verdict is appended to it as
-#: one JSON line. ``python -m course_tools.classroom report`` sets it for the kernel that
-#: runs a learner's notebook, so the report reads verdicts instead of parsing printed text.
-LOG_ENV = "COURSE_EXERCISE_LOG"
+# A checker's verdict is feedback for the learner, nothing more: grades come from nbgrader's
+# graded test cells (course_tools.classroom), which the grader restores and runs itself,
+# never from anything the learner's kernel prints or writes.
 
 
 class NotAttempted(Exception):
@@ -39,25 +35,12 @@ def is_template(answer: Any) -> bool:
     return answer is None or answer is Ellipsis
 
 
-def _log_verdict(checker: str, name: str, status: str, message: str) -> None:
-    path = os.environ.get(LOG_ENV)
-    if not path:
-        return
-    record = {"checker": checker, "name": name, "status": status, "message": message}
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 def check(name: str, answer: Any, test: Callable[[Any], None], success: str) -> CheckResult:
     """Run ``test(answer)``; turn a template answer into a friendly "not yet" result.
 
     ``test`` raises ``AssertionError`` (with a hint) when the answer is wrong and
     :class:`NotAttempted` (or ``NotImplementedError``) when it is still the template.
     """
-    # The checker that called us (e.g. "ex04.check_total_loss"): how the exercise report
-    # matches a verdict to the exercise it expected, whatever the display name says.
-    caller = sys._getframe(1)
-    checker = f"{caller.f_globals.get('__name__', '').rsplit('.', 1)[-1]}.{caller.f_code.co_name}"
     not_yet = "not attempted yet: fill in the cell above and run it again."
     if is_template(answer):
         result = CheckResult(name, False, not_yet)
@@ -67,13 +50,8 @@ def check(name: str, answer: Any, test: Callable[[Any], None], success: str) -> 
         except (NotAttempted, NotImplementedError):
             result = CheckResult(name, False, not_yet)
         except AssertionError as exc:
-            _log_verdict(checker, name, "wrong", str(exc))
             raise AssertionError(f"{name}: not quite. {exc}") from None
-        except Exception as exc:
-            _log_verdict(checker, name, "error", f"{type(exc).__name__}: {exc}")
-            raise
         else:
             result = CheckResult(name, True, success)
-    _log_verdict(checker, name, "passed" if result.passed else "not attempted", result.message)
     print(("✅ " if result.passed else "✏️ ") + f"{result.name}: {result.message}")
     return result
