@@ -8,6 +8,9 @@ Read once at import time from the environment so that every notebook agrees:
   course still never waits long on the network: downloads use short time-outs.
 * ``COURSE_DEVICE=cpu`` (or ``cuda``, ``cuda:N``, ``mps``) overrides the automatic device choice.
 * ``COURSE_CACHE=folder`` moves the download cache.
+* ``COURSE_THREADS=N`` sets torch's CPU thread count; unset, it is :func:`cpu_budget`, the
+  CPUs this kernel may use (so twenty kernels on a shared hub do not each start one thread
+  per core); ``COURSE_THREADS=0`` leaves torch's own default.
 
 The two switches accept 1/0, true/false, yes/no, on/off or empty (any case); anything else
 is refused with a sentence, so that a typo never silently means "off".
@@ -132,6 +135,55 @@ def cache_dir() -> Path:
         )
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def cpu_budget(*, environ: dict[str, str] | None = None, cpu_max: str | Path = "/sys/fs/cgroup/cpu.max",
+               affinity: int | None = None) -> int:
+    """The CPUs this process may use, at least 1: the least of its CPU affinity
+    (``os.sched_getaffinity``), its cgroup v2 quota (``cpu.max``: ``"quota period"`` or
+    ``"max ..."``) and ``CPU_LIMIT`` (JupyterHub's spawners set it from ``cpu_limit``; it may
+    be a fraction), rounded down."""
+    env = os.environ if environ is None else environ
+    limits: list[float] = []
+    if affinity is None:
+        affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limits.append(affinity)
+    try:
+        quota, period = Path(cpu_max).read_text().split()[:2]
+        if quota != "max" and float(period) > 0:
+            limits.append(float(quota) / float(period))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    value = env.get("CPU_LIMIT", "").strip()
+    if value:
+        try:
+            limit = float(value)
+        except ValueError:
+            raise ValueError(f"CPU_LIMIT={value!r} is not a number of CPUs: JupyterHub sets it like 2 or 0.5.") from None
+        if limit > 0:
+            limits.append(limit)
+    return max(1, int(min(limits)))
+
+
+def set_threads(*, environ: dict[str, str] | None = None) -> int:
+    """Set torch's intra-op thread count from ``COURSE_THREADS`` or :func:`cpu_budget`
+    (see the module's docstring) and return it. Called once when the package is imported."""
+    env = os.environ if environ is None else environ
+    value = env.get("COURSE_THREADS", "").strip()
+    if value:
+        if not value.isdigit():
+            raise ValueError(f"COURSE_THREADS={value!r} should be a whole number of threads, or 0 for torch's default.")
+        if int(value) == 0:
+            return torch.get_num_threads()
+        threads = int(value)
+    else:
+        threads = cpu_budget(environ=env)
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    return threads
+
+
+THREADS: int = set_threads()
 
 
 def describe() -> str:
