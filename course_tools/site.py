@@ -367,6 +367,8 @@ def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str
         "imagenet": is_imagenet,
         "fast": fast_mode(),
         "cache": str(cache),
+        "repo_url": repo_url(),
+        "hub_url": os.environ.get("COURSE_HUB_URL", "").strip(),
         "notebook_seconds": times,
         "execute_seconds": round(executed_s, 1),
         "total_seconds": round(time.monotonic() - start, 1),
