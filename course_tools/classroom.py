@@ -574,6 +574,91 @@ class SafeCsvExportPlugin(ExportPlugin):  # type: ignore[misc,valid-type]
         self.log.info("Exported grades to %s", dest)
 
 
+# ------------------------------------------------------------------------------ the hub
+HUB_COURSE = "st-nst"  # the course id, and the folder nbgitpuller clones into each home
+
+
+def _run_nbgrader(course: Path, *args: str) -> None:
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    done = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def prepare_hub(root: str | Path, assignments: Sequence[str] = ("nb01",)) -> dict[str, str]:
+    """Everything the local hub (classroom/jupyterhub_config.py) needs under ``root``: the
+    instructor's course folder (``course/``, the assignments generated and released), the
+    nbgrader exchange, the students' nbgrader config (``etc/``) and the handout repository
+    (``handout/``, a git repository of the student versions). Returns the nbgitpuller link
+    (a path on the hub) that clones the handout into a student's ``~/st-nst`` and opens the
+    first assignment, and the folders."""
+    root = Path(root).resolve()
+    course, exchange, handout = root / "course", root / "exchange", root / "handout"
+    for name in assignments:
+        if not re.fullmatch(r"nb\d\d", name):
+            raise ValueError(f"the assignment {name!r} should be nbNN, e.g. nb01.")
+    notebooks = [p for p in course_notebooks() if assignment_name(p) in assignments]
+    write_source(course, notebooks)
+    exchange.mkdir(parents=True, exist_ok=True)
+    exchange.chmod(0o777)
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as cfg:
+        cfg.write(f"\n# this hub (course_tools.classroom.prepare_hub)\nc.CourseDirectory.root = {str(course)!r}\n"
+                  f"c.Exchange.root = {str(exchange)!r}\n")
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / "nbgrader_config.py").write_text(
+        "import os\n\nc = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {HUB_COURSE!r}\nc.Exchange.root = {str(exchange)!r}\n"
+        "# every server here runs as one Unix user, so the hub's user name is the student id\n"
+        "# (on a hub with an account or container per learner nbgrader finds it by itself)\n"
+        "c.CourseDirectory.student_id = os.environ.get('JUPYTERHUB_USER', '*')\n"
+        "# a student's assignments are in ~/<course id>/<assignment>/, where nbgitpuller puts them\n"
+        "c.Exchange.path_includes_course = True\n", encoding="utf-8")
+    for name in assignments:
+        _run_nbgrader(course, "generate_assignment", name, "--force")
+        _run_nbgrader(course, "release_assignment", name, "--force")
+    if handout.exists():
+        shutil.rmtree(handout)
+    shutil.copytree(course / "release", handout)
+    git = {**os.environ, "GIT_AUTHOR_NAME": "instructor", "GIT_AUTHOR_EMAIL": "instructor@localhost",
+           "GIT_COMMITTER_NAME": "instructor", "GIT_COMMITTER_EMAIL": "instructor@localhost"}
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "."], ["git", "commit", "-q", "-m", "handout"]):
+        subprocess.run(cmd, cwd=handout, env=git, check=True, capture_output=True)
+    first = next((course / "release" / assignments[0]).glob("*.ipynb")).name
+    from urllib.parse import urlencode
+
+    link = "/hub/user-redirect/git-pull?" + urlencode({
+        "repo": f"file://{handout}", "branch": "main", "targetpath": HUB_COURSE,
+        "urlpath": f"lab/tree/{HUB_COURSE}/{assignments[0]}/{first}"})
+    return {"link": link, "course": str(course), "exchange": str(exchange), "handout": str(handout)}
+
+
+def demo(root: str | Path = config.PROJECT_ROOT / "build" / "classroom-hub", port: int = 8000) -> None:
+    """Prepare a local hub under ``root`` and run JupyterHub in the foreground (Ctrl+C stops it)."""
+    root = Path(root).resolve()
+    if shutil.which("configurable-http-proxy") is None:
+        raise RuntimeError("JupyterHub's proxy is missing: `npm install -g configurable-http-proxy` "
+                           "(Node.js from your package manager).")
+    root.mkdir(parents=True, exist_ok=True)
+    info = prepare_hub(root, [assignment_name(p) for p in course_notebooks()])
+    base = f"http://127.0.0.1:{port}"
+    print(textwrap.dedent(f"""\
+        A classroom on {base} (password for everyone: classroom). In a browser:
+          1. log in as alice, then open {base}{info['link']}
+             nbgitpuller clones the student versions into ~/{HUB_COURSE} and opens notebook 01;
+             run it, answer Exercise 1, save, then Nbgrader > Assignment List > nb01 > Submit;
+          2. log out, and do the same as bob (or submit without answering);
+          3. as the instructor, in a terminal here:
+               cd {info['course']} && PATH={Path(sys.executable).parent}:$PATH nbgrader collect nb01
+               {sys.executable} -m course_tools.classroom autograde nb01 --course-dir {info['course']}
+               cd {info['course']} && PATH={Path(sys.executable).parent}:$PATH nbgrader export --to grades.csv
+             or log in as instructor and open Nbgrader > Formgrader (the gradebook).
+        Ctrl+C stops the hub; everything lives in {root}."""), flush=True)
+    env = dict(os.environ, CLASSROOM_HUB_ROOT=str(root), CLASSROOM_HUB_PORT=str(port))
+    hub = [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(CLASSROOM_DIR / "jupyterhub_config.py")]
+    subprocess.run(hub, cwd=root, env=env, check=False)
+
+
 # ------------------------------------------------------------------------------ measurement
 def run_notebook(nb, *, fast: bool, timeout: int, allow_errors: bool, env: dict[str, str] | None = None) -> None:
     """Execute ``nb`` (a ``nbformat`` notebook, filled in place) in a fresh ``python3``
@@ -624,12 +709,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--timeout", type=float, default=900, help="seconds per submission (default 900)")
     grade.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
+    dem = commands.add_parser("demo", help="a local JupyterHub with an instructor and two students",
+                              description="Prepare build/classroom-hub and run a local JupyterHub "
+                                          "(make classroom-demo); it prints what to click.")
+    dem.add_argument("--port", type=int, default=8000)
     kernel = commands.add_parser("kernel", help=argparse.SUPPRESS)
     kernel.add_argument("kernel_argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "kernel":
         cmd = kernel_command([a for a in args.kernel_argv if a != "--"])
         os.execvp(cmd[0], cmd)
+    if args.command == "demo":
+        try:
+            demo(port=args.port)
+        except (RuntimeError, ValueError) as exc:
+            parser.error(str(exc))
+        return 0
     if args.command == "source":
         try:
             written = write_source(args.course_dir, args.notebooks or None)
