@@ -164,7 +164,8 @@ def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str
         lines = []
         for uri in failed:
             record = jc.get_project_record(uri)
-            tail = (record.traceback or "").strip().splitlines()[-3:]
+            lines_ = re.sub(r"\x1b\[[0-9;]*m", "", record.traceback or "").strip().splitlines()
+            tail = [t for t in lines_ if t.strip()][-2:]
             lines.append(f"{Path(uri).name}: " + " | ".join(tail))
         raise SiteError("These notebooks failed, so the site was not built: " + "; ".join(lines))
     times = {}
