@@ -29,9 +29,15 @@ evaluation, and anything can be kept with the best state (deformable transfer)::
 
 One step is **one** evaluation (one forward and backward pass) for both optimisers:
 L-BFGS runs with ``max_iter=1`` and no line search, so curves and timings compare fairly.
+Without a line search nothing bounds an L-BFGS step: on a content with little texture (a
+logo, a gradient, a line drawing) an early curvature estimate can ask for a step of ~30 in
+``z``, which saturates half the sigmoids, whose slope ``x(1 - x)`` then vanishes. So each
+L-BFGS step is shortened, if needed, until no pixel moves by more than ``step_cap``
+(:data:`STEP_CAP`; ``benchmarks/lbfgs_safeguard.py`` compares this with the other remedies).
 The loop stops when the steps are done, when ``on_step`` returns true (``"callback"``),
 on Ctrl-C / a kernel interrupt (``"interrupted"``) and on a NaN, infinite or exploding loss
-(``"diverged"``); in every case :class:`Outcome` holds the best evaluated state.
+(``"diverged"``); in every case :class:`Outcome` holds the best evaluated state, and its
+``warning`` says when the loss ended above its start or rose far above it on the way.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ STOP_REASONS = ("finished", "callback", "interrupted", "diverged")
 #: If the largest first gradient entry is below this, L-BFGS sees the loss rescaled
 #: (see :func:`lbfgs_gradient_scale`).
 GRAD_FLOOR = 0.1
+#: The most an L-BFGS step may move any pixel (images in [0, 1]); ``None`` turns the cap off.
+STEP_CAP = 0.25
+#: A loss this many times its start on the way counts as a divergence the run recovered from.
+RISE = 2.0
 
 
 @dataclass
@@ -92,6 +102,9 @@ class Outcome:
         best_extra: that evaluation's ``extra``.
         message: for ``"diverged"``, one sentence saying what happened and what to do.
         loss_scale: the factor L-BFGS saw the loss multiplied by (1.0 for Adam).
+        warning: one sentence when the last loss is above the first, or the loss rose
+            above :data:`RISE` × the first and came back ("" otherwise).
+        capped: steps that :data:`STEP_CAP` shortened.
     """
 
     reason: str
@@ -100,6 +113,8 @@ class Outcome:
     best_extra: Any = None
     message: str = ""
     loss_scale: float = 1.0
+    warning: str = ""
+    capped: int = 0
 
 
 def lbfgs_gradient_scale(grad: torch.Tensor) -> float:
@@ -156,13 +171,18 @@ class ClosureStepper:
         optimiser: ``"lbfgs"`` or ``"adam"``; lr, history_size: its settings.
         also: further optimisers stepped after it with the gradients of the **same**
             evaluation (e.g. Adam on a warp's control points). Their gradients are not rescaled.
+        step_cap: L-BFGS only: shorten a step so that no pixel moves by more than this
+            (``None``: never); to_pixels: the image of a parameter (``torch.sigmoid`` for logits).
     """
 
     def __init__(self, params: Sequence[torch.Tensor], evaluate: Callable[[], Evaluation], *, optimiser: str,
-                 lr: float, history_size: int = 100, also: Sequence[torch.optim.Optimizer] = ()) -> None:
+                 lr: float, history_size: int = 100, also: Sequence[torch.optim.Optimizer] = (),
+                 step_cap: float | None = STEP_CAP, to_pixels: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid) -> None:
         self.params, self.evaluate, self.also = list(params), evaluate, list(also)
         self.optimiser = make_optimiser(optimiser, self.params, lr, history_size)
         self.rescale = optimiser == "lbfgs"
+        self.step_cap = step_cap if self.rescale else None
+        self.to_pixels, self.capped = to_pixels, 0
         self.loss_scale = 1.0
         self._scale_fixed = False
         self._best_value = math.inf
@@ -194,10 +214,36 @@ class ClosureStepper:
         return ev.loss.detach() * self.loss_scale
 
     def step(self, read: bool = True) -> list[Record]:
+        before = [p.detach().clone() for p in self.params] if self.step_cap is not None else None
         self.optimiser.step(self.closure)
+        if before is not None:
+            self._cap(before)
         for opt in self.also:
             opt.step()
         return [self._record]
+
+    @torch.no_grad()
+    def _cap(self, before: list[torch.Tensor]) -> None:
+        """Shorten the step just taken until no pixel moved more than ``step_cap`` (bisection
+        on its length, no evaluation), and the length L-BFGS remembers with it, so that its
+        next curvature pair is the step really taken."""
+        after = [p.clone() for p in self.params]
+
+        def moved(frac: float) -> float:
+            return max((self.to_pixels(torch.lerp(b, a, frac)) - self.to_pixels(b)).abs().max().item()
+                       for a, b in zip(after, before, strict=True))
+
+        if moved(1.0) <= self.step_cap:
+            return
+        lo, hi = 0.0, 1.0
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if moved(mid) <= self.step_cap else (lo, mid)
+        for p, a, b in zip(self.params, after, before, strict=True):
+            p.copy_(torch.lerp(b, a, lo))
+        state = self.optimiser.state[self.params[0]]
+        state["t"] = state["t"] * lo
+        self.capped += 1
 
     def best(self) -> tuple[torch.Tensor, Any]:
         return self._best
@@ -217,6 +263,8 @@ def optimise(
     max_loss_ratio: float = math.inf,
     stepper: Stepper | None = None,
     read_every: int = 1,
+    step_cap: float | None = STEP_CAP,
+    to_pixels: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid,
 ) -> Outcome:
     """Minimise ``evaluate().loss`` over ``params`` for ``steps`` steps.
 
@@ -236,13 +284,17 @@ def optimise(
             optimiser settings are then already in it), e.g. :class:`course_utils.accel.GraphedAdam`.
         read_every: a stepper that keeps its losses on the device reads them back every
             this many steps (and at the end); the plain step reads every step.
+        step_cap, to_pixels: L-BFGS's cap on how far a step moves any pixel, and the image
+            of a parameter (see :class:`ClosureStepper`).
 
     Returns:
         An :class:`Outcome` (the run never raises for a stop: ``reason`` says why it ended).
     """
     if stepper is None:
-        stepper = ClosureStepper(params, evaluate, optimiser=optimiser, lr=lr, history_size=history_size, also=also)
+        stepper = ClosureStepper(params, evaluate, optimiser=optimiser, lr=lr, history_size=history_size, also=also,
+                                 step_cap=step_cap, to_pixels=to_pixels)
     done, first, reason, message = 0, None, "finished", ""
+    last = peak = (-math.inf, 0)  # (loss, step)
     try:
         for i in range(steps):
             try:
@@ -259,6 +311,7 @@ def optimise(
                     reason, message = "diverged", _diverged(value, done + 1, max_loss_ratio)
                     break
                 done += 1
+                last, peak = (value, done), max(peak, (value, done))
                 if on_step is not None and _stops(on_step(done, rec)):
                     reason = "callback"
                     break
@@ -267,7 +320,21 @@ def optimise(
     except KeyboardInterrupt:
         reason = "interrupted"
     image, extra = stepper.best()
-    return Outcome(reason, done, image, extra, message, stepper.loss_scale)
+    return Outcome(reason, done, image, extra, message, stepper.loss_scale, _warning(first, last, peak),
+                   getattr(stepper, "capped", 0))
+
+
+def _warning(first: float | None, last: tuple[float, int], peak: tuple[float, int]) -> str:
+    """One sentence when the loss ended above its start or rose above RISE × it on the way."""
+    if first is None or last[1] < 2:
+        return ""
+    if last[0] > first:
+        return (f"the loss ended at {last[0]:.3g}, above its start ({first:.3g}); the best image seen "
+                "is returned, try fewer steps, a lower lr or optimiser='adam'")
+    if peak[0] > RISE * first:
+        return (f"the loss rose to {peak[0] / first:.3g}× its start at step {peak[1]} and came back "
+                f"(ended at {last[0] / first:.3g}× its start); the best image seen is returned")
+    return ""
 
 
 def _stops(answer: Any) -> bool:
@@ -338,6 +405,7 @@ class Recorder:
 
 
 __all__ = [
-    "ClosureStepper", "Evaluation", "GRAD_FLOOR", "OPTIMISERS", "Outcome", "Record", "Recorder", "STOP_REASONS",
+    "ClosureStepper", "Evaluation", "GRAD_FLOOR", "OPTIMISERS", "Outcome", "RISE", "Record", "Recorder", "STEP_CAP",
+    "STOP_REASONS",
     "Stepper", "lbfgs_gradient_scale", "make_optimiser", "optimise",
 ]

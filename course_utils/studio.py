@@ -359,10 +359,10 @@ class StyleStudio:
             partial = getattr(exc, "result", None)
             self._say(f"⚠️ The run failed: {exc}", error=True)
             result = partial
-        else:
-            self._say(
-                f"{'Stopped' if result.stopped_reason != 'finished' else 'Done'}: {result.describe()}"
-            )
+        else:  # a "recovered" run ran every step; its warning is shown in the engine's words
+            done = result.stopped_reason in ("finished", "recovered")
+            self._say(f"{'Done' if done else 'Stopped'}{' ⚠️' if getattr(result, 'warning', '') else ''}: "
+                      f"{result.describe()}")
         finally:
             self._started.set()
             self.run_button.disabled, self.stop_button.disabled = False, True

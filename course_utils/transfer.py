@@ -21,14 +21,14 @@ What :func:`stylise` does, in reading order:
    every iterate is a valid image and L-BFGS sees one smooth function. The tutorial's
    in-place clamp is kept to show why it hurts L-BFGS (notebook 04).
 4. **One loop** (:func:`course_utils.loop.optimise`): one forward and backward pass per
-   step for L-BFGS and Adam, with L-BFGS's gradient rescaling in one place
-   (:func:`course_utils.loop.lbfgs_gradient_scale`).
+   step for L-BFGS and Adam; L-BFGS's gradient rescaling and its step cap live there.
 5. **Coarse to fine** with ``scales=(0.5, 1.0)``: half size first, then refined.
 6. **Observable and interruptible**: a progress bar, an optional live preview, a
    ``callback(step, image, losses)`` that may return ``True`` to stop, and Ctrl-C return
    the best image so far with ``result.stopped_reason`` set.
 7. **Divergence is loud**: a NaN, infinite or exploding loss raises :class:`TransferError`
-   with the best image so far on its ``.result``.
+   with the best image so far on its ``.result``; a loss that ended above its start, or
+   rose far above it and came back, ends as ``"recovered"`` with the best image.
 
 On a GPU, :mod:`course_utils.accel` chooses bfloat16, channels-last and CUDA graphs; what
 it chose is on ``result.plan``, never written back into the config.
@@ -49,10 +49,11 @@ import torch.nn.functional as F
 from . import accel, colour, features, loop, memory
 from . import config as course_config
 from .images import resize
-from .loop import OPTIMISERS, STOP_REASONS, lbfgs_gradient_scale, optimise
+from .loop import OPTIMISERS, lbfgs_gradient_scale, optimise
 from .objective import Objective, layer_weights
 from .transfer_config import COLOUR_MODES, INITS, PIXEL_RANGES, TransferConfig, configured
 
+STOP_REASONS = ("finished", "recovered", "callback", "interrupted", "diverged")  # TransferResult.stopped_reason
 _LOGIT_EPS = 1e-3  # sigmoid(z) never reaches 0 or 1: start pixels at least this far inside
 
 
@@ -81,7 +82,9 @@ class TransferResult:
             ``config.scales``). The content and style terms are the course's relative
             errors, so 0.1 means "10 % of the target's squared norm".
         config: the settings the caller asked for (unchanged by the engine).
-        stopped_reason: ``"finished"``, ``"callback"``, ``"interrupted"`` or ``"diverged"``.
+        stopped_reason: ``"finished"``, ``"recovered"`` (all steps ran, but the loss ended
+            above its start or rose far above it: ``warning`` says which), ``"callback"``,
+            ``"interrupted"`` or ``"diverged"``.
         steps_done: steps taken, all scales together.
         seconds: wall-clock time of the optimisation.
         source: which feature network was used (ImageNet VGG19 or the offline fallback).
@@ -106,6 +109,7 @@ class TransferResult:
     lr: float = 0.0
     plan: accel.Plan | None = None
     loss_scales: list[float] = field(default_factory=list)
+    warning: str = ""
 
     def final(self, term: str = "total") -> float:
         """The last recorded value of a history term (``nan`` if no step was taken)."""
@@ -119,6 +123,7 @@ class TransferResult:
             f"{self.steps_done} steps in {self.seconds:.1f} s ({self.stopped_reason}); "
             f"style {self.final('style'):.3g}, content {self.final('content'):.3g}, "
             f"tv {self.final('tv'):.3g} | {short_source(self.source)}{f' | {fast}' if fast else ''}"
+            f"{f' | warning: {self.warning}' if self.warning else ''}"
         )
 
 
@@ -314,6 +319,7 @@ def stylise(
     image: torch.Tensor | None = None  # the current image (1, 3, h, w) in [0, 1], CPU
     out = loop.Outcome("finished", 0, None)
     scales_used: list[float] = []
+    warnings: list[str] = []
     try:
         for si, (scale, n_steps) in enumerate(zip(cfg.scales, steps, strict=True)):
             recorder.scale_index = si
@@ -322,6 +328,8 @@ def stylise(
             objective = accel.compiled(Objective(network, c_s, s_s, blend, cfg, accel.style_loss_for(fast)), fast)
             out = _run_level(objective, image.to(dev), n_steps, cfg, fast, recorder)
             scales_used.append(out.loss_scale)
+            if out.warning:
+                warnings.append(f"at {hw[0]}x{hw[1]} px, {out.warning}")
             if out.best_image is not None:
                 image = out.best_image.detach().cpu()
             if out.reason != "finished":
@@ -337,11 +345,12 @@ def stylise(
     result_image = result_image.clamp(0, 1)
     if cfg.preserve_colour == "luminance":
         result_image = colour.with_chroma_of(colour.luminance(result_image), resize(colour_source, out_hw))
+    reason = "recovered" if out.reason == "finished" and warnings else out.reason
     result = TransferResult(
-        image=result_image.contiguous(), history=history, config=cfg, stopped_reason=out.reason,
+        image=result_image.contiguous(), history=history, config=cfg, stopped_reason=reason,
         steps_done=recorder.steps, seconds=time.perf_counter() - recorder.start, source=extractor.source,
         is_imagenet=extractor.is_imagenet, preview=preview.widget if preview is not None else None,
-        lr=cfg.resolved_lr(), plan=fast, loss_scales=scales_used,
+        lr=cfg.resolved_lr(), plan=fast, loss_scales=scales_used, warning="; ".join(warnings),
     )
     if preview is not None and history["total"]:
         preview.update(result.steps_done, result.image, history, f"({out.reason})")
@@ -377,7 +386,8 @@ def _run_level(objective: Callable, image: torch.Tensor, n_steps: int, cfg: Tran
         read_every = 1 if cfg.callback is not None else (cfg.preview_every or accel.READ_EVERY)
     out = optimise([variable], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
                    history_size=cfg.history_size, on_step=recorder, after_step=clamp_pixels if clamp else None,
-                   max_loss_ratio=cfg.max_loss_ratio, stepper=stepper, read_every=read_every)
+                   max_loss_ratio=cfg.max_loss_ratio, stepper=stepper, read_every=read_every,
+                   step_cap=cfg.step_cap, to_pixels=lambda v: to_image(v, cfg.pixel_range))
     if out.best_image is None:  # no evaluation finished: the level's start
         out.best_image = image
     return out

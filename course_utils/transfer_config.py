@@ -21,7 +21,7 @@ import torch
 
 from . import accel, features
 from .checks import is_whole
-from .loop import OPTIMISERS
+from .loop import OPTIMISERS, STEP_CAP
 from .objective import layer_weights
 
 
@@ -53,6 +53,8 @@ class TransferConfig:
         lr: step size; ``None`` picks 1.0 for L-BFGS and 0.05 for Adam (in units of the
             optimised variable: logits for ``pixel_range="sigmoid"``, else pixels).
         history_size: L-BFGS memory (pairs of vectors kept).
+        step_cap: the most one L-BFGS step may move any pixel (longer steps are shortened;
+            see :mod:`course_utils.loop`); ``None`` switches the cap off.
         init: start from the ``"content"``, seeded mid-grey ``"noise"`` (uniform in
             [0.25, 0.75]) or the ``"style"`` image (stretched to the content's size).
         seed: seeds the noise; same seed, same pixels on a CPU.
@@ -109,6 +111,7 @@ class TransferConfig:
     steps: int | Sequence[int] = 200
     lr: float | None = None
     history_size: int = 100
+    step_cap: float | None = STEP_CAP
     init: str = "content"
     seed: int = 0
     pixel_range: str = "sigmoid"
@@ -187,6 +190,8 @@ class TransferConfig:
             raise bad("lr", "None or a finite number > 0, e.g. 0.05")
         if not is_whole(self.history_size) or self.history_size < 1:
             raise bad("history_size", "a whole number >= 1 (pairs L-BFGS keeps), e.g. 100")
+        if self.step_cap is not None and (not _finite(self.step_cap) or not 0 < self.step_cap <= 1):
+            raise bad("step_cap", "None or a number in (0, 1], e.g. 0.25")
         if not self.max_loss_ratio > 1:
             raise bad("max_loss_ratio", "a number > 1")
         if not is_whole(self.preview_every) or self.preview_every < 0:
