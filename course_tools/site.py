@@ -373,7 +373,7 @@ def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str
         "notebook_seconds": times,
         "execute_seconds": round(executed_s, 1),
         "total_seconds": round(time.monotonic() - start, 1),
-        "pages": len(list(target.rglob("*.html"))),
+        "pages": sum(1 for p in target.rglob("*.html") if "_static" not in p.relative_to(target).parts),
         "colab_copies": len(colab),
     }
     (target / "build-info.json").write_text(json.dumps(summary, indent=2))
