@@ -80,13 +80,15 @@ def _messages_in(path: Path) -> list[tuple[str, int]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: list[tuple[str, int]] = []
 
-    def add(node: ast.expr | None) -> None:
+    def add(node: ast.expr | None, explicit: bool = False) -> None:
+        """``explicit``: the code asked for a translation, so even a message of fields and
+        punctuation only (``f"{name}: {message}"``) is one."""
         if node is None:
             return
         extra: list[str] = []
         t = _template(node, extra)
         for s in [t, *extra]:
-            if s and any(ch.isalpha() for ch in s):
+            if s and (any(ch.isalpha() for ch in s) or (explicit and s is t and s.strip("{}0123456789"))):
                 found.append((s, node.lineno))
 
     for node in ast.walk(tree):
@@ -107,7 +109,7 @@ def _messages_in(path: Path) -> list[tuple[str, int]]:
         elif isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "not_yet" for t in node.targets):
             add(node.value)
         elif _is_translate_call(node):
-            add(node.args[0])
+            add(node.args[0], explicit=True)
     return found
 
 

@@ -12,6 +12,7 @@ import pytest
 from course_tools import translate as tr
 from course_tools import translate_messages as tm
 from course_utils import features, i18n
+from course_utils.exercises import ex01
 
 
 def test_every_package_message_has_a_reviewed_translation():
@@ -70,6 +71,18 @@ def test_a_hint_with_values_is_translated_with_its_values():
     assert out == "对于 30° 和宽高比 2.0，应为 [[1.0]]，得到的是 [[2.0]]（你是否按宽高比缩放了非对角元素？）"
     assert i18n.translate(msg, "en") == msg
     assert i18n.translate("a message nobody wrote", "zh") == "a message nobody wrote"
+
+
+def test_a_wrong_answer_gets_its_hint_in_chinese(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    with pytest.raises(AssertionError) as info:
+        ex01.check_invert(lambda theta: theta)  # not the inverse
+    assert str(info.value).startswith("练习 2（求 θ 的逆）：还不太对。compose(theta, your_inverse) 应当是恒等变换")
+    ex01.check_invert(None)
+    assert capsys.readouterr().out.strip() == "✏️ 练习 2（求 θ 的逆）：尚未作答：请填好上面的单元格，然后重新运行。"
+    monkeypatch.setenv("COURSE_LANG", "en")
+    with pytest.raises(AssertionError, match=r"^Exercise 2 \(invert θ\): not quite\. compose"):
+        ex01.check_invert(lambda theta: theta)
 
 
 def test_the_offline_notice_is_chinese_in_a_chinese_notebook(monkeypatch, capsys):

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import i18n
+
 # A checker's verdict is feedback for the learner, nothing more: grades come from nbgrader's
 # graded test cells (course_tools.classroom), which the grader restores and runs itself,
 # never from anything the learner's kernel prints or writes.
@@ -50,8 +52,9 @@ def check(name: str, answer: Any, test: Callable[[Any], None], success: str) -> 
         except (NotAttempted, NotImplementedError):
             result = CheckResult(name, False, not_yet)
         except AssertionError as exc:
-            raise AssertionError(f"{name}: not quite. {exc}") from None
+            raise AssertionError(i18n.translate(f"{name}: not quite. {exc}")) from None
         else:
             result = CheckResult(name, True, success)
-    print(("✅ " if result.passed else "✏️ ") + f"{result.name}: {result.message}")
+    # In the notebook's language (the hints of a notebook in notebooks/zh/ are Chinese).
+    print(("✅ " if result.passed else "✏️ ") + i18n.translate(f"{result.name}: {result.message}"))
     return result
