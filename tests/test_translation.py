@@ -203,3 +203,20 @@ def test_translated_documents_links_resolve():
         for target in re.findall(r"\]\(([^)\s#]+)", out.read_text(encoding="utf-8")):
             if not re.match(r"^[a-z]+:", target):
                 assert (out.parent / target).exists(), f"{out.name} links to {target}, which does not exist"
+
+
+def test_chinese_markdown_has_no_stray_emphasis_markers():
+    """CommonMark only closes ``**bold**`` next to CJK text when the delimiter is not wedged
+    between punctuation and a letter (``零。**经过`` stays literal): render every translated
+    cell and document and look for a leftover ``*``."""
+    markdown_it = pytest.importorskip("markdown_it")
+    md = markdown_it.MarkdownIt("commonmark").enable("table")
+    texts = [(f"{p.name} cell {c['id']}", "".join(c["source"])) for p in tr.OUT_NOTEBOOKS.glob("*.ipynb")
+             for c in tr.read_notebook(p)["cells"] if c["cell_type"] == "markdown"]
+    texts += [(p.name, p.read_text(encoding="utf-8")) for p in (tr.ROOT / "README.zh-CN.md", tr.ROOT / "docs" / "glossary.md")]
+    texts += [(out.name, out.read_text(encoding="utf-8")) for _, out in tr.DOCUMENTS.values() if out.exists()]
+    for where, text in texts:
+        html = re.sub(r"<(code|pre)>.*?</\1>", "", md.render(text), flags=re.S)
+        html = re.sub(r"\$[^$]*\$", "", html)
+        stray = re.findall(r".{0,15}(?:\*\*|(?<![\w*])\*(?![\s*])).{0,15}", html)
+        assert not stray, f"{where}: emphasis markers left as text: {stray[:3]}"
