@@ -294,7 +294,7 @@ def still_html(model_id: str, models: dict) -> str:
 
 
 # ------------------------------------------------------------------------ Colab
-def colab_setup_source(repo: str) -> str:
+def colab_setup_source(repo: str, folder: str = "notebooks") -> str:
     """The one cell Colab needs: the repository (code and sample images), the PyTorch the
     course is checked against (pyproject.toml's pins; notebook 00 checks them) and the
     course package, whose other needs Colab already has."""
@@ -310,7 +310,7 @@ def colab_setup_source(repo: str) -> str:
             "    !pip install --quiet --no-deps -e /content/course",
             'if "google.colab" in sys.modules:',
             '    sys.path.insert(0, "/content/course")',
-            "    %cd /content/course/notebooks",
+            f"    %cd /content/course/{folder}",  # the notebook's folder: notebooks/zh speaks Chinese
         ]
     )
 
@@ -323,7 +323,8 @@ def write_colab_copies(paths: Sequence[Path], out: Path, repo: str) -> list[Path
     written = []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        cell = nbformat.v4.new_code_cell(colab_setup_source(repo))
+        folder = path.parent.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else "notebooks"
+        cell = nbformat.v4.new_code_cell(colab_setup_source(repo, folder))
         cell.metadata["tags"] = ["colab-setup"]
         nb.cells.insert(0, cell)
         target = out / path.name

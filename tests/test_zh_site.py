@@ -65,3 +65,13 @@ def test_the_chinese_site_is_chinese_and_switches_to_english(zh_site):
     assert links == ["../../../notebooks/00_setup_and_tour.html"]
     english_pages = {f"notebooks/{p.stem}.html" for p in site.notebooks("en")}
     assert (page.parent / links[0]).resolve().relative_to(zh_site.resolve()).as_posix() in english_pages
+
+
+def test_the_colab_copy_of_a_chinese_notebook_runs_in_notebooks_zh(tmp_path):
+    import json
+
+    zh = site.write_colab_copies([ROOT / "notebooks" / "zh" / "00_setup_and_tour.ipynb"], tmp_path / "zh", "r")
+    en = site.write_colab_copies([ROOT / "notebooks" / "00_setup_and_tour.ipynb"], tmp_path / "en", "r")
+    first = lambda p: "".join(json.loads(p.read_text(encoding="utf-8"))["cells"][0]["source"])  # noqa: E731
+    assert first(zh[0]).rstrip().splitlines()[-1].startswith("    %cd /content/course/notebooks/zh")
+    assert first(en[0]).rstrip().splitlines()[-1].startswith("    %cd /content/course/notebooks ")
