@@ -73,5 +73,5 @@ def test_the_colab_copy_of_a_chinese_notebook_runs_in_notebooks_zh(tmp_path):
     zh = site.write_colab_copies([ROOT / "notebooks" / "zh" / "00_setup_and_tour.ipynb"], tmp_path / "zh", "r")
     en = site.write_colab_copies([ROOT / "notebooks" / "00_setup_and_tour.ipynb"], tmp_path / "en", "r")
     first = lambda p: "".join(json.loads(p.read_text(encoding="utf-8"))["cells"][0]["source"])  # noqa: E731
-    assert first(zh[0]).rstrip().splitlines()[-1].startswith("    %cd /content/course/notebooks/zh")
-    assert first(en[0]).rstrip().splitlines()[-1].startswith("    %cd /content/course/notebooks ")
+    assert first(zh[0]).rstrip().splitlines()[-1] == "    %cd /content/course/notebooks/zh"
+    assert first(en[0]).rstrip().splitlines()[-1] == "    %cd /content/course/notebooks"
