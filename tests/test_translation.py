@@ -220,3 +220,16 @@ def test_chinese_markdown_has_no_stray_emphasis_markers():
         html = re.sub(r"\$[^$]*\$", "", html)
         stray = re.findall(r".{0,15}(?:\*\*|(?<![\w*])\*(?![\s*])).{0,15}", html)
         assert not stray, f"{where}: emphasis markers left as text: {stray[:3]}"
+
+
+def test_glossary_has_every_chinese_term_the_english_course_gives():
+    """The English notebooks and guide give key terms their Chinese name in brackets,
+    "**affine transform** (仿射变换)": each such term is in docs/glossary.md."""
+    glossary = (tr.ROOT / "docs" / "glossary.md").read_text(encoding="utf-8")
+    missing = set()
+    for name, path in tr.sources().items():
+        text = path.read_text(encoding="utf-8") if path.suffix == ".md" else "\n".join(
+            "".join(c["source"]) for c in tr.read_notebook(path)["cells"] if c["cell_type"] == "markdown")
+        missing |= {f"{term} ({name})" for term in re.findall(r"[(（]([\u4e00-\u9fff]{2,})", text)
+                    if term not in glossary}
+    assert not missing, f"add to docs/glossary.md: {sorted(missing)}"
