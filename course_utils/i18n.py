@@ -164,6 +164,9 @@ def _translate_box(message: str, lang: str) -> str:
 # -- figures ----------------------------------------------------------------------------------
 
 
+_CJK_FILES = ("notosanscjk", "sourcehansans", "wqy-", "msyh", "simhei", "pingfang", "stheiti")
+
+
 def cjk_font() -> str | None:
     """The first installed CJK font of :data:`CJK_FONTS`, appended to Matplotlib's font
     families as a fallback (Latin text keeps its font; a glyph it lacks comes from the CJK
@@ -172,6 +175,11 @@ def cjk_font() -> str | None:
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not installed & set(CJK_FONTS):  # installed after Matplotlib cached its font list?
+        for path in font_manager.findSystemFonts():
+            if any(key in Path(path).name.lower() for key in _CJK_FILES):
+                font_manager.fontManager.addfont(path)
+        installed = {f.name for f in font_manager.fontManager.ttflist}
     for name in CJK_FONTS:
         if name in installed:
             families = list(mpl.rcParams["font.family"])

@@ -116,3 +116,13 @@ def test_matplotlib_draws_a_chinese_title_without_missing_glyphs():
         assert not missing, missing
     finally:
         plt.close(fig)
+
+
+def test_a_cjk_font_installed_after_matplotlib_cached_its_list_is_found(monkeypatch):
+    from matplotlib import font_manager
+
+    if i18n.cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk; .ci/run installs it)")
+    stale = [f for f in font_manager.fontManager.ttflist if f.name not in i18n.CJK_FONTS]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
+    assert i18n.cjk_font() in i18n.CJK_FONTS
