@@ -439,6 +439,25 @@ class GradingRun:
     log: str
 
 
+def _kill_marked(marker: str) -> int:
+    """SIGKILL every process whose environment holds ``COURSE_GRADING_RUN=marker``: the
+    confined kernels of one grading run, which jupyter_client starts in sessions of their
+    own (so killing nbgrader's process group misses them). Killing a kernel's outer
+    bubblewrap ends its PID namespace, and with it everything the notebook started."""
+    needle = f"COURSE_GRADING_RUN={marker}".encode()
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError):
+            continue  # gone already, or not ours to read
+    return killed
+
+
 def _students(course: Path, assignment: str) -> list[str]:
     submitted = course / "submitted"
     if not submitted.is_dir():
@@ -476,6 +495,8 @@ def autograde(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR, *, s
         else:
             env.pop("COURSE_FAST", None)
         for student in chosen:
+            marker = os.urandom(8).hex()
+            env["COURSE_GRADING_RUN"] = marker
             log_path = Path(tmp) / "autograde.log"
             start = time.perf_counter()
             with open(log_path, "w+", encoding="utf-8") as log:
@@ -489,6 +510,8 @@ def autograde(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR, *, s
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
                     status = "timed out"
+                finally:
+                    _kill_marked(marker)  # a kernel nbgrader left behind, and all it started
                 log.seek(0)
                 text = log.read()
             runs.append(GradingRun(student, status, time.perf_counter() - start, text[-4000:]))

@@ -266,11 +266,24 @@ def test_submissions_cannot_reach_outside_their_folder(graded):
     assert "wrote" not in out and out.count("refused") >= 4, out[:2000]
 
 
+def _processes_naming(path: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and str(path) in cmdline:
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
 @graded_runs
 @needs_nbgrader
 @needs_bwrap
 def test_a_broken_or_hanging_submission_costs_only_its_own_grade(graded):
-    _, runs, scores, _, _ = graded
+    course, runs, scores, _, _ = graded
+    assert _processes_naming(course) == []  # no kernel outlives its grading run
     assert runs["broken"].status == "failed" and not any(scores.get("broken", {}).values())
     assert runs["hang"].status == "timed out" and runs["hang"].seconds < 60
     print({r.student: round(r.seconds) for r in runs.values()})  # seconds per submission, for the record
