@@ -609,7 +609,7 @@ def _run_nbgrader(course: Path, *args: str) -> None:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def prepare_hub(root: str | Path, assignments: Sequence[str] = ("nb01",)) -> dict[str, str]:
+def prepare_hub(root: str | Path, assignments: Sequence[str] = ("nb01",), open_first: str | None = None) -> dict[str, str]:
     """Everything the local hub (classroom/jupyterhub_config.py) needs under ``root``: the
     instructor's course folder (``course/``, the assignments generated and released), the
     nbgrader exchange, the students' nbgrader config (``etc/``) and the handout repository
@@ -647,12 +647,13 @@ def prepare_hub(root: str | Path, assignments: Sequence[str] = ("nb01",)) -> dic
            "GIT_COMMITTER_NAME": "instructor", "GIT_COMMITTER_EMAIL": "instructor@localhost"}
     for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "."], ["git", "commit", "-q", "-m", "handout"]):
         subprocess.run(cmd, cwd=handout, env=git, check=True, capture_output=True)
-    first = next((course / "release" / assignments[0]).glob("*.ipynb")).name
+    opened = open_first or assignments[0]
+    first = next((course / "release" / opened).glob("*.ipynb")).name
     from urllib.parse import urlencode
 
     link = "/hub/user-redirect/git-pull?" + urlencode({
         "repo": f"file://{handout}", "branch": "main", "targetpath": HUB_COURSE,
-        "urlpath": f"lab/tree/{HUB_COURSE}/{assignments[0]}/{first}"})
+        "urlpath": f"lab/tree/{HUB_COURSE}/{opened}/{first}"})
     return {"link": link, "course": str(course), "exchange": str(exchange), "handout": str(handout)}
 
 
@@ -663,7 +664,7 @@ def demo(root: str | Path = config.PROJECT_ROOT / "build" / "classroom-hub", por
         raise RuntimeError("JupyterHub's proxy is missing: `npm install -g configurable-http-proxy` "
                            "(Node.js from your package manager).")
     root.mkdir(parents=True, exist_ok=True)
-    info = prepare_hub(root, [assignment_name(p) for p in course_notebooks()])
+    info = prepare_hub(root, [assignment_name(p) for p in course_notebooks()], open_first="nb01")
     base = f"http://127.0.0.1:{port}"
     print(textwrap.dedent(f"""\
         A classroom on {base} (password for everyone: classroom). In a browser:
@@ -675,7 +676,7 @@ def demo(root: str | Path = config.PROJECT_ROOT / "build" / "classroom-hub", por
                cd {info['course']} && PATH={Path(sys.executable).parent}:$PATH nbgrader collect nb01
                {sys.executable} -m course_tools.classroom autograde nb01 --course-dir {info['course']}
                cd {info['course']} && PATH={Path(sys.executable).parent}:$PATH nbgrader export --to grades.csv
-             or log in as instructor and open Nbgrader > Formgrader (the gradebook).
+             (the instructor account is an ordinary one here; the gradebook is course/gradebook.db).
         Ctrl+C stops the hub; everything lives in {root}."""), flush=True)
     env = dict(os.environ, CLASSROOM_HUB_ROOT=str(root), CLASSROOM_HUB_PORT=str(port))
     hub = [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(CLASSROOM_DIR / "jupyterhub_config.py")]
