@@ -265,3 +265,13 @@ def test_the_size_control_and_run_respect_the_memory_this_machine_has(tmp_path, 
     assert studio.run() is None and not studio.running and studio.result is None
     assert "needs about" in studio.error and "is free; the largest size that fits is about" in studio.error
     assert not studio.run_button.disabled
+
+
+def test_a_run_whose_loss_ended_above_its_start_says_so_in_the_status(tmp_path):
+    def too_bold(content, style, **settings):  # the real engine, with a step size that overshoots
+        return transfer.stylise(content, style, **{**settings, "optimiser": "adam", "lr": 40.0})
+
+    studio = _small(StyleStudio(tmp_path, runner=too_bold), steps=8)
+    studio.run(block=True)
+    assert studio.result.stopped_reason == "recovered", studio.result.describe()
+    assert "Done ⚠️" in studio.status.value and "above its start" in studio.status.value
