@@ -72,7 +72,7 @@ class DeformableResult(transfer.TransferResult):
             f"{self.steps_done} steps in {self.seconds:.1f} s ({self.stopped_reason}); keypoints within "
             f"{err.max():.2f} px (mean {err.mean():.2f}); min Jacobian {self.min_jacobian():.2f}; "
             f"style {self.final('style'):.3g}, content {self.final('content'):.3g} | "
-            f"{transfer.short_source(self.source)}"
+            f"{transfer.short_source(self.source)}{f' | warning: {self.warning}' if self.warning else ''}"
         )
 
 
@@ -151,7 +151,7 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
     recorder = loop.Recorder(history, sum(cfg.steps_per_scale()), desc="deformable stylise",
                              progress=cfg.progress, callback=cfg.callback)
     gen = torch.Generator().manual_seed(cfg.seed)
-    image, out = None, loop.Outcome("finished", 0, None)
+    image, out, warnings = None, loop.Outcome("finished", 0, None), []
     try:
         for si, (scale, n_steps) in enumerate(zip(cfg.scales, cfg.steps_per_scale(), strict=True)):
             recorder.scale_index = si
@@ -160,6 +160,8 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
             objective = transfer.Objective(extractor, c_s, s_s, blend, cfg)
             points = _rescale(src, out_hw, hw).to(dev), _rescale(tgt, out_hw, hw).to(dev)
             out = _run_level(objective, image.to(dev), warp.to(dev), points, weights, n_steps, cfg, field_lr, recorder)
+            if out.warning:
+                warnings.append(f"at {hw[0]}x{hw[1]} px, {out.warning}")
             if out.best_extra is not None:  # the best evaluated image and warp of this level
                 image, warp = (t.detach().cpu() for t in out.best_extra)
             if out.reason != "finished":
@@ -177,7 +179,8 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
         image=warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1).contiguous(), unwarped=x.contiguous(),
         control=params, grid=grid, source_points=src, target_points=tgt, history=history, config=cfg,
         grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight), smooth_weight=float(smooth_weight),
-        transform=transform, stopped_reason=out.reason, steps_done=recorder.steps,
+        transform=transform, steps_done=recorder.steps, warning="; ".join(warnings),
+        stopped_reason="recovered" if out.reason == "finished" and warnings else out.reason,
         seconds=time.perf_counter() - recorder.start, source=extractor.source, is_imagenet=extractor.is_imagenet,
         lr=cfg.resolved_lr(),
     )
@@ -206,7 +209,7 @@ def _run_level(objective: transfer.Objective, image: torch.Tensor, warp: torch.T
                                     "keypoints": f"{rec.losses['keypoint'] ** 0.5 * max(hw) / 2:.2f}px"}
     return loop.optimise([z], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
                          history_size=cfg.history_size, also=[torch.optim.Adam([warp], lr=field_lr)],
-                         on_step=recorder, max_loss_ratio=cfg.max_loss_ratio)
+                         on_step=recorder, max_loss_ratio=cfg.max_loss_ratio, step_cap=cfg.step_cap)
 
 
 def initial_warp(source: torch.Tensor, target: torch.Tensor, size: tuple[int, int], transform: str = "field",
