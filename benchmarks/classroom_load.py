@@ -40,7 +40,7 @@ def one_learner() -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
     start = time.perf_counter()
-    run_notebook(nb, fast=True, timeout=1800, allow_errors=False)
+    run_notebook(nb, fast=True, timeout=1800, allow_errors=True)  # a failing checkpoint still costs its time
     seconds = time.perf_counter() - start
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     rss_kb, threads = text.split("LOAD_PROBE")[1].split()[:2]
