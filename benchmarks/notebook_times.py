@@ -1,8 +1,8 @@
 """How long each notebook, and each of its slowest cells, takes to run top to bottom.
 
-The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs as
-the exercise report runs it (``course_tools.classroom.run_notebook``: a fresh
-``python3`` kernel, a temporary copy, so nothing is written next to the course), and the
+The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs in a
+fresh ``python3`` kernel on a temporary copy (``course_tools.classroom.run_notebook``, so
+nothing is written next to the course), and the
 cell times come from the kernel's own execution timestamps.
 
     python benchmarks/notebook_times.py                 # full mode, every notebook
