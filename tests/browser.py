@@ -46,6 +46,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_server(url: str, proc: subprocess.Popen, log, log_path: Path, name: str, timeout_s: float) -> None:
+    """Poll ``url`` until it answers 200; raise with the server's log if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.flush()
+            raise RuntimeError(f"{name} did not start:\n" + log_path.read_text()[-3000:])
+        time.sleep(0.5)
+
+
 @contextmanager
 def jupyter_lab(notebooks: list[str], tmp_path: Path, env: dict[str, str] | None = None):
     """Start JupyterLab on a free localhost port over copies of ``notebooks``.
@@ -78,18 +94,7 @@ def jupyter_lab(notebooks: list[str], tmp_path: Path, env: dict[str, str] | None
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "jupyter.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_for_server(f"{base}/api/status?token={token}", proc, log, tmp_path / "jupyter.log", "JupyterLab", 90)
         yield base, token
     finally:
         proc.terminate()

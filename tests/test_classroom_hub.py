@@ -13,8 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,18 +56,7 @@ def local_hub(root: Path):
                             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{ports[0]}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/hub/login", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError("JupyterHub did not start:\n" + (root / "hub.log").read_text()[-3000:])
-            time.sleep(1)
+        browser.wait_for_server(f"{base}/hub/login", proc, log, root / "hub.log", "JupyterHub", 120)
         yield base
     finally:
         proc.terminate()  # the hub stops the single-user servers and its proxy
