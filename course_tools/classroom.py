@@ -403,8 +403,13 @@ def kernel_command(kernel_argv: Sequence[str]) -> list[str]:
     working folder (nbgrader's autograded/<student>/<assignment>/) and a private /tmp, its
     own PID namespace (killed with its parent), no capabilities, a new session."""
     cwd = os.getcwd()
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-           "--bind", cwd, cwd, "--chdir", cwd]
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # A course (or its Python) that lives under /tmp stays visible, read-only, over the private /tmp.
+    for path in sorted({str(config.PROJECT_ROOT.resolve()), os.path.realpath(sys.prefix),
+                        os.path.realpath(sys.base_prefix)}):
+        if Path(path).is_relative_to("/tmp"):
+            cmd += ["--ro-bind", path, path]
+    cmd += ["--bind", cwd, cwd, "--chdir", cwd]
     for arg in kernel_argv:  # the connection file, if it lives under /tmp
         if arg.endswith(".json") and os.path.isfile(arg):
             cmd += ["--ro-bind", arg, arg]
