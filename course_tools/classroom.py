@@ -159,7 +159,7 @@ def exercise_name(checker: str) -> str:
     import inspect
 
     module, _, function = checker.partition(".")
-    fn = getattr(importlib.import_module(f"course_utils.exercises.{module}"), function)
+    fn = getattr(importlib.import_module(f"course_exercises.{module}"), function)
     match = re.search(r'check\(\s*"([^"]+)"', inspect.getsource(fn))
     return match.group(1) if match else function
 
@@ -171,7 +171,7 @@ def expected_checkers(notebook: str) -> list[str]:
     import inspect
 
     try:
-        module = importlib.import_module(f"course_utils.exercises.ex{notebook}")
+        module = importlib.import_module(f"course_exercises.ex{notebook}")
     except ModuleNotFoundError:
         return []
     checkers = [
@@ -251,15 +251,15 @@ def _graded_check():
     owner = getattr(answer, "__module__", "__main__") if callable(answer) else "__main__"
     if owner != "__main__":
         raise AssertionError(f"{{name}}: the answer must be written in this notebook, not taken from {{owner}}.")
-    ours = {{k: m for k, m in sys.modules.items() if k.partition(".")[0] == "course_utils"}}
+    ours = {{k: m for k, m in sys.modules.items() if k.partition(".")[0] in ("course_utils", "course_exercises")}}
     for k in ours:
         del sys.modules[k]
     try:  # a fresh copy of the package: what the learner's cells changed is not in it
-        checker = importlib.import_module("course_utils.exercises.{module}").{function}
+        checker = importlib.import_module("course_exercises.{module}").{function}
         fresh = {{m: importlib.import_module("course_utils." + m) for m in {arg_modules!r}}}
         args, kwargs = eval("(lambda *a, **k: (a, k))(" + {args!r} + ")", dict(fresh))
     finally:
-        for k in [k for k in sys.modules if k.partition(".")[0] == "course_utils"]:
+        for k in [k for k in sys.modules if k.partition(".")[0] in ("course_utils", "course_exercises")]:
             del sys.modules[k]
         sys.modules.update(ours)
 

@@ -1,6 +1,6 @@
 """The package's own messages for translators: the checkers' hints and the offline notice.
 
-``extract()`` reads the learner-facing strings out of ``course_utils/exercises/*.py`` with
+``extract()`` reads the learner-facing strings out of ``course_exercises/*.py`` with
 Python's ``ast`` (what a checker raises, asserts, or passes to ``check`` as its name and its
 success message) and the lines of ``features.NOTICE``. An f-string becomes a template with
 numbered fields: ``f"expected {want:.3g}, got {got}"`` -> ``"expected {0}, got {1}"``; a
@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "course_utils"
-SOURCES = sorted((PACKAGE / "exercises").glob("*.py"))
+SOURCES = sorted((ROOT / "course_exercises").glob("*.py"))
 PO = PACKAGE / "locale" / "zh_CN" / "LC_MESSAGES" / "course_utils.po"
 MO = PO.with_suffix(".mo")
 

@@ -4,7 +4,7 @@ Each module holds one idea that a notebook has taught, so that later notebooks i
 instead of repeating it: ``config``, ``images``, ``geometry``, ``plotting``, ``data``,
 ``stn``, ``digits``, ``features``, ``weights``, ``losses``, ``colour``, ``transfer``
 (with ``accel``, its GPU fast path), ``warps``, ``texture``, ``deform``, ``perf``,
-``widgets``, ``gallery`` and ``exercises``.
+``widgets`` and ``gallery``. The exercise checkers are the package ``course_exercises``.
 """
 
 __version__ = "0.1.0"

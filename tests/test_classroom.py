@@ -80,8 +80,8 @@ def test_csv_cells_never_start_a_formula():
 
 
 def test_checkers_keep_no_log_a_learner_could_write():
-    from course_utils import exercises
-    from course_utils.exercises import _core
+    import course_exercises as exercises
+    from course_exercises import _core
 
     assert not hasattr(exercises, "LOG_ENV") and not hasattr(_core, "_log_verdict")
 
@@ -110,8 +110,8 @@ my_rotation_theta = None
 ''',
     # the public check() called from a function that claims to be ex01's checker
     "framefaker": '''\
-from course_utils.exercises import check
-fake = {"__name__": "course_utils.exercises.ex01", "check": check}
+from course_exercises import check
+fake = {"__name__": "course_exercises.ex01", "check": check}
 exec("def check_rotation_theta(fn):\\n    return check('Exercise 1 (rotation θ)', fn, lambda a: None, 'ok')", fake)
 my_rotation_theta = lambda degrees, aspect=1.0: torch.zeros(2, 3)
 assert fake["check_rotation_theta"](my_rotation_theta).passed
@@ -119,7 +119,7 @@ assert fake["check_rotation_theta"](my_rotation_theta).passed
     # the reference and the checker replaced before the graded test runs
     "patcher": '''\
 import course_utils.geometry
-from course_utils.exercises import _core, ex01
+from course_exercises import _core, ex01
 my_rotation_theta = lambda degrees, aspect=1.0: torch.zeros(2, 3)
 course_utils.geometry.rotation_theta = my_rotation_theta
 geometry.rotation_theta = my_rotation_theta
@@ -175,7 +175,7 @@ def _mini_source(course: Path) -> None:
     for i, cell in enumerate(nb["cells"]):
         src = "".join(cell["source"])
         grader = cell["metadata"].get("nbgrader", {})
-        if i == 0 or "from course_utils.exercises import ex01" in src or grader.get("solution") or grader.get("grade"):
+        if i == 0 or "from course_exercises import ex01" in src or grader.get("solution") or grader.get("grade"):
             keep.append(cell)
     nb["cells"] = keep
     path.write_text(json.dumps(nb, indent=1))

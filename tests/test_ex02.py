@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_exercises import ex02
 from course_utils import stn
-from course_utils.exercises import ex02
 
 
 def _template(*args):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_exercises import ex03
 from course_utils import features
-from course_utils.exercises import ex03
 
 
 def _no_doubling(name):  # forgets that a pool doubles the distance between positions

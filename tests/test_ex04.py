@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_exercises import ex04
 from course_utils import losses
-from course_utils.exercises import ex04
 
 
 def _template(*args):

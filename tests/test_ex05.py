@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from course_exercises import ex05
 from course_utils import geometry, warps
-from course_utils.exercises import ex05
 
 
 def _template(*args):

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
+from course_exercises import ex06
 from course_utils import config, studio
-from course_utils.exercises import ex06
 
 NOTEBOOK = config.PROJECT_ROOT / "notebooks" / "06_interactive_studio.ipynb"
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_exercises import ex07
 from course_utils import perf
-from course_utils.exercises import ex07
 
 
 def _template(*args):

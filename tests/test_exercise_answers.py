@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from course_exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07
 from course_utils import geometry, losses, stn, warps
-from course_utils.exercises import ex01, ex02, ex03, ex04, ex05, ex06, ex07
 
 
 # ----------------------------------------------------------------- right, written another way
@@ -131,8 +131,8 @@ def test_the_reference_answers_still_pass():
 def test_a_photo_resized_by_pil_thumbnail_passes_and_bgr_is_named():
     from PIL import Image
 
+    from course_exercises import ex00
     from course_utils import data, images
-    from course_utils.exercises import ex00
 
     path = data.DATA_DIR / "content" / "coffee.jpg"
     with Image.open(path) as pil:

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_exercises import ex00, ex01
 from course_utils import data, geometry, images
-from course_utils.exercises import ex00, ex01
 
 
 def test_template_answers_are_not_attempted_not_errors(capsys):
@@ -75,7 +75,7 @@ def test_mean_colour_checker():
 
 
 def test_studio_checkers():
-    from course_utils.exercises import ex06
+    from course_exercises import ex06
     from course_utils.studio import safe_name
 
     assert ex06.check_stop_callback(lambda step, image, losses: losses["style"] < 0.05).passed

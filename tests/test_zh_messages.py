@@ -9,10 +9,10 @@ import warnings
 
 import pytest
 
+from course_exercises import ex01
 from course_tools import translate as tr
 from course_tools import translate_messages as tm
 from course_utils import features, i18n
-from course_utils.exercises import ex01
 
 
 def test_every_package_message_has_a_reviewed_translation():

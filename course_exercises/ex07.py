@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from .. import perf
+from course_utils import perf
+
 from ._core import CheckResult, NotAttempted, check
 
 # (c_in, c_out, k, (h_out, w_out)): a VGG-like layer, VGG19's first layer, a 1×1 and a 5×5

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import torch
 
-from .. import geometry
+from course_utils import geometry
+
 from ._core import CheckResult, NotAttempted, check
 
 

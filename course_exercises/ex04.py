@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import torch
 
-from .. import losses
+from course_utils import losses
+
 from ._core import CheckResult, NotAttempted, check
 
 

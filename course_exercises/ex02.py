@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import geometry, stn
+from course_utils import geometry, stn
+
 from ._core import CheckResult, NotAttempted, check
 
 

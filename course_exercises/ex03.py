@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import features
+from course_utils import features
+
 from ._core import CheckResult, NotAttempted, check
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import i18n
+from course_utils import i18n
 
 # A checker's verdict is feedback for the learner, nothing more: grades come from nbgrader's
 # graded test cells (course_tools.classroom), which the grader restores and runs itself,

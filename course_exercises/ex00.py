@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import data
+from course_utils import data
+
 from ._core import CheckResult, check
 
 #: How far (mean absolute difference, on the [0, 1] scale) a loaded picture may be from the
