@@ -1,12 +1,8 @@
-"""Checkers for the notebooks' exercises, one module per notebook (``ex01``, ``ex02``, …).
+"""The exercise checkers, one module per notebook (``ex00`` … ``ex07``).
 
-Every checker takes the learner's answer and returns a :class:`CheckResult`:
-
-* a correct answer prints a green tick and returns ``passed=True``;
-* an answer that is still the unfinished template (``None``, ``...`` or a function that
-  raises ``NotImplementedError``) prints what to do and returns ``passed=False`` without
-  raising, so that "Run all" still reaches the end of the notebook;
-* a wrong answer raises ``AssertionError`` with a hint, as a failing test would.
+A checker prints ✅ and returns a passing :class:`CheckResult` for a correct answer, returns a
+failing one ("not attempted yet") for the untouched template so that "Run all" goes on, and
+raises ``AssertionError`` with a hint for a wrong answer.
 """
 
 from ._core import CheckResult, NotAttempted, check

@@ -1,16 +1,18 @@
-"""The machinery shared by every exercise checker."""
+"""What every checker shares: the verdict, the template test and the comparisons."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from course_utils import i18n
 
-# A checker's verdict is feedback for the learner, nothing more: grades come from nbgrader's
-# graded test cells (course_tools.classroom), which the grader restores and runs itself,
-# never from anything the learner's kernel prints or writes.
+# A verdict is feedback only: grades come from nbgrader's graded test cells
+# (course_tools.classroom), never from anything the learner's kernel prints or writes.
 
 
 class NotAttempted(Exception):
@@ -32,29 +34,46 @@ class CheckResult:
         """Show nothing as a cell's result: :func:`check` has already printed the verdict."""
 
 
-def is_template(answer: Any) -> bool:
-    """True for the placeholders an unfinished exercise cell holds."""
-    return answer is None or answer is Ellipsis
+def answered(value: Any) -> Any:
+    """``value``; :class:`NotAttempted` for a template's placeholder (``None`` or ``...``)."""
+    if value is None or value is Ellipsis:
+        raise NotAttempted
+    return value
+
+
+def same(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-4, rtol: float = 1e-5) -> bool:
+    """The same shape and values; a float64 answer is as right as a float32 one."""
+    got, want = got.detach().float(), want.detach().float()
+    return got.shape == want.shape and torch.allclose(got, want, rtol=rtol, atol=atol)
+
+
+def as_number(value: Any) -> Any:
+    """A NumPy scalar or a one-number tensor as the Python int or float it holds; anything
+    else unchanged (for the checker's own hint)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def check(name: str, answer: Any, test: Callable[[Any], None], success: str) -> CheckResult:
-    """Run ``test(answer)``; turn a template answer into a friendly "not yet" result.
+    """Run ``test(answer)`` and print the verdict in the notebook's language.
 
-    ``test`` raises ``AssertionError`` (with a hint) when the answer is wrong and
-    :class:`NotAttempted` (or ``NotImplementedError``) when it is still the template.
+    ``test`` raises ``AssertionError`` (with a hint) when the answer is wrong, which goes on
+    to the learner, and :class:`NotAttempted` (or ``NotImplementedError``) when it is still
+    the template, which becomes a friendly "not yet" result so that "Run all" goes on.
     """
     not_yet = "not attempted yet: fill in the cell above and run it again."
-    if is_template(answer):
+    try:
+        test(answered(answer))
+    except (NotAttempted, NotImplementedError):
         result = CheckResult(name, False, not_yet)
+    except AssertionError as exc:
+        raise AssertionError(i18n.translate(f"{name}: not quite. {exc}")) from None
     else:
-        try:
-            test(answer)
-        except (NotAttempted, NotImplementedError):
-            result = CheckResult(name, False, not_yet)
-        except AssertionError as exc:
-            raise AssertionError(i18n.translate(f"{name}: not quite. {exc}")) from None
-        else:
-            result = CheckResult(name, True, success)
-    # In the notebook's language (the hints of a notebook in notebooks/zh/ are Chinese).
+        result = CheckResult(name, True, success)
     print(("✅ " if result.passed else "✏️ ") + i18n.translate(f"{result.name}: {result.message}"))
     return result

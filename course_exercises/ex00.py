@@ -17,12 +17,8 @@ _PIXEL_TOLERANCE = 0.03
 def check_loaded_image(
     image: torch.Tensor | None, max_side: int = 256, name: str = "coffee"
 ) -> CheckResult:
-    """Exercise 1: ``data/content/coffee.jpg`` loaded with ``load_image(path, max_side=256)``.
-
-    The answer is compared with what the course's own loader gives for the same photo
-    (``name``, a key of ``data.CONTENT_IMAGES``) and ``max_side``: the same shape, and
-    pixels equal up to a small tolerance.
-    """
+    """Exercise 1: ``data/content/coffee.jpg`` loaded with ``load_image(path, max_side=256)``:
+    the course's own loader's shape for photo ``name``, and its pixels up to a tolerance."""
     filename = data.CONTENT_IMAGES[name]
 
     def test(img):
@@ -53,10 +49,8 @@ def check_loaded_image(
             f"another picture? The path is data.DATA_DIR / \"content\" / \"{filename}\""
         )
 
-    return check(
-        "Exercise 1 (load an image)", image, test,
-        f"{filename}, longest side at most {max_side} px, a (1, 3, H, W) float image in [0, 1].",
-    )
+    return check("Exercise 1 (load an image)", image, test,
+                 f"{filename}, longest side at most {max_side} px, a (1, 3, H, W) float image in [0, 1].")
 
 
 def check_mean_colour(answer: torch.Tensor | None, image: torch.Tensor) -> CheckResult:

@@ -1,10 +1,5 @@
-"""Checkers for notebook 02, *The Spatial Transformer Network*.
-
-* :func:`check_forward`: write the spatial transformer's ``forward`` (localization net →
-  θ → grid generator → sampler); compared with :class:`course_utils.stn.SpatialTransformer`.
-* :func:`check_rotation_scale_theta`: restrict the STN to rotation + scale by building θ
-  from two numbers per sample; compared with :func:`course_utils.stn.rotation_scale_theta`.
-"""
+"""Checkers for notebook 02 (the spatial transformer network); the references are
+:class:`course_utils.stn.SpatialTransformer` and :func:`course_utils.stn.rotation_scale_theta`."""
 
 from __future__ import annotations
 
@@ -12,24 +7,17 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from course_utils import geometry, stn
 
-from ._core import CheckResult, NotAttempted, check
+from ._core import CheckResult, answered, check, same
 
 
 def check_forward(stn_class: type[nn.Module] | None) -> CheckResult:
-    """Check a ``SpatialTransformer`` whose ``forward`` the learner wrote.
-
-    Args:
-        stn_class: a module class built as ``stn_class(in_channels, transform)`` with the
-            package's parameters, e.g. a subclass of :class:`course_utils.stn.SpatialTransformer`
-            (it keeps the package's ``__init__``), with the learner's ``forward(x)`` returning
-            ``(output, theta)``. It is compared with the package's module, with the same
-            weights, on several sizes, channel counts and transform families.
-    """
+    """Exercise 1: ``stn_class(in_channels, transform)``, e.g. a subclass of the package's
+    ``SpatialTransformer`` with the learner's ``forward(x) -> (output, theta)``, behaves as the
+    package's module with the same weights, on several sizes, channel counts and transforms."""
 
     def test(cls: type[nn.Module]) -> None:
         if isinstance(cls, nn.Module):
@@ -47,9 +35,7 @@ def check_forward(stn_class: type[nn.Module] | None) -> CheckResult:
             mine = cls(shape[1], transform)
             mine.load_state_dict(reference.state_dict())
             x = torch.rand(shape)
-            got = mine(x)
-            if got is None:
-                raise NotAttempted
+            got = answered(mine(x))
             assert isinstance(got, tuple) and len(got) == 2, (
                 f"forward must return a pair (output, theta), got {type(got).__name__}; "
                 "the STN returns θ as well, so that we can look at what it learned."
@@ -61,7 +47,7 @@ def check_forward(stn_class: type[nn.Module] | None) -> CheckResult:
                 f"theta must have shape (B, 2, 3) = {tuple(expected_theta.shape)}; turn the localization "
                 "net's output into θ with stn.params_to_theta(params, self.transform, aspect=W / H)."
             )
-            assert torch.allclose(theta.detach().float(), expected_theta, atol=1e-5), (
+            assert same(theta, expected_theta, atol=1e-5), (
                 f"θ differs from the package's for transform {transform!r} on a {shape[-2]}×{shape[-1]} input: "
                 "params = self.localization(x), then stn.params_to_theta(params, self.transform, "
                 "aspect=x.shape[-1] / x.shape[-2])."
@@ -70,28 +56,22 @@ def check_forward(stn_class: type[nn.Module] | None) -> CheckResult:
                 f"output must have the input's shape {tuple(x.shape)}; build the grid with "
                 "F.affine_grid(theta, list(x.shape), ...) and sample x on it."
             )
-            if torch.allclose(out.detach(), x, atol=1e-5):
+            if same(out, x, atol=1e-5):
                 raise AssertionError("the output is the input: sample x on the grid that θ makes "
                                      "(F.affine_grid, then F.grid_sample).")
-            if not torch.allclose(out.detach().float(), expected_out, atol=1e-4):
-                grid = F.affine_grid(expected_theta, list(x.shape), align_corners=False)
-                if torch.allclose(out.detach(), F.grid_sample(x, grid, align_corners=False), atol=1e-4):
+            if not same(out, expected_out):
+                if same(out, geometry.warp(x, expected_theta)):
                     raise AssertionError("that is grid_sample's default zero padding: pass "
                                          "padding_mode=self.padding_mode ('border': the background).")
-                grid = F.affine_grid(expected_theta, list(x.shape), align_corners=True)
-                if torch.allclose(out.detach(), F.grid_sample(x, grid, padding_mode="border", align_corners=True),
-                                  atol=1e-4):
+                if same(out, geometry.warp(x, expected_theta, padding_mode="border", align_corners=True)):
                     raise AssertionError("pass align_corners=self.align_corners (False) to both "
                                          "F.affine_grid and F.grid_sample.")
                 raise AssertionError(
                     "the output differs from the package's: grid = F.affine_grid(theta, list(x.shape), "
                     "align_corners=...), output = F.grid_sample(x, grid, padding_mode=..., align_corners=...)."
                 )
-            assert out.requires_grad, (
-                "no gradient reaches the localization net: build θ, the grid and the output with torch "
-                "operations (no .detach(), .item() or torch.no_grad())."
-            )
-            out.square().sum().backward()
+            if out.requires_grad:
+                out.square().sum().backward()
             grad = mine.localization.head[-1].weight.grad
             assert grad is not None and grad.abs().sum() > 0, (
                 "no gradient reaches the localization net: build θ, the grid and the output with torch "
@@ -100,59 +80,42 @@ def check_forward(stn_class: type[nn.Module] | None) -> CheckResult:
         x = torch.rand(2, 1, 28, 28)
         with torch.no_grad():
             out, _ = cls(1)(x)
-        assert torch.allclose(out, x, atol=1e-5), "a fresh STN must return its input (θ starts at the identity)."
+        assert same(out, x, atol=1e-5), "a fresh STN must return its input (θ starts at the identity)."
 
-    return check(
-        "Exercise 1 (the STN's forward)",
-        stn_class,
-        test,
-        "localization net → θ → grid → sample: your forward is the package's SpatialTransformer.",
-    )
+    return check("Exercise 1 (the STN's forward)", stn_class, test,
+                 "localization net → θ → grid → sample: your forward is the package's SpatialTransformer.")
 
 
-def check_rotation_scale_theta(
-    theta_fn: Callable[[torch.Tensor], torch.Tensor] | None,
-) -> CheckResult:
-    """Check a θ builder for a rotation + scale STN.
-
-    Args:
-        theta_fn: the learner's function from ``params`` ``(B, 2)`` = (angle in radians,
-            log of the scale) to θ ``(B, 2, 3)``:
-            ``s · [[cos α, -sin α, 0], [sin α, cos α, 0]]`` with ``s = exp(log_s)``.
-    """
+def check_rotation_scale_theta(theta_fn: Callable[[torch.Tensor], torch.Tensor] | None) -> CheckResult:
+    """Exercise 2: ``theta_fn(params)`` maps ``(B, 2)`` = (angle in radians, log-scale) to θ
+    ``(B, 2, 3)`` = ``exp(log_s) · [[cos α, -sin α, 0], [sin α, cos α, 0]]``."""
 
     def test(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        zeros = torch.zeros(4, 2)
-        theta = fn(zeros)
-        if theta is None or theta is Ellipsis:
-            raise NotAttempted
+        theta = answered(fn(torch.zeros(4, 2)))
         assert isinstance(theta, torch.Tensor), f"return a tensor, got {type(theta).__name__}."
-        theta = theta.float()  # a float64 answer is as right as a float32 one
         assert theta.shape == (4, 2, 3), (
             f"θ must have shape (B, 2, 3) = (4, 2, 3) for 4 samples, got {tuple(theta.shape)}."
         )
-        identity = geometry.identity_theta().expand(4, 2, 3)
-        assert torch.allclose(theta, identity, atol=1e-6), (
+        assert same(theta, geometry.identity_theta().expand(4, 2, 3), atol=1e-6), (
             "params = 0 (no rotation, log-scale 0 so scale 1) must give the identity θ."
         )
-        quarter = fn(torch.tensor([[math.pi / 2, 0.0]]))[0].float()
-        if torch.allclose(quarter, geometry.rotation_theta(math.pi / 2), atol=1e-6):  # α read as degrees
+        quarter = fn(torch.tensor([[math.pi / 2, 0.0]]))[0]
+        if same(quarter, geometry.rotation_theta(math.pi / 2), atol=1e-6):  # α read as degrees
             raise AssertionError("the angle is already in radians: use torch.cos(angle) and torch.sin(angle) "
                                  "directly, without converting it.")
-        assert torch.allclose(quarter, geometry.rotation_theta(90.0), atol=1e-6), (
+        assert same(quarter, geometry.rotation_theta(90.0), atol=1e-6), (
             "angle π/2 must give geometry.rotation_theta(90) = [[0, -1, 0], [1, 0, 0]]; "
             f"got {quarter.tolist()}. Check the signs of the sin terms."
         )
-        double = fn(torch.tensor([[0.0, math.log(2.0)]]))[0].float()
-        assert torch.allclose(double, 2 * geometry.identity_theta(), atol=1e-5), (
+        double = fn(torch.tensor([[0.0, math.log(2.0)]]))[0]
+        assert same(double, 2 * geometry.identity_theta(), atol=1e-5), (
             "log-scale log(2) must multiply the 2×2 part by exp(log 2) = 2; "
             f"got {double.tolist()}."
         )
         torch.manual_seed(1)
         params = torch.randn(8, 2, requires_grad=True)
-        theta = fn(params).float()
-        expected = stn.rotation_scale_theta(params.detach())
-        assert torch.allclose(theta.detach(), expected, atol=1e-5), (
+        theta = fn(params)
+        assert same(theta, stn.rotation_scale_theta(params.detach()), atol=1e-5), (
             "θ must be exp(log_s) · [[cos α, -sin α, 0], [sin α, cos α, 0]] for each row of params."
         )
         assert theta.requires_grad, (
@@ -162,12 +125,5 @@ def check_rotation_scale_theta(
         theta.sum().backward()
         assert params.grad is not None and params.grad.abs().sum() > 0, "no gradient reaches params."
 
-    return check(
-        "Exercise 2 (rotation + scale STN)",
-        theta_fn,
-        test,
-        "θ = s·R(α): two numbers per sample, an STN that can only rotate and zoom.",
-    )
-
-
-__all__ = ["check_forward", "check_rotation_scale_theta"]
+    return check("Exercise 2 (rotation + scale STN)", theta_fn, test,
+                 "θ = s·R(α): two numbers per sample, an STN that can only rotate and zoom.")

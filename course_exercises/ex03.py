@@ -1,6 +1,5 @@
-"""Checkers for notebook 03 (features and Gram matrices). The reference answers are the
-package's own functions, :func:`course_utils.features.receptive_field` and
-:func:`course_utils.features.layers_for_scale`."""
+"""Checkers for notebook 03 (features and Gram matrices); the references are
+:func:`course_utils.features.receptive_field` and :func:`course_utils.features.layers_for_scale`."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from collections.abc import Callable
 
 from course_utils import features
 
-from ._core import CheckResult, NotAttempted, check
+from ._core import CheckResult, answered, as_number, check
 
 
 def check_receptive_field(fn: Callable[[str], int] | None) -> CheckResult:
@@ -19,13 +18,8 @@ def check_receptive_field(fn: Callable[[str], int] | None) -> CheckResult:
         if not callable(f):
             raise AssertionError("pass the function itself, e.g. check_receptive_field(my_receptive_field).")
         for name in features.LAYER_NAMES:
-            got = f(name)
-            if got is None or got is Ellipsis:
-                raise NotAttempted
-            try:
-                got = int(got)  # a NumPy or tensor integer is as right as a Python one
-            except (TypeError, ValueError):
-                raise AssertionError(f"return a number of pixels, got {got!r} for '{name}'.") from None
+            got = as_number(answered(f(name)))  # a NumPy or tensor integer is as right as a Python one
+            assert isinstance(got, (int, float)), f"return a number of pixels, got {got!r} for '{name}'."
             want = features.receptive_field(name)
             if got == want:
                 continue
@@ -50,9 +44,7 @@ def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResu
         if not callable(f):
             raise AssertionError("pass the function itself, e.g. check_layers_for_scale(layers_for_scale).")
         for pixels in (2, 3, 4, 10, 11, 24, 30, 68, 100, 156, 500):
-            got = f(pixels)
-            if got is None or got is Ellipsis:
-                raise NotAttempted
+            got = answered(f(pixels))
             want = features.layers_for_scale(pixels)
             if isinstance(got, str):
                 raise AssertionError(f"return a list of layer names, e.g. ['relu1_1', 'relu2_1'], not the string {got!r}")
@@ -73,5 +65,3 @@ def check_layers_for_scale(fn: Callable[[float], list[str]] | None) -> CheckResu
     return check("Exercise 2 (layers for a texture scale)", fn, test,
                  "you pick the shallowest set of layers that still sees the structure.")
 
-
-__all__ = ["check_layers_for_scale", "check_receptive_field"]

@@ -1,4 +1,5 @@
-"""Checkers for notebook 05 (spatial transforms inside style transfer)."""
+"""Checkers for notebook 05 (spatial transforms inside style transfer); the references are
+:func:`course_utils.warps.warp_style` and :func:`course_utils.warps.smoothness`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 
 from course_utils import geometry, warps
 
-from ._core import CheckResult, NotAttempted, check
+from ._core import CheckResult, answered, check, same
 
 
 def _style_case(seed: int) -> torch.Tensor:
@@ -22,25 +23,23 @@ def _style_case(seed: int) -> torch.Tensor:
     return (0.6 * stripes + 0.4 * blobs).clamp(0, 1)
 
 
+def _turned(style: torch.Tensor, degrees: float, zoom: float, aspect: float, padding: str = "reflection"):
+    """The style turned and zoomed with this aspect and padding (the wrong answers' pictures)."""
+    theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=aspect))
+    return geometry.warp(style, theta, padding_mode=padding)
+
+
 def check_style_warp(fn: Callable[[torch.Tensor, float, float], torch.Tensor] | None) -> CheckResult:
     """Exercise 1: ``fn(style, degrees, zoom)`` turns the style ``degrees`` anticlockwise and
-    magnifies it ``zoom`` times about its centre, with reflection padding: the same picture
-    as :func:`course_utils.warps.warp_style`, the reference."""
-
-    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
-        return a.shape == b.shape and torch.allclose(a, b, atol=1e-4)
+    magnifies it ``zoom`` times about its centre, with reflection padding."""
 
     def test(f):
         for seed, (degrees, zoom) in enumerate(((30.0, 1.0), (-60.0, 1.5), (90.0, 0.7), (20.0, 2.0))):
             style = _style_case(seed)
-            got = f(style, degrees, zoom)
-            if got is None:
-                raise NotAttempted
+            got = answered(f(style, degrees, zoom))
             assert isinstance(got, torch.Tensor) and got.shape == style.shape, (
                 f"return the warped style with the style's shape {tuple(style.shape)}")
-            got = got.float()  # a float64 answer is as right as a float32 one
-            want = warps.warp_style(style, degrees, zoom)  # the package function is the answer
-            if same(got, want):
+            if same(got, warps.warp_style(style, degrees, zoom)):
                 continue
             h, w = style.shape[-2:]
             if same(got, warps.warp_style(style, -degrees, zoom)):
@@ -49,16 +48,13 @@ def check_style_warp(fn: Callable[[torch.Tensor, float, float], torch.Tensor] | 
             if same(got, warps.warp_style(style, degrees, 1.0 / zoom)):
                 raise AssertionError("the zoom is inverted: scale_theta(zoom) already holds 1/zoom "
                                      "(θ maps output to input), pass zoom itself")
-            upside = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=h / w))
-            if h != w and same(got, geometry.warp(style, upside, padding_mode="reflection")):
+            if h != w and same(got, _turned(style, degrees, zoom, h / w)):
                 raise AssertionError("the aspect is width / height (w / h), not height / width")
-            no_aspect = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees))
-            if same(got, geometry.warp(style, no_aspect, padding_mode="reflection")):
+            if same(got, _turned(style, degrees, zoom, 1.0)):
                 raise AssertionError("the turn shears a non-square style: pass aspect=width / height "
                                      "to rotation_theta")
-            theta = geometry.compose(geometry.scale_theta(zoom), geometry.rotation_theta(degrees, aspect=w / h))
             for padding in ("zeros", "border"):
-                if same(got, geometry.warp(style, theta, padding_mode=padding)):
+                if same(got, _turned(style, degrees, zoom, w / h, padding)):
                     raise AssertionError(f"padding_mode='{padding}' puts "
                                          f"{'black corners' if padding == 'zeros' else 'smeared edges'} "
                                          "into the Gram statistics: use padding_mode='reflection'")
@@ -79,11 +75,8 @@ def check_smoothness(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Check
     def test(f):
         g = torch.Generator().manual_seed(5)
         control = torch.randn(1, 2, 5, 7, generator=g) * 0.1
-        got = f(control)
-        if got is None:
-            raise NotAttempted
+        got = answered(f(control))
         assert isinstance(got, torch.Tensor) and got.dim() == 0, "return a scalar tensor (0-dim)"
-        got = got.float()  # a float64 answer is as right as a float32 one
         translation = torch.full((1, 2, 5, 7), 0.3)
         assert abs(f(translation).item()) < 1e-9, (
             "a translation (every control point moved by the same amount) is perfectly smooth and must "
@@ -99,16 +92,16 @@ def check_smoothness(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Check
         want = warps.smoothness(control)
         dx = control[..., :, 1:] - control[..., :, :-1]
         dy = control[..., 1:, :] - control[..., :-1, :]
-        if torch.isclose(got, dx.pow(2).sum() + dy.pow(2).sum(), rtol=1e-4):
+        if same(got, dx.pow(2).sum() + dy.pow(2).sum(), atol=1e-8, rtol=1e-4):
             raise AssertionError("use the mean, not the sum: then the weight means the same for any grid size")
-        if torch.isclose(got, dx.abs().mean() + dy.abs().mean(), rtol=1e-4):
+        if same(got, dx.abs().mean() + dy.abs().mean(), atol=1e-8, rtol=1e-4):
             raise AssertionError("square the differences (.pow(2)): a smooth penalty with a gradient that "
                                  "shrinks as the field straightens")
-        assert torch.isclose(got, want, rtol=1e-4, atol=1e-10), (
+        assert same(got, want, atol=1e-10, rtol=1e-4), (
             f"expected {want.item():.6g}, got {got.item():.6g}; hint: dx = control[..., :, 1:] - "
             "control[..., :, :-1], dy likewise along dim -2, then dx.pow(2).mean() + dy.pow(2).mean()")
         pair = torch.cat([control, torch.randn(1, 2, 5, 7, generator=g)])  # two different fields
-        assert torch.isclose(f(pair).float(), warps.smoothness(pair), rtol=1e-4, atol=1e-10), (
+        assert same(f(pair), warps.smoothness(pair), atol=1e-10, rtol=1e-4), (
             "for a batch of two fields the answer is wrong: average over every sample of the batch, "
             "not only control[0]")
         c = control.clone().requires_grad_(True)
@@ -120,5 +113,3 @@ def check_smoothness(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Check
     return check("Exercise 2 (the smoothness term)", fn, test,
                  "neighbours along x and y, squared and averaged: 0 for a translation, differentiable.")
 
-
-__all__ = ["check_smoothness", "check_style_warp"]

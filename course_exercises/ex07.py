@@ -1,48 +1,26 @@
-"""Checkers for notebook 07 (performance and parameters).
-
-Each reference answer is the course's own function: :func:`course_utils.perf.conv2d_flops`
-for exercise 1 and :func:`course_utils.perf.largest_side` for exercise 2.
-"""
+"""Checkers for notebook 07 (performance and parameters); the references are
+:func:`course_utils.perf.conv2d_flops` and :func:`course_utils.perf.largest_side`."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
-
-import torch
 
 from course_utils import perf
 
-from ._core import CheckResult, NotAttempted, check
+from ._core import CheckResult, answered, as_number, check
 
 # (c_in, c_out, k, (h_out, w_out)): a VGG-like layer, VGG19's first layer, a 1×1 and a 5×5
 _CONV_CASES = ((64, 128, 3, (16, 12)), (3, 64, 3, (32, 32)), (16, 4, 1, (9, 7)), (2, 5, 5, (6, 11)))
 
 
-def _as_number(value: object) -> object:
-    """A NumPy scalar or a one-number tensor as the Python int or float it holds; anything
-    else unchanged (for the checkers' own hint)."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
 def check_conv_flops(fn: Callable[[int, int, int, tuple[int, int]], int] | None) -> CheckResult:
     """Exercise 1: ``fn(c_in, c_out, k, (h_out, w_out))`` returns the FLOPs of a k×k
-    convolution's forward pass (no bias, batch 1), as :func:`course_utils.perf.conv2d_flops`
-    computes them (and PyTorch's FlopCounterMode counts them)."""
+    convolution's forward pass (no bias, batch 1), as PyTorch's FlopCounterMode counts them."""
 
     def test(f):
         for c_in, c_out, k, out_hw in _CONV_CASES:
-            got = f(c_in, c_out, k, out_hw)
-            if got is None:
-                raise NotAttempted
+            got = as_number(answered(f(c_in, c_out, k, out_hw)))
             want = perf.conv2d_flops(c_in, c_out, k, out_hw)
-            got = _as_number(got)
             assert isinstance(got, (int, float)) and not isinstance(got, bool), (
                 f"return a number, got {type(got).__name__}")
             h, w = out_hw
@@ -70,17 +48,13 @@ _BUDGET_CASES = ((0.01, 1e-5, 60.0, 300), (0.002, 4e-6, 10.0, 100), (0.05, 2e-6,
 
 def check_largest_side(fn: Callable[[perf.QuadraticFit, float, int], int] | None) -> CheckResult:
     """Exercise 2: ``fn(fit, seconds, steps)`` returns the largest whole side ``s`` (px) whose
-    ``steps`` steps fit in ``seconds`` when one step costs ``fit.a + fit.c·s²`` seconds (0 if
-    none), as :func:`course_utils.perf.largest_side` does."""
+    ``steps`` steps fit in ``seconds`` when one step costs ``fit.a + fit.c·s²`` seconds (0 if none)."""
 
     def test(f):
         for a, c, seconds, steps in _BUDGET_CASES:
             fit = perf.QuadraticFit(a, 0.0, c, 1.0)
-            got = f(fit, seconds, steps)
-            if got is None:
-                raise NotAttempted
+            got = as_number(answered(f(fit, seconds, steps)))
             want = perf.largest_side(fit, seconds, steps)
-            got = _as_number(got)
             assert isinstance(got, int) and not isinstance(got, bool), (
                 f"return a whole number of pixels (an int), got {got!r}; hint: math.floor")
             if want > 0 and got == int((seconds / steps / c) ** 0.5):
@@ -96,5 +70,3 @@ def check_largest_side(fn: Callable[[perf.QuadraticFit, float, int], int] | None
     return check("Exercise 2 (the largest side in a time budget)", fn, test,
                  "s = ⌊√((seconds/steps − a) / c)⌋, 0 when the overhead alone is too much.")
 
-
-__all__ = ["check_conv_flops", "check_largest_side"]
