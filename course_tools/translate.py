@@ -358,9 +358,11 @@ def message_problems(catalog: Catalog) -> list[str]:
             out.append(f"{where[0]}: message {text[:60]!r} has {state}; run `python -m "
                        "course_tools.translate messages` and translate it in "
                        f"{_name(tm.PO)}.")
+    def fields(s: str) -> list[str]:
+        return sorted(re.findall(r"\{[^{}]*\}", s.replace("{{", "").replace("}}", "")))
+
     for m in catalog:
-        if m.id and m.string and not m.fuzzy and "{0}" in m.id:
-            fields = lambda s: sorted(re.findall(r"\{\d+\}", s))  # noqa: E731
+        if m.id and m.string and not m.fuzzy and "{" in m.id:
             if fields(m.id) != fields(m.string):
                 out.append(f"{_name(tm.PO)}: {m.id[:60]!r}: the translation's fields "
                            f"{fields(m.string)} differ from the English {fields(m.id)}")
@@ -421,13 +423,29 @@ def stats(stem: str) -> dict[str, int]:
 
 
 def cmd_status() -> int:
+    def line(name: str, s: dict[str, int]) -> str:
+        return (f"{name}: {s['translated']}/{s['units']} translated, {s['english_words']} English "
+                f"words, {s['chinese_chars']} Chinese characters")
+
+    totals: dict[str, dict[str, int]] = {}
     for stem in sources():
         if not catalog_path(stem).exists():
             print(f"{stem}: no catalog")
             continue
         s = stats(stem)
-        print(f"{stem}: {s['translated']}/{s['units']} translated, {s['english_words']} English "
-              f"words, {s['chinese_chars']} Chinese characters")
+        print(line(stem, s))
+        group = totals.setdefault("documents" if stem in DOCUMENTS else "notebooks", dict.fromkeys(s, 0))
+        for k, v in s.items():
+            group[k] += v
+    for group, s in totals.items():
+        print(line(f"all {group} ({'blocks' if group == 'documents' else 'markdown cells'})", s))
+    from course_tools import translate_messages as tm
+
+    msgs = [m for m in tm.load() if m.id and m.id in tm.extract()]
+    done = [m for m in msgs if m.string.strip() and not m.fuzzy]
+    print(line("package messages (course_utils.po)", {
+        "translated": len(done), "units": len(msgs), "english_words": sum(len(m.id.split()) for m in done),
+        "chinese_chars": sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for m in done)}))
     return 0
 
 

@@ -1,8 +1,13 @@
-"""The package's own messages for translators: the checkers' hints and the offline notice.
+"""The package's own messages for translators: what the code marks with ``_()`` or ``N_()``
+(the studio, the widgets, ``describe()`` lines), the checkers' hints and the offline notice.
 
-``extract()`` reads the learner-facing strings out of ``course_exercises/*.py`` with
-Python's ``ast`` (what a checker raises, asserts, or passes to ``check`` as its name and its
-success message) and the lines of ``features.NOTICE``. An f-string becomes a template with
+``extract()`` finds the marked messages with Babel's Python extractor (``{named}`` fields, as
+the code fills them), in every module of ``course_utils`` and ``course_exercises``, and the
+values shown through ``_()`` at run time (a run's ``stopped_reason``). For the checkers' hints,
+which are still f-strings translated once finished (:func:`course_utils.i18n.translate`), it
+reads the learner-facing strings out of ``course_exercises/*.py`` with Python's ``ast``
+(what a checker raises, asserts, or passes to ``check`` as its name and its success message),
+and the lines of ``features.NOTICE``. An f-string becomes a template with
 numbered fields: ``f"expected {want:.3g}, got {got}"`` -> ``"expected {0}, got {1}"``; a
 string constant inside a field (``" (hint)" if ... else ""``) is a message of its own. The
 catalog is ``course_utils/locale/zh_CN/LC_MESSAGES/course_utils.po``, compiled to ``.mo``
@@ -14,9 +19,11 @@ from __future__ import annotations
 import ast
 import difflib
 import io
+import re
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -121,9 +128,23 @@ def notice_messages() -> list[str]:
     return [title, "\n".join(lines), features.SHORT_NOTICE]
 
 
+def marked() -> dict[str, list[str]]:
+    """The messages the code marks with ``_()`` or ``N_()`` -> where (``file:line``)."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.glob("*.py")) + SOURCES:
+        for line, text, _comments, _context in extract_from_file(
+                "python", path, keywords={"_": None, "N_": None}, strip_comment_tags=True):
+            out.setdefault(text, []).append(f"{path.relative_to(ROOT).as_posix()}:{line}")
+    from course_utils import loop
+
+    for reason in (*loop.STOP_REASONS, "recovered"):  # _(result.stopped_reason) in describe()
+        out.setdefault(reason, []).append("course_utils/loop.py (STOP_REASONS)")
+    return out
+
+
 def extract() -> dict[str, list[str]]:
     """Every learner-facing message -> where it comes from (``file:line``)."""
-    out: dict[str, list[str]] = {}
+    out = marked()
     for path in SOURCES:
         for text, line in _messages_in(path):
             out.setdefault(text, []).append(f"{path.relative_to(ROOT).as_posix()}:{line}")
@@ -150,7 +171,8 @@ def update() -> tuple[Catalog, dict[str, int]]:
     counts = {"kept": 0, "new": 0, "fuzzy": 0, "obsolete": 0}
     used = set()
     for text, where in extract().items():
-        m = Message(text, "", locations=[(w.split(":")[0].split(" ")[0], None) for w in where], flags={"python-brace-format"} if "{0}" in text else set())
+        m = Message(text, "", locations=[(w.split(":")[0].split(" ")[0], None) for w in where],
+                    flags={"python-brace-format"} if re.search(r"\{\w*[}:!]", text) else set())
         if text in olds:
             m.string, m.flags = olds[text].string, set(olds[text].flags) | m.flags
             used.add(text)
@@ -168,8 +190,9 @@ def update() -> tuple[Catalog, dict[str, int]]:
         if text not in used and m.string:
             fresh.obsolete[text] = m
             counts["obsolete"] += 1
-    fresh.header_comment = ("# The learner package's messages in Chinese: the checkers' hints and the offline notice.\n"
-                            "# {0}, {1}, ... are the values the English message holds, in its order.\n"
+    fresh.header_comment = ("# The learner package's messages in Chinese: the studio, the widgets, describe() lines,\n"
+                            "# the checkers' hints and the offline notice. {name} and {0}, {1}, ... are the values\n"
+                            "# the English message holds: keep each field, in any order.\n"
                             "# Refresh with: python -m course_tools.translate messages")
     return fresh, counts
 

@@ -26,6 +26,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .i18n import _
+
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -188,10 +190,7 @@ THREADS: int = set_threads()
 
 def describe() -> str:
     """One line saying which mode and device this kernel runs in (notebooks print it)."""
-    dev = device()
-    mode = "FAST (small sizes, few steps)" if FAST else "full"
-    net = "offline (no network)" if OFFLINE else "network allowed"
-    return (
-        f"torch {torch.__version__} | device: {dev.type} | mode: {mode} | {net} | "
-        f"CPU threads: {torch.get_num_threads()}"
-    )
+    mode = _("FAST (small sizes, few steps)") if FAST else _("full")
+    net = _("offline (no network)") if OFFLINE else _("network allowed")
+    return _("torch {version} | device: {device} | mode: {mode} | {network} | CPU threads: {threads}").format(
+        version=torch.__version__, device=device().type, mode=mode, network=net, threads=torch.get_num_threads())

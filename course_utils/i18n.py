@@ -1,4 +1,5 @@
-"""The learner's messages in the notebook's language: the checkers' hints and the offline notice.
+"""The learner's messages in the notebook's language: the studio, the widgets, the checkers'
+hints, ``describe()`` lines and the offline notice.
 
 The Chinese notebooks (``notebooks/zh/``) run the same code cells as the English ones, so the
 language cannot come from a cell. It comes, in this order, from:
@@ -9,12 +10,15 @@ language cannot come from a cell. It comes, in this order, from:
 3. the kernel's working folder: Jupyter and nbval start a kernel in its notebook's folder,
    so a kernel started in ``notebooks/zh/`` speaks Chinese.
 
-Otherwise English. The translations are a gettext catalog in this package
-(``course_utils/locale/zh_CN/LC_MESSAGES/course_utils.mo``, compiled from the ``.po`` beside
-it by ``make zh``). A hint that holds values, such as ``f"expected {want}, got {got}"``, has
-the catalog entry ``"expected {0}, got {1}"``; :func:`translate` finds the entry whose
-English matches the finished message and puts the values into the Chinese. A message with
-no entry stays English.
+Otherwise English. Code marks a message with :func:`_` where it is shown, gettext's way, with
+named fields filled in afterwards::
+
+    _("Running {steps} steps…").format(steps=total)
+
+(:func:`N_` marks a message kept in a constant, translated later by ``_()``). The messages are
+extracted with Babel (``python -m course_tools.translate messages``) into one gettext catalog,
+``course_utils/locale/zh_CN/LC_MESSAGES/course_utils.po``, compiled to ``.mo`` by ``make zh``.
+A message with no entry stays English.
 
 Matplotlib draws Chinese with the first CJK font it finds (:func:`cjk_font`); figure titles
 written by the notebooks' code cells stay English in both languages.
@@ -39,6 +43,7 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQ
              "Hiragino Sans GB", "Arial Unicode MS")
 
 
+@functools.lru_cache(maxsize=16)
 def _from_metadata(notebook: str) -> str | None:
     path = Path(notebook)
     if path.suffix != ".ipynb" or not path.is_file():
@@ -60,10 +65,9 @@ def language() -> str:
             raise ValueError(f"COURSE_LANG={chosen!r} is not a course language: use one of {', '.join(LANGUAGES)}.")
         return code
     session = os.environ.get("JPY_SESSION_NAME")
-    if session:
-        found = _from_metadata(session)
-        if found:
-            return found
+    found = _from_metadata(session) if session else None
+    if found:
+        return found
     cwd = Path.cwd()
     return "zh" if cwd.name == "zh" and cwd.parent.name == "notebooks" else "en"
 
@@ -76,27 +80,42 @@ def catalog(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[{"zh": "zh_CN"}.get(lang, lang)])
 
 
+def _(message: str) -> str:
+    """``message`` in the notebook's language (unchanged without a catalog entry); fill its
+    ``{named}`` fields after translating: ``_("{n} steps").format(n=n)``."""
+    lang = language()
+    return message if lang == "en" or not message else catalog(lang).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalog without translating it yet (constants, option labels)."""
+    return message
+
+
+# -- messages finished before they are translated --------------------------------------------
+# The checkers build their hints with f-strings; until they call _() themselves, a finished
+# hint is matched against the catalog's ``{0}``-style entries (extracted from the f-strings by
+# course_tools.translate_messages) and its values put into the Chinese.
+
+
 @functools.cache
 def _templates(lang: str) -> list[tuple[re.Pattern, str]]:
-    """Entries with ``{0}``-style fields, as patterns over finished English messages,
-    those with the most fixed text first."""
+    """Entries with ``{0}``-style fields as patterns over finished English messages, those
+    with the most fixed text first."""
     found = []
     for english, chinese in getattr(catalog(lang), "_catalog", {}).items():
         if not isinstance(english, str) or "{0}" not in english or not chinese:
             continue
         parts = re.split(r"\{(\d+)\}", english)
-        fixed = "".join(parts[0::2])
-        if not fixed.strip():
-            continue
-        pattern = "".join(re.escape(p.replace("{{", "{").replace("}}", "}")) if i % 2 == 0
-                          else f"(?P<f{p}>.*?)" for i, p in enumerate(parts))
-        found.append((len(fixed), re.compile(pattern.rstrip() + r"\s*", re.S), chinese))
-    return [(p, c) for _, p, c in sorted(found, key=lambda t: -t[0])]
+        if "".join(parts[0::2]).strip():
+            pattern = "".join(re.escape(p.replace("{{", "{").replace("}}", "}")) if i % 2 == 0
+                              else f"(?P<f{p}>.*?)" for i, p in enumerate(parts))
+            found.append((len("".join(parts[0::2])), re.compile(pattern.rstrip() + r"\s*", re.S), chinese))
+    return [(p, c) for _n, p, c in sorted(found, key=lambda t: -t[0])]
 
 
 def _value(text: str, lang: str) -> str:
-    """A field's value in the notebook's language: a message of its own, or one that ends with
-    one (two fields side by side, ``f"{got}{hint}"``, share a single match)."""
+    """A field's value: a message of its own, or one that ends with one (``f"{got}{hint}"``)."""
     found = translate(text, lang)
     if found != text:
         return found
@@ -107,13 +126,9 @@ def _value(text: str, lang: str) -> str:
     return text
 
 
-def _fill(match: re.Match, chinese: str, lang: str) -> str:
-    values = {k[1:]: _value(v, lang) for k, v in match.groupdict().items()}
-    return re.sub(r"\{(\d+)\}", lambda m: values.get(m.group(1), m.group(0)), chinese)
-
-
 def translate(message: str, lang: str | None = None) -> str:
-    """``message`` in the notebook's language; unchanged when the catalog has no entry for it."""
+    """A finished message (a checker's hint, the offline notice's box) in the notebook's
+    language; unchanged when the catalog has no entry for it."""
     lang = language() if lang is None else lang
     if lang == "en" or not message:
         return message
@@ -125,7 +140,8 @@ def translate(message: str, lang: str | None = None) -> str:
     for pattern, chinese in _templates(lang):
         m = pattern.fullmatch(message)
         if m:
-            return _fill(m, chinese, lang)
+            values = {"{" + k[1:] + "}": _value(v, lang) for k, v in m.groupdict().items()}
+            return re.sub(r"\{\d+\}", lambda f, v=values: v.get(f.group(0), f.group(0)), chinese)
     return message
 
 
@@ -159,8 +175,6 @@ def _translate_box(message: str, lang: str) -> str:
     top = "+" + "=" * (pad // 2) + f" {title} " + "=" * (pad - pad // 2) + "+"
     body = ["| " + line + " " * (inner - 2 - width(line)) + " |" for line in lines]
     return "\n".join([top, *body, "+" + "=" * inner + "+"])
-
-
 # -- figures ----------------------------------------------------------------------------------
 
 

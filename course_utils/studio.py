@@ -21,6 +21,7 @@ import torch
 
 from . import config, data, features, memory, plotting, transfer
 from .files import atomic_path
+from .i18n import N_, _
 from .images import ImageLoadError, load_image_bytes, save_image
 from .warps import warp_style
 
@@ -30,10 +31,11 @@ MAX_UPLOAD_BYTES = 15 * 1024 * 1024
 UPLOAD_MAX_SIDE = 1024
 
 #: Layer presets offered by the studio: style layers (relu names) and what they do.
+#: The keys are the English labels (the dropdown shows them in the notebook's language).
 LAYER_PRESETS = {
-    "Gatys (relu1_1 … relu5_1)": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-    "fine texture (relu1_1 … relu3_1)": ("relu1_1", "relu2_1", "relu3_1"),
-    "large structures (relu3_1 … relu5_1)": ("relu3_1", "relu4_1", "relu5_1"),
+    N_("Gatys (relu1_1 … relu5_1)"): ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+    N_("fine texture (relu1_1 … relu3_1)"): ("relu1_1", "relu2_1", "relu3_1"),
+    N_("large structures (relu3_1 … relu5_1)"): ("relu3_1", "relu4_1", "relu5_1"),
 }
 
 
@@ -101,32 +103,33 @@ class StyleStudio:
         wide = {"description_width": "110px"}
         lay = W.Layout(width="330px")
         c = self.controls = {
-            "content": W.Dropdown(options=photos, value=photos[0], description="content", style=wide, layout=lay),
-            "content_upload": W.FileUpload(accept="image/*", multiple=False, description="your photo"),
-            "style": W.Dropdown(options=styles, value=styles[0], description="style", style=wide, layout=lay),
-            "style_upload": W.FileUpload(accept="image/*", multiple=False, description="your style"),
-            "size": W.IntSlider(config.pick(full=256, fast=64), min=64, max=512, step=32, description="output size (px)", style=wide, layout=lay),
-            "steps": W.IntSlider(config.pick(full=150, fast=10), min=5, max=500, step=5, description="steps", style=wide, layout=lay),
-            "optimiser": W.ToggleButtons(options=[("L-BFGS", "lbfgs"), ("Adam", "adam")], value="lbfgs", description="optimiser", style={**wide, "button_width": "70px"}),
-            "style_weight": W.FloatLogSlider(1e3, base=10, min=0, max=6, step=0.25, description="style weight", style=wide, layout=lay),
-            "content_weight": W.FloatLogSlider(1.0, base=10, min=-2, max=2, step=0.25, description="content weight", style=wide, layout=lay),
-            "tv_weight": W.FloatLogSlider(1.0, base=10, min=-3, max=3, step=0.25, description="TV weight", style=wide, layout=lay),
-            "layers": W.Dropdown(options=list(LAYER_PRESETS), value=next(iter(LAYER_PRESETS)), description="style layers", style=wide, layout=lay),
-            "style_rotation": W.FloatSlider(0.0, min=-180, max=180, step=5, description="style rotation (°)", style=wide, layout=lay),
-            "style_zoom": W.FloatLogSlider(1.0, base=2, min=-1.5, max=1.5, step=0.25, description="style zoom", style=wide, layout=lay),
-            "preserve_colour": W.Dropdown(options=[("no", None), ("luminance only", "luminance"), ("match histogram", "histogram")], value=None, description="keep colours", style=wide, layout=lay),
-            "coarse_to_fine": W.Checkbox(False, description="coarse-to-fine (½ size first)"),
-            "seed": W.BoundedIntText(0, min=0, max=2**31 - 1, description="seed", style=wide, layout=W.Layout(width="200px")),
+            "content": W.Dropdown(options=[(p, p) for p in photos], value=photos[0], description=_("content"), style=wide, layout=lay),
+            "content_upload": W.FileUpload(accept="image/*", multiple=False, description=_("your photo")),
+            "style": W.Dropdown(options=[(s, s) for s in styles], value=styles[0], description=_("style"), style=wide, layout=lay),
+            "style_upload": W.FileUpload(accept="image/*", multiple=False, description=_("your style")),
+            "size": W.IntSlider(config.pick(full=256, fast=64), min=64, max=512, step=32, description=_("output size (px)"), style=wide, layout=lay),
+            "steps": W.IntSlider(config.pick(full=150, fast=10), min=5, max=500, step=5, description=_("steps"), style=wide, layout=lay),
+            "optimiser": W.ToggleButtons(options=[("L-BFGS", "lbfgs"), ("Adam", "adam")], value="lbfgs", description=_("optimiser"), style={**wide, "button_width": "70px"}),
+            "style_weight": W.FloatLogSlider(1e3, base=10, min=0, max=6, step=0.25, description=_("style weight"), style=wide, layout=lay),
+            "content_weight": W.FloatLogSlider(1.0, base=10, min=-2, max=2, step=0.25, description=_("content weight"), style=wide, layout=lay),
+            "tv_weight": W.FloatLogSlider(1.0, base=10, min=-3, max=3, step=0.25, description=_("TV weight"), style=wide, layout=lay),
+            "layers": W.Dropdown(options=[(_(k), k) for k in LAYER_PRESETS], value=next(iter(LAYER_PRESETS)), description=_("style layers"), style=wide, layout=lay),
+            "style_rotation": W.FloatSlider(0.0, min=-180, max=180, step=5, description=_("style rotation (°)"), style=wide, layout=lay),
+            "style_zoom": W.FloatLogSlider(1.0, base=2, min=-1.5, max=1.5, step=0.25, description=_("style zoom"), style=wide, layout=lay),
+            "preserve_colour": W.Dropdown(options=[(_("no"), None), (_("luminance only"), "luminance"), (_("match histogram"), "histogram")], value=None, description=_("keep colours"), style=wide, layout=lay),
+            "coarse_to_fine": W.Checkbox(False, description=_("coarse-to-fine (½ size first)")),
+            "seed": W.BoundedIntText(0, min=0, max=2**31 - 1, description=_("seed"), style=wide, layout=W.Layout(width="200px")),
         }
         free = memory.free_bytes()  # the size slider ends where a run would not fit in memory
         fits = 512 if free is None else memory.largest_fitting_side((512, 512), (512, 512), free)
         if fits < 512:
             c["size"].max = max(64, fits // 32 * 32)
-        self.run_button = W.Button(description="Run", icon="play", button_style="success")
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
-        self.save_button = W.Button(description="Save", icon="save", disabled=True)
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="progress", layout=W.Layout(width="330px"))
-        self.status = W.HTML("Pick a content photo and a style, then press <b>Run</b>.")
+        self.run_button = W.Button(description=_("Run"), icon="play", button_style="success")
+        self.stop_button = W.Button(description=_("Stop"), icon="stop", button_style="danger", disabled=True)
+        self.save_button = W.Button(description=_("Save"), icon="save", disabled=True)
+        self.progress = W.IntProgress(value=0, min=0, max=1, description=_("progress"), layout=W.Layout(width="330px"))
+        self.status = W.HTML(html.escape(_("Pick a content photo and a style, then press {run}.")).format(
+            run="<b>" + html.escape(_("Run")) + "</b>"))
         # Say from the start which feature network a run will use: the same cached
         # extractor stylise builds for the default layers (built once, shared with Run).
         self.network = W.HTML(self._default_network_line())
@@ -152,37 +155,37 @@ class StyleStudio:
         basics = W.VBox([c[k] for k in ("size", "steps", "optimiser", "style_weight")])
         advanced = W.VBox([c[k] for k in ("content_weight", "tv_weight", "layers", "preserve_colour", "coarse_to_fine", "seed")])
         geometry_box = W.VBox([c["style_rotation"], c["style_zoom"],
-                               W.HTML("<small>The style is warped (reflection padding) before its Gram targets are computed: rotation turns the strokes, zoom scales them.</small>")])
+                               _small(_("The style is warped (reflection padding) before its Gram targets are computed: rotation turns the strokes, zoom scales them."))])
         tabs = W.Tab(children=[basics, advanced, geometry_box])
-        for i, title in enumerate(("Basics", "Advanced", "Style geometry")):
+        for i, title in enumerate((_("Basics"), _("Advanced"), _("Style geometry"))):
             tabs.set_title(i, title)
         pickers = W.HBox([
             W.VBox([c["content"], c["content_upload"], self.content_view]),
             W.VBox([c["style"], c["style_upload"], self.style_view]),
         ])
         buttons = W.HBox([self.run_button, self.stop_button, self.save_button])
-        live = W.HBox([W.VBox([W.HTML("<b>live preview</b>"), self.preview]),
-                       W.VBox([W.HTML("<b>losses</b>"), self.loss_plot])])
+        live = W.HBox([W.VBox([_bold(_("live preview")), self.preview]),
+                       W.VBox([_bold(_("losses")), self.loss_plot])])
         self.widget = W.VBox([
-            W.HTML("<h3 style='margin:0'>Style studio</h3>"), self.network, pickers, tabs,
+            W.HTML("<h3 style='margin:0'>" + html.escape(_("Style studio")) + "</h3>"), self.network, pickers, tabs,
             buttons, self.progress, self.status, live,
-            W.HTML("<b>history</b> (newest first)"), self.history_strip,
+            _bold(_("history (newest first)")), self.history_strip,
         ])
         self.widget.add_class("style-studio")
         self._show_inputs()
 
     @staticmethod
     def _network_line(shown: str) -> str:
-        return f"<small>feature network: <b>{html.escape(shown)}</b></small>"
+        return "<small>" + html.escape(_("feature network: {name}")).format(name=f"<b>{html.escape(shown)}</b>") + "</small>"
 
     @classmethod
     def _default_network_line(cls) -> str:
         """The line for the feature network a run with the default settings uses."""
         cfg = transfer.TransferConfig(style_layers=LAYER_PRESETS[next(iter(LAYER_PRESETS))])
         try:
-            return cls._network_line(transfer.short_source(transfer.feature_network(cfg).source))
+            return cls._network_line(_(transfer.short_source(transfer.feature_network(cfg).source)))
         except Exception as exc:  # e.g. a damaged weights file: Run will report it in full
-            reason = f"unavailable ({exc})"
+            reason = _("unavailable ({reason})").format(reason=exc)
             return cls._network_line(reason if len(reason) <= 200 else reason[:197] + "...")
 
     # ----------------------------------------------------------------------- inputs
@@ -224,21 +227,24 @@ class StyleStudio:
             raise ValueError(f"which must be 'content' or 'style', got {which!r}.")
         shown = name if len(name) <= 60 else name[:57] + "..."
         if len(content) > MAX_UPLOAD_BYTES:
-            self._say(f"⚠️ '{shown}' is {len(content) / 2**20:.1f} MB, more than the "
-                      f"{MAX_UPLOAD_BYTES // 2**20} MB the studio accepts; shrink it and upload it again.", error=True)
+            self._say("⚠️ " + _("'{name}' is {size:.1f} MB, more than the {limit} MB the studio accepts; shrink it "
+                               "and upload it again.").format(name=shown, size=len(content) / 2**20,
+                                                              limit=MAX_UPLOAD_BYTES // 2**20), error=True)
             return False
         try:
             image = load_image_bytes(content, name=shown, max_side=UPLOAD_MAX_SIDE)
         except ImageLoadError as exc:
             self._say(f"⚠️ {exc}", error=True)
             return False
-        label = f"upload: {shown}"
+        label = f"upload: {shown}"  # the value (saved in the JSON); the dropdown shows it translated
         self._uploads[(which, label)] = image
         dropdown = self.controls[which]
-        options = [o for o in dropdown.options if o != label] + [label]
-        dropdown.options = options
+        dropdown.options = [o for o in dropdown.options if o[1] != label] + [
+            (_("upload: {name}").format(name=shown), label)]
         dropdown.value = label
-        self._say(f"Using your {which} image '{shown}' ({image.shape[-1]}×{image.shape[-2]} px).")
+        said = _("Using your content image '{name}' ({width}×{height} px).") if which == "content" else \
+            _("Using your style image '{name}' ({width}×{height} px).")
+        self._say(said.format(name=shown, width=image.shape[-1], height=image.shape[-2]))
         return True
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -285,7 +291,7 @@ class StyleStudio:
             block: wait for the run to end (for scripts and tests).
         """
         if self.running:
-            self._say("Already running: press Stop first.", error=True)
+            self._say(_("Already running: press Stop first."), error=True)
             return None
         settings = self.settings()
         snapshot = self.describe_settings()
@@ -300,7 +306,7 @@ class StyleStudio:
         self._stop.clear()
         self._started.clear()
         self.run_button.disabled, self.stop_button.disabled, self.save_button.disabled = True, False, True
-        self._say(f"Running {total} steps…")
+        self._say(_("Running {steps} steps…").format(steps=total))
         self._thread = threading.Thread(target=self._work, args=(content, style, settings, snapshot), daemon=True)
         self._thread.start()
         if block:
@@ -337,7 +343,7 @@ class StyleStudio:
         """Ask the running optimisation to stop after its current step (the Stop button)."""
         if self.running:
             self._stop.set()
-            self._say("Stopping after this step…")
+            self._say(_("Stopping after this step…"))
 
     def _callback(self, step, image, losses) -> bool:
         self.progress.value = min(step + 1, self.progress.max)
@@ -357,18 +363,18 @@ class StyleStudio:
             result = self.runner(content, style, callback=self._callback, progress=False, **settings)
         except Exception as exc:  # shown in the studio; the thread must not die silently
             partial = getattr(exc, "result", None)
-            self._say(f"⚠️ The run failed: {exc}", error=True)
+            self._say("⚠️ " + _("The run failed: {error}").format(error=exc), error=True)
             result = partial
         else:  # a "recovered" run ran every step; its warning is shown in the engine's words
             done = result.stopped_reason in ("finished", "recovered")
-            self._say(f"{'Done' if done else 'Stopped'}{' ⚠️' if getattr(result, 'warning', '') else ''}: "
-                      f"{result.describe()}")
+            verdict = (_("Done") if done else _("Stopped")) + (" ⚠️" if getattr(result, "warning", "") else "")
+            self._say(_("{verdict}: {summary}").format(verdict=verdict, summary=result.describe()))
         finally:
             self._started.set()
             self.run_button.disabled, self.stop_button.disabled = False, True
         if result is not None:
             self.result = result
-            self.network.value = self._network_line(transfer.short_source(result.source))
+            self.network.value = self._network_line(_(transfer.short_source(result.source)))
             self.preview.value = plotting.png_bytes(plotting.panel(result.image, 240))
             self.loss_plot.value = plotting.loss_curve_png(result.history)
             self.save_button.disabled = False
@@ -379,7 +385,8 @@ class StyleStudio:
         del self.history[self.history_size:]
         tiles = []
         for img, snap in self.history:
-            caption = f"{snap['style']} · {snap['steps']} steps · w={snap['style_weight']:.0e}"
+            caption = _("{style} · {steps} steps · w={weight:.0e}").format(
+                style=snap["style"], steps=snap["steps"], weight=snap["style_weight"])
             if snap["style_rotation"]:
                 caption += f" · {snap['style_rotation']:+.0f}°"
             tiles.append(W.VBox([W.Image(value=plotting.png_bytes(plotting.panel(img, 100)), format="png"),
@@ -399,7 +406,7 @@ class StyleStudio:
             ``(png_path, json_path)``, or None when nothing was saved (the status says why).
         """
         if self.result is None:
-            self._say("Nothing to save yet: press Run first.", error=True)
+            self._say(_("Nothing to save yet: press Run first."), error=True)
             return None
         snap = self.history[0][1] if self.history else self.describe_settings()
         content = "upload" if snap["content"].startswith("upload:") else safe_name(snap["content"])
@@ -421,15 +428,24 @@ class StyleStudio:
                 meta.unlink(missing_ok=True)
                 raise
         except OSError as exc:  # no rights, a read-only or full disk, a file in the way
-            self._say(f"⚠️ Could not save into {out}: {exc}", error=True)
+            self._say("⚠️ " + _("Could not save into {folder}: {error}").format(folder=out, error=exc), error=True)
             return None
-        self._say(f"Saved {png.name} and its settings ({meta.name}) in {out}.")
+        self._say(_("Saved {image} and its settings ({settings}) in {folder}.").format(
+            image=png.name, settings=meta.name, folder=out))
         return png, meta
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+
+def _bold(text: str) -> W.HTML:
+    return W.HTML(f"<b>{html.escape(text)}</b>")
+
+
+def _small(text: str) -> W.HTML:
+    return W.HTML(f"<small>{html.escape(text)}</small>")
 
 
 def style_studio(output_dir=None, **kwargs) -> StyleStudio:

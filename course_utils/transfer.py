@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from . import accel, colour, features, loop, memory
 from . import config as course_config
+from .i18n import N_, _
 from .images import resize
 from .loop import OPTIMISERS, lbfgs_gradient_scale, optimise
 from .objective import Objective, layer_weights
@@ -119,19 +120,18 @@ class TransferResult:
     def describe(self) -> str:
         """One line: steps, time, final losses, network (notebooks print it with results)."""
         fast = self.plan.describe_fast() if self.plan is not None else ""
-        return (
-            f"{self.steps_done} steps in {self.seconds:.1f} s ({self.stopped_reason}); "
-            f"style {self.final('style'):.3g}, content {self.final('content'):.3g}, "
-            f"tv {self.final('tv'):.3g} | {short_source(self.source)}{f' | {fast}' if fast else ''}"
-            f"{f' | warning: {self.warning}' if self.warning else ''}"
-        )
+        return _("{steps} steps in {seconds:.1f} s ({reason}); style {style:.3g}, content {content:.3g}, "
+                 "tv {tv:.3g} | {network}").format(
+            steps=self.steps_done, seconds=self.seconds, reason=_(self.stopped_reason), style=self.final("style"),
+            content=self.final("content"), tv=self.final("tv"), network=_(short_source(self.source))) + (
+            f" | {fast}" if fast else "") + (_(" | warning: {warning}").format(warning=self.warning) if self.warning else "")
 
 
 def short_source(source: str) -> str:
     """``"ImageNet VGG19"`` or ``"offline fallback (random VGG19)"`` from a ``.source`` line."""
     if source.startswith("ImageNet"):
-        return "ImageNet VGG19"
-    return "offline fallback (random VGG19, not ImageNet)"
+        return N_("ImageNet VGG19")
+    return N_("offline fallback (random VGG19, not ImageNet)")
 
 
 # --------------------------------------------------------------------------- the inputs

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import geometry, plotting
+from .i18n import _
 from .studio import (
     LAYER_PRESETS,
     MAX_UPLOAD_BYTES,
@@ -76,24 +77,25 @@ class ThetaPlayground(_Shown):
         self.aspect = (w / h) if correct_aspect else 1.0
         slider = dict(continuous_update=True, readout_format=".2f", style={"description_width": "90px"})
         self.controls = {
-            "angle": W.FloatSlider(0.0, min=-180, max=180, step=1, description="angle (°)", **slider),
-            "scale": W.FloatLogSlider(1.0, base=2, min=-2, max=2, step=0.05, description="scale", **slider),
-            "shear": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description="shear x", **slider),
-            "tx": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description="move x", **slider),
-            "ty": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description="move y", **slider),
-            "mode": W.Dropdown(options=["bilinear", "nearest", "bicubic"], value="bilinear", description="interpolation", style={"description_width": "90px"}),
-            "padding": W.Dropdown(options=["zeros", "border", "reflection"], value="zeros", description="padding", style={"description_width": "90px"}),
+            "angle": W.FloatSlider(0.0, min=-180, max=180, step=1, description=_("angle (°)"), **slider),
+            "scale": W.FloatLogSlider(1.0, base=2, min=-2, max=2, step=0.05, description=_("scale"), **slider),
+            "shear": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description=_("shear x"), **slider),
+            "tx": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description=_("move x"), **slider),
+            "ty": W.FloatSlider(0.0, min=-1, max=1, step=0.05, description=_("move y"), **slider),
+            "mode": W.Dropdown(options=["bilinear", "nearest", "bicubic"], value="bilinear", description=_("interpolation"), style={"description_width": "90px"}),
+            "padding": W.Dropdown(options=["zeros", "border", "reflection"], value="zeros", description=_("padding"), style={"description_width": "90px"}),
             "align_corners": W.Checkbox(False, description="align_corners"),
         }
         self.view = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.matrix = W.HTML()
-        reset = W.Button(description="reset", icon="undo", tooltip="back to the identity θ")
+        reset = W.Button(description=_("reset"), icon="undo", tooltip=_("back to the identity θ"))
         reset.on_click(lambda _: self.reset())
         for control in self.controls.values():
             control.observe(self._redraw, names="value")
         left = W.VBox([self.controls[k] for k in ("angle", "scale", "shear", "tx", "ty")] + [reset])
         right = W.VBox([self.controls[k] for k in ("mode", "padding", "align_corners")] + [self.matrix])
-        caption = W.HTML("<b>left</b>: input with the sampling grid (where each output pixel reads from) &nbsp;|&nbsp; <b>right</b>: output")
+        caption = W.HTML(html.escape(_("{left}: input with the sampling grid (where each output pixel reads from) | {right}: output")).format(
+            left="<b>" + html.escape(_("left")) + "</b>", right="<b>" + html.escape(_("right")) + "</b>"))
         self.widget = W.VBox([W.HBox([left, right]), caption, self.view])
         self.theta = geometry.identity_theta()
         self.frames = 0
@@ -142,7 +144,7 @@ class STNExplorer(_Shown):
             _, self.thetas = stn.transform_batch(model.stn, images)
             self.predictions = stn.predict(model, images)
         self.angles = stn.rotation_degrees(self.thetas)
-        self.controls = {"index": W.IntSlider(0, min=0, max=len(images) - 1, description="digit #",
+        self.controls = {"index": W.IntSlider(0, min=0, max=len(images) - 1, description=_("digit #"),
                                               continuous_update=True)}
         self.view = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.caption = W.HTML()
@@ -157,12 +159,11 @@ class STNExplorer(_Shown):
         self.view.value = plotting.png_bytes(render_warp_panels(digit, self.thetas[i], height=200, lines=7))
         applied = self.params.get("angle")
         # the STN undoes the distortion, so its rotation should be minus the applied one
-        undo = f" (the distortion rotated it by {float(applied[i]):+.0f}°)" if applied is not None else ""
+        undo = _(" (the distortion rotated it by {angle:+.0f}°)").format(angle=float(applied[i])) if applied is not None else ""
         ok = "✅" if int(self.predictions[i]) == int(self.labels[i]) else "❌"
-        self.caption.value = (
-            f"digit {int(self.labels[i])}, classified as <b>{int(self.predictions[i])}</b> {ok} · "
-            f"the STN rotates by <b>{float(self.angles[i]):+.0f}°</b>{undo}"
-        )
+        self.caption.value = html.escape(_("digit {label}, classified as {predicted} {ok} · the STN rotates by {angle}{undo}")).format(
+            label=int(self.labels[i]), predicted=f"<b>{int(self.predictions[i])}</b>", ok=ok,
+            angle=f"<b>{float(self.angles[i]):+.0f}°</b>", undo=html.escape(undo))
 
 
 def stn_explorer(model=None, *, n: int = 200, variant: str = "RTS", seed: int = 1,
@@ -171,18 +172,16 @@ def stn_explorer(model=None, *, n: int = 200, variant: str = "RTS", seed: int = 
     notebook 02 trained and committed as ``data/checkpoints/<checkpoint>.pt``."""
     from . import digits, stn
 
-    status = "your model"
+    status = _("your model")
     if model is None:
         path = stn.checkpoint_path(checkpoint)
         if not path.exists():
-            raise FileNotFoundError(
-                f"No trained STN at {path}; run notebook 02 in full mode to train and save it, "
-                "or pass model=... ."
-            )
+            raise FileNotFoundError(_("No trained STN at {path}; run notebook 02 in full mode to train and save it, "
+                                      "or pass model=... .").format(path=path))
         model = stn.build_models(stn.RECIPE_FULL, "affine")["STN-CNN"]
         status = stn.load_or_train(model, checkpoint, train=lambda: None)
     images, labels, params = digits.make_digits(n, variant, seed=seed, split="test")
-    return STNExplorer(model, images, labels, params, status=f"trained STN: {status}")
+    return STNExplorer(model, images, labels, params, status=_("trained STN: {status}").format(status=status))
 
 
 __all__ = [
