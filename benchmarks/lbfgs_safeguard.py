@@ -10,7 +10,8 @@ per case, the best loss each reaches in the same number of steps, relative to Ad
 
 * ``none``: no safeguard (the engine before the step cap, ``step_cap=None``);
 * ``cap``: the engine's default, each step shortened until no pixel moves more than
-  ``loop.STEP_CAP`` (also ``cap0.1``: a tighter cap);
+  ``loop.STEP_CAP`` (0.5; also ``cap0.1`` and ``cap0.25``: tighter caps; ``capfirst5``,
+  ``capfirst10``: the cap on the first 5 or 10 steps only);
 * ``zcap1``: the same in logit space (no logit moves more than 1);
 * ``wolfe5``: PyTorch's strong-Wolfe line search on the first 5 steps (more evaluations);
 * ``restart``: on a loss above 1.5 × the best, back to the best point, L-BFGS memory cleared;
@@ -97,10 +98,16 @@ class Counting(loop.ClosureStepper):
     """The engine's step, counting evaluations (a line search takes several per step)."""
 
     evaluations = 0
+    shortened = 0
 
     def closure(self) -> torch.Tensor:
         Counting.evaluations += 1
         return super().closure()
+
+    def _cap(self, before: list[torch.Tensor]) -> None:
+        n = self.capped
+        super()._cap(before)
+        Counting.shortened += self.capped - n
 
 
 class Wolfe5(Counting):
@@ -124,6 +131,25 @@ class ZCap1(Counting):
         super().__init__(*args, **kwargs)
         if self.rescale:
             self.step_cap, self.to_pixels = 1.0, lambda z: z
+
+
+class CapFirst(Counting):
+    """The pixel cap on the first ``first`` steps only (the early steps are the long ones)."""
+
+    first = 10
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.n, self.cap = 0, self.step_cap
+
+    def step(self, read: bool = True) -> list[loop.Record]:
+        self.n += 1
+        self.step_cap = self.cap if self.n <= self.first else None
+        return super().step(read)
+
+
+class CapFirst5(CapFirst):
+    first = 5
 
 
 class Restart(Counting):
@@ -166,6 +192,10 @@ VARIANTS = {
     "none": (Counting, {"step_cap": None}),
     "cap": (Counting, {}),
     "cap0.1": (Counting, {"step_cap": 0.1}),
+    "cap0.25": (Counting, {"step_cap": 0.25}),
+    "cap0.5": (Counting, {"step_cap": 0.5}),
+    "capfirst5": (CapFirst5, {}),
+    "capfirst10": (CapFirst, {}),
     "zcap1": (ZCap1, {}),
     "wolfe5": (Wolfe5, {"step_cap": None}),
     "restart": (Restart, {"step_cap": None}),
@@ -178,7 +208,7 @@ def run(content: torch.Tensor, style_image: torch.Tensor, steps: int, variant: s
     """One ``stylise`` run: start, best and last loss, evaluations, seconds, reason."""
     stepper, overrides = VARIANTS[variant]
     plain, loop.ClosureStepper = loop.ClosureStepper, stepper  # the loop builds this class
-    Counting.evaluations = 0
+    Counting.evaluations = Counting.shortened = 0
     try:
         start = time.perf_counter()
         r = transfer.stylise(content, style_image, steps=steps, optimiser=optimiser, progress=False,
@@ -187,7 +217,7 @@ def run(content: torch.Tensor, style_image: torch.Tensor, steps: int, variant: s
     finally:
         loop.ClosureStepper = plain
     h = r.history["total"]
-    return {"start": h[0], "best": min(h), "last": h[-1], "evals": Counting.evaluations, "s": seconds,
+    return {"start": h[0], "best": min(h), "last": h[-1], "evals": Counting.evaluations, "capped": Counting.shortened, "s": seconds,
             "reason": r.stopped_reason}
 
 
@@ -201,7 +231,7 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads, load {os.getloadavg()[0]:.1f}; offline network, seed 0; STEP_CAP={loop.STEP_CAP}")
     print("# per variant: best loss / Adam's best (lower is better), then the last loss's ratio, "
-          "evaluations and seconds")
+          "evaluations, steps the cap shortened and seconds")
     for size in args.sizes if args.cases != "issue" else [None]:
         for label, content, style_name, steps in cases(args.cases, size or 128):
             s = style(style_name)
@@ -209,7 +239,7 @@ def main() -> None:
             line = f"{label:18s} {style_name:13s} {steps:3d} steps  start {adam['start']:8.4g}  adam {adam['best']:8.4g} |"
             for v in args.variants:
                 r = run(content, s, steps, v)
-                line += f" {v} {r['best'] / adam['best']:.3g} (last {r['last'] / adam['best']:.3g}, {r['evals']} ev, {r['s']:.0f} s) |"
+                line += f" {v} {r['best'] / adam['best']:.3g} (last {r['last'] / adam['best']:.3g}, {r['evals']} ev, {r['capped']} capped, {r['s']:.0f} s) |"
             print(line, flush=True)
 
 

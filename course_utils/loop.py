@@ -58,7 +58,7 @@ STOP_REASONS = ("finished", "callback", "interrupted", "diverged")
 #: (see :func:`lbfgs_gradient_scale`).
 GRAD_FLOOR = 0.1
 #: The most an L-BFGS step may move any pixel (images in [0, 1]); ``None`` turns the cap off.
-STEP_CAP = 0.25
+STEP_CAP = 0.5
 #: A loss this many times its start on the way counts as a divergence the run recovered from.
 RISE = 2.0
 

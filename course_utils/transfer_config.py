@@ -191,7 +191,7 @@ class TransferConfig:
         if not is_whole(self.history_size) or self.history_size < 1:
             raise bad("history_size", "a whole number >= 1 (pairs L-BFGS keeps), e.g. 100")
         if self.step_cap is not None and (not _finite(self.step_cap) or not 0 < self.step_cap <= 1):
-            raise bad("step_cap", "None or a number in (0, 1], e.g. 0.25")
+            raise bad("step_cap", "None or a number in (0, 1], e.g. 0.5")
         if not self.max_loss_ratio > 1:
             raise bad("max_loss_ratio", "a number > 1")
         if not is_whole(self.preview_every) or self.preview_every < 0:
