@@ -21,7 +21,7 @@ help:
 	@echo "make site    - the course website in build/site/ (offline, fast mode; FAST=0 for full mode)"
 	@echo "make html    - the same as make site"
 	@echo "make verify-imagenet - run every notebook with the ImageNet weights, report in build/imagenet-report/"
-	@echo "make handout - nbgrader's assignments from the notebooks: build/classroom/ (student versions in release/)"
+	@echo "make handout - nbgrader's assignments from the notebooks: build/classroom/ (student versions in release/); LANG=zh: build/classroom-zh/ in Chinese"
 	@echo "make classroom-test - JupyterHub + nbgitpuller + browser + nbgrader, and the hostile-submission tests"
 	@echo "make classroom-demo - a local JupyterHub with an instructor and two students, to try the classroom"
 	@echo "make lint    - ruff over the package, tests and notebooks"
@@ -42,9 +42,13 @@ $(STAMP): pyproject.toml
 LAB_DIR  := notebooks
 LAB_ARGS :=
 LAB_ENV  :=
+HANDOUT  := classroom
+HANDOUT_LANG := en
 ifeq ($(origin LANG),command line)
 ifeq ($(LANG),zh)
 LAB_DIR  := notebooks/zh
+HANDOUT  := classroom-zh
+HANDOUT_LANG := zh
 LAB_ARGS := --LabApp.user_settings_dir=build/lab-zh/user-settings
 LAB_ENV  := LANG=C.UTF-8
 else ifneq ($(LANG),en)
@@ -79,9 +83,10 @@ verify-imagenet: $(STAMP)
 	$(BIN)/python -m course_tools.imagenet_report
 
 # nbgrader's course folder from the notebooks, then its student version of each (release/).
+# LANG=zh: from the Chinese notebooks (notebooks/zh/), in build/classroom-zh/.
 handout: $(STAMP)
-	$(BIN)/python -m course_tools.classroom source build/classroom
-	cd build/classroom && for a in source/nb*; do \
+	$(BIN)/python -m course_tools.classroom source build/$(HANDOUT) --lang $(HANDOUT_LANG)
+	cd build/$(HANDOUT) && for a in source/nb*; do \
 		PATH="$(abspath $(BIN)):$$PATH" nbgrader generate_assignment $$(basename $$a) --force || exit 1; done
 
 # The classroom end to end (issue 17): hostile submissions graded by nbgrader under

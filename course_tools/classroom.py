@@ -1,6 +1,7 @@
 """The classroom on nbgrader: assignments made from the course's notebooks, and safe grading.
 
     python -m course_tools.classroom source              # build/classroom/: nbgrader's course folder
+    python -m course_tools.classroom source --lang zh    # build/classroom-zh/: from notebooks/zh/
     cd build/classroom && nbgrader generate_assignment nb01   # release/: the student version
     python -m course_tools.classroom autograde nb01      # nbgrader autograde, one confined run each
     cd build/classroom && nbgrader generate_feedback nb01 && nbgrader export --to grades.csv
@@ -60,6 +61,9 @@ ASSIGNMENT_PREFIX = "nb"
 POINTS = 1
 CLASSROOM_DIR = config.PROJECT_ROOT / "classroom"
 DEFAULT_COURSE_DIR = config.PROJECT_ROOT / "build" / "classroom"
+#: Where each language's notebooks are (the Chinese ones are built by ``make zh``: same code
+#: cells, so the same exercises and graded tests, with Chinese prose).
+NOTEBOOK_DIRS = {"en": config.PROJECT_ROOT / "notebooks", "zh": config.PROJECT_ROOT / "notebooks" / "zh"}
 _CHECK_CALL = re.compile(r"^(ex\d\d)\.(check_\w+)\(")
 
 # Where the notebook's hidden solution is the package's own function (no cell of code to
@@ -359,9 +363,12 @@ def source_notebook(path: str | Path) -> tuple[dict, list[Exercise]]:
     return nb, exercises
 
 
-def course_notebooks() -> list[Path]:
-    """The course's numbered notebooks (``notebooks/NN_*.ipynb``), the ones with exercises."""
-    return sorted((config.PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+def course_notebooks(lang: str = "en") -> list[Path]:
+    """The course's numbered notebooks (``notebooks/NN_*.ipynb``, or ``notebooks/zh/`` for
+    ``lang="zh"``), the ones with exercises."""
+    if lang not in NOTEBOOK_DIRS:
+        raise ValueError(f"lang={lang!r} is not a language of the course: use one of {', '.join(NOTEBOOK_DIRS)}.")
+    return sorted(NOTEBOOK_DIRS[lang].glob("[0-9][0-9]_*.ipynb"))
 
 
 def assignment_name(path: str | Path) -> str:
@@ -369,10 +376,12 @@ def assignment_name(path: str | Path) -> str:
     return ASSIGNMENT_PREFIX + Path(path).name[:2]
 
 
-def write_source(course_dir: str | Path = DEFAULT_COURSE_DIR, notebooks: Sequence[str | Path] | None = None) -> list[Path]:
+def write_source(course_dir: str | Path = DEFAULT_COURSE_DIR, notebooks: Sequence[str | Path] | None = None, *,
+                 lang: str = "en") -> list[Path]:
     """Write nbgrader's course folder: ``source/nbNN/<notebook>.ipynb`` for each course
-    notebook and ``nbgrader_config.py`` (copied from ``classroom/``). Writes nothing inside the
-    course's own ``notebooks/`` folder, whose solutions it reads."""
+    notebook (by default all of ``lang``'s) and ``nbgrader_config.py`` (copied from
+    ``classroom/``). Writes nothing inside the course's own ``notebooks/`` folder, whose
+    solutions it reads."""
     course = Path(course_dir).resolve()
     own = (config.PROJECT_ROOT / "notebooks").resolve()
     if course == own or own in course.parents or course in own.parents:
@@ -380,7 +389,7 @@ def write_source(course_dir: str | Path = DEFAULT_COURSE_DIR, notebooks: Sequenc
                          "choose a folder outside it, e.g. build/classroom.")
     if course.exists() and not course.is_dir():
         raise NotADirectoryError(f"cannot write the course folder to {str(course_dir)!r}: it is a file.")
-    sources = [Path(p) for p in notebooks] if notebooks else course_notebooks()
+    sources = [Path(p) for p in notebooks] if notebooks else course_notebooks(lang)
     written = []
     for p in sources:
         nb, exercises = source_notebook(p)
@@ -726,9 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     src = commands.add_parser("source", help="write nbgrader's course folder from the course's notebooks",
                               description="Write nbgrader's source notebooks (source/nbNN/) and "
                                           "nbgrader_config.py into a course folder.")
-    src.add_argument("course_dir", nargs="?", default=str(DEFAULT_COURSE_DIR),
-                     help="the course folder (default build/classroom)")
+    src.add_argument("course_dir", nargs="?", help="the course folder (default build/classroom, "
+                                                   "build/classroom-zh with --lang zh)")
     src.add_argument("notebooks", nargs="*", help="course notebooks to convert (default: all)")
+    src.add_argument("--lang", choices=sorted(NOTEBOOK_DIRS), default="en",
+                     help="the notebooks' language: zh builds the assignments from notebooks/zh/ (default en)")
     grade = commands.add_parser("autograde", help="nbgrader autograde, one confined run per submission",
                                 description="Run nbgrader autograde on each submission of an assignment, "
                                             "each in its own process group with a time limit, its kernel "
@@ -756,7 +767,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "source":
         try:
-            written = write_source(args.course_dir, args.notebooks or None)
+            args.course_dir = args.course_dir or str(DEFAULT_COURSE_DIR.with_name(
+                "classroom" if args.lang == "en" else f"classroom-{args.lang}"))
+            written = write_source(args.course_dir, args.notebooks or None, lang=args.lang)
         except (ValueError, NotADirectoryError, FileNotFoundError) as exc:
             parser.error(str(exc))
         print(f"wrote {len(written)} source notebook(s) and nbgrader_config.py to {args.course_dir}")

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,24 @@ def test_the_source_is_never_written_into_the_course_notebooks(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
         classroom.write_source(tmp_path / "file")
+
+
+def test_the_chinese_notebooks_become_the_same_assignments_in_chinese(tmp_path):
+    """`classroom source --lang zh` builds every assignment from notebooks/zh/: the same graded
+    cells, byte for byte, as the English assignment, with the Chinese prose and language tag."""
+    zh = classroom.course_notebooks("zh")
+    assert [p.name for p in zh] == [p.name for p in classroom.course_notebooks()]
+    assert classroom.main(["source", str(tmp_path), "--lang", "zh"]) == 0
+    for path in zh:
+        built = json.loads((tmp_path / "source" / classroom.assignment_name(path) / path.name).read_text("utf-8"))
+        english, _ = classroom.source_notebook(classroom.NOTEBOOK_DIRS["en"] / path.name)
+        code = [(c["cell_type"], c["source"], c["metadata"]) for c in english["cells"] if c["cell_type"] == "code"]
+        assert [(c["cell_type"], c["source"], c["metadata"]) for c in built["cells"]
+                if c["cell_type"] == "code"] == code, path.name
+        prose = "".join("".join(c["source"]) for c in built["cells"] if c["cell_type"] == "markdown")
+        assert re.search(r"[\u4e00-\u9fff]{20}", prose) and built["metadata"]["language"] == "zh-CN", path.name
+    with pytest.raises(ValueError, match="lang='fr' is not a language of the course"):
+        classroom.course_notebooks("fr")
 
 
 def test_csv_cells_never_start_a_formula():
