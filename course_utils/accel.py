@@ -1,9 +1,10 @@
-"""The engine's fast path on a CUDA GPU: bfloat16, channels-last, a one-product Gram backward,
-CUDA graphs and (when asked) torch.compile.
+"""The engine's fast path: bfloat16 (on a GPU, and on a CPU with bfloat16 matrix units),
+and on a CUDA GPU also channels-last, a one-product Gram backward, CUDA graphs and (when
+asked) torch.compile.
 
-``stylise`` calls :func:`plan` and follows it (``result.plan`` says what was used); on a CPU
-the plan changes nothing. Only the network runs in bf16: targets, losses and the optimised
-image stay float32. Adam is the fast path because PyTorch's L-BFGS decides on the host
+``stylise`` calls :func:`plan` and follows it (``result.plan`` says what was used and why).
+Only the network runs in bf16: its features come out in float32, so Grams, targets, losses
+and the optimised image stay float32. Adam is the fast path because PyTorch's L-BFGS decides on the host
 whether to keep each curvature pair, so its steps cannot be recorded in a graph. Notebook
 07 discusses it; ``benchmarks/README.md`` has the measured figures.
 """
@@ -37,14 +38,25 @@ class Plan:
     cuda_graphs: bool
     compile: bool
     compile_mode: str = "default"
+    #: why this precision, e.g. ``"this CPU has amx_bf16, avx512_bf16"`` (``""``: not said)
+    reason: str = ""
+
+    @property
+    def precision(self) -> str:
+        """``"bf16"`` or ``"fp32"``: the network's precision."""
+        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
     def describe(self) -> str:
-        """The device, the precision and each fast-path piece in use, e.g. ``"cuda, bf16, CUDA graphs"``."""
-        return ", ".join([str(self.device), "bf16" if self.dtype == torch.bfloat16 else "fp32", *self._pieces()])
+        """The device, the precision and why, and each fast-path piece in use, e.g.
+        ``"cuda, bf16 (this GPU has bfloat16 tensor cores), CUDA graphs"``."""
+        return ", ".join([str(self.device), self._precision_why(), *self._pieces()])
 
     def describe_fast(self) -> str:
-        """Only what differs from the plain loop (``""`` on a CPU by default)."""
-        return ", ".join((["bf16"] if self.dtype == torch.bfloat16 else []) + self._pieces())
+        """The precision and why, and the fast-path pieces in use (what a result's line shows)."""
+        return ", ".join([self._precision_why(), *self._pieces()])
+
+    def _precision_why(self) -> str:
+        return f"{self.precision} ({self.reason})" if self.reason else self.precision
 
     def _pieces(self) -> list[str]:
         parts = ["channels-last"] if self.channels_last else []
@@ -55,23 +67,70 @@ class Plan:
         return parts
 
 
+#: The CPU flags of bfloat16 matrix units (names as in ``torch.cpu.get_capabilities()``):
+#: Intel AMX and AVX-512 BF16 (recent Xeons, AMD Zen 4 and later). Arm's bf16 is not counted:
+#: nobody has measured it for this engine.
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+#: Configurations (by optimiser) where bf16 failed the quality check of
+#: ``benchmarks/bf16_quality.py`` (final loss within 2 % of fp32's, image no further from
+#: fp32's than a half-grey-level nudge of the start moves fp32's own): ``"auto"`` keeps
+#: fp32 there and says why. The value is the measured figure.
+BF16_QUALITY_FAILS: dict[str, str] = {}
+
+
+def cpu_bf16_units() -> tuple[str, ...]:
+    """The bfloat16 matrix units of this CPU, among :data:`CPU_BF16_FLAGS`.
+
+    Read from ``torch.cpu.get_capabilities()`` (cpuinfo's flags, cached): a one-off
+    micro-benchmark of a convolution was the alternative, but it costs seconds per process
+    and its verdict wavers on a busy machine (``benchmarks/bf16_detection.py`` measures both).
+    """
+    caps = torch.cpu.get_capabilities()
+    return tuple(flag for flag in CPU_BF16_FLAGS if caps.get(flag))
+
+
 def bf16_supported(device: torch.device) -> bool:
-    """True where bfloat16 convolutions run natively and fast (CUDA, compute capability ≥ 8)."""
-    if device.type != "cuda" or not torch.cuda.is_available():
-        return False
-    major, _ = torch.cuda.get_device_capability(device)
-    return major >= 8
+    """True where bfloat16 convolutions run natively and fast: CUDA with compute capability
+    ≥ 8, or a CPU with bfloat16 matrix units (:func:`cpu_bf16_units`)."""
+    return _bf16_hardware(device)[0]
+
+
+def _bf16_hardware(device: torch.device) -> tuple[bool, str]:
+    """Whether ``device`` computes bfloat16 natively, and the reason in words."""
+    if device.type == "cpu":
+        units = cpu_bf16_units()
+        if units:
+            return True, f"this CPU has {', '.join(units)}"
+        return False, f"this CPU has no bfloat16 matrix units ({' or '.join(CPU_BF16_FLAGS)})"
+    if device.type == "cuda" and torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(device)
+        if major >= 8:
+            return True, "this GPU has bfloat16 tensor cores"
+        return False, f"this GPU (compute capability {major}.{minor}) has no bfloat16 tensor cores"
+    return False, f"bf16 is not used on {device.type}"
+
+
+def _precision(cfg: Any, device: torch.device) -> tuple[torch.dtype, str]:
+    """The network's dtype for ``cfg.precision`` on ``device``, and why."""
+    native, why = _bf16_hardware(device)
+    if cfg.precision == "fp32":
+        return torch.float32, "as asked"
+    if cfg.precision == "bf16":
+        return torch.bfloat16, "as asked" if native else f"as asked; emulated, slow: {why}"
+    if native and cfg.optimiser in BF16_QUALITY_FAILS:
+        return torch.float32, f"bf16 failed the quality check with {cfg.optimiser}: {BF16_QUALITY_FAILS[cfg.optimiser]}"
+    return (torch.bfloat16 if native else torch.float32), why
 
 
 def plan(cfg: Any, device: torch.device) -> Plan:
     """Resolve ``cfg``'s ``precision``, ``channels_last``, ``cuda_graphs`` and ``compile``
-    (``"auto"``/``None`` = decide) for ``device``: bf16 where supported, channels-last on
-    CUDA, graphs on CUDA with Adam unless pixels are clamped, compile only when asked."""
+    (``"auto"``/``None`` = decide) for ``device``: bf16 where the hardware has the units for
+    it (:func:`bf16_supported`) unless the optimiser is in :data:`BF16_QUALITY_FAILS`,
+    channels-last on CUDA, graphs on CUDA with Adam unless pixels are clamped, compile only
+    when asked. ``Plan.reason`` says why this precision."""
     cuda = device.type == "cuda"
-    if cfg.precision == "auto":
-        dtype = torch.bfloat16 if bf16_supported(device) else torch.float32
-    else:
-        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+    dtype, reason = _precision(cfg, device)
     channels_last = cuda if cfg.channels_last is None else bool(cfg.channels_last)
     graphable = cuda and cfg.optimiser == "adam" and cfg.pixel_range != "clamp"
     if cfg.cuda_graphs is None:
@@ -85,7 +144,7 @@ def plan(cfg: Any, device: torch.device) -> Plan:
     else:
         graphs = bool(cfg.cuda_graphs)
     mode = cfg.compile if isinstance(cfg.compile, str) else "default"
-    return Plan(device, dtype, channels_last, graphs, bool(cfg.compile), mode)
+    return Plan(device, dtype, channels_last, graphs, bool(cfg.compile), mode, reason)
 
 
 def compiled(objective: Callable, p: Plan) -> Callable:
@@ -114,11 +173,17 @@ def prepare_network(extractor: torch.nn.Module, p: Plan) -> torch.nn.Module:
     if net is None:
         net = copy.deepcopy(extractor)
         net.body.to(dtype=p.dtype)  # mean/std stay float32: normalisation is done in fp32
+        if p.dtype != torch.float32:  # features leave in float32: Grams and losses stay float32
+            net.register_forward_hook(_features_to_float32)
         if p.channels_last:
             net.body.to(memory_format=torch.channels_last)
             net.register_forward_pre_hook(_to_channels_last)  # the copy takes images in either layout
         _NETWORK_CACHE[key] = net
     return net
+
+
+def _features_to_float32(module: torch.nn.Module, args: Any, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: f.float() for name, f in out.items()}
 
 
 def _to_channels_last(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -256,5 +321,6 @@ class SymmetricGram(torch.autograd.Function):
         return (torch.bmm(f, sym) if ctx.positions_first else torch.bmm(sym, f)), None
 
 
-__all__ = ["COMPILE_MODES", "GraphedAdam", "PRECISIONS", "Plan", "READ_EVERY", "SymmetricGram", "bf16_supported", "compiled",
-           "gram_matrix", "plan", "prepare_network", "style_loss", "style_loss_for"]
+__all__ = ["BF16_QUALITY_FAILS", "COMPILE_MODES", "CPU_BF16_FLAGS", "GraphedAdam", "PRECISIONS", "Plan", "READ_EVERY",
+           "SymmetricGram", "bf16_supported", "compiled", "cpu_bf16_units", "gram_matrix", "plan", "prepare_network",
+           "style_loss", "style_loss_for"]

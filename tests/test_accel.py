@@ -16,7 +16,9 @@ def _cfg(**kw) -> transfer.TransferConfig:
     return transfer.TransferConfig(weights="random", device="cpu", progress=False, **kw)
 
 
-def test_plan_on_cpu_changes_nothing():
+def test_plan_on_cpu_changes_nothing(monkeypatch):
+    # on a CPU without bfloat16 matrix units (tests/test_accel_cpu.py covers one with them)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
     p = accel.plan(_cfg(optimiser="adam"), CPU)
     assert (p.dtype, p.channels_last, p.cuda_graphs, p.compile) == (torch.float32, False, False, False)
     assert accel.prepare_network(transfer.feature_network(_cfg()), p) is transfer.feature_network(_cfg())
