@@ -86,8 +86,11 @@ class TransferConfig:
         weights: feature network: ``"auto"``, ``"imagenet"``, ``"random"`` or a file path
             (see :class:`course_utils.features.FeatureExtractor`).
         device: ``None`` for :func:`course_utils.config.device`, or ``"cpu"`` etc.
-        precision: ``"auto"`` (bfloat16 network on a GPU that supports it, else float32),
-            ``"fp32"`` or ``"bf16"``; the loss and the optimised variable stay float32.
+        precision: ``"auto"`` (bfloat16 network on a GPU with bf16 tensor cores or a CPU
+            with ``amx_bf16``/``avx512_bf16``, unless the optimiser is in
+            ``accel.BF16_QUALITY_FAILS``; else float32), ``"fp32"`` or ``"bf16"``; the
+            features, Grams, losses and optimised variable stay float32.
+            ``result.plan.reason`` says why.
         channels_last: run the network in channels-last memory format; ``None`` = on CUDA.
         cuda_graphs: record one whole step as a CUDA graph and replay it; ``None`` = on
             CUDA with Adam (see :mod:`course_utils.accel` for why not with L-BFGS).
