@@ -441,7 +441,8 @@ def cmd_status() -> int:
         print(line(f"all {group} ({'blocks' if group == 'documents' else 'markdown cells'})", s))
     from course_tools import translate_messages as tm
 
-    msgs = [m for m in tm.load() if m.id and m.id in tm.extract()]
+    wanted = tm.extract()
+    msgs = [m for m in tm.load() if m.id and m.id in wanted]
     done = [m for m in msgs if m.string.strip() and not m.fuzzy]
     print(line("package messages (course_utils.po)", {
         "translated": len(done), "units": len(msgs), "english_words": sum(len(m.id.split()) for m in done),
