@@ -85,3 +85,23 @@ def test_studio_checkers():
     assert ex06.check_safe_name(lambda n: safe_name(n)).passed
     with pytest.raises(AssertionError, match="characters"):
         ex06.check_safe_name(lambda n: n or "image")
+
+
+def test_checkers_use_only_public_names_of_course_utils_which_never_imports_them():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted((root / "course_exercises").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                   and n.module == "course_utils" for a in n.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils"):
+                assert not [a.name for a in node.names if a.name.startswith("_")], f"{path.name}: {ast.unparse(node)}"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                assert not node.attr.startswith("_"), f"{path.name} uses {node.value.id}.{node.attr}"
+    for path in sorted((root / "course_utils").rglob("*.py")):
+        imported = [n.module if isinstance(n, ast.ImportFrom) else a.name for n in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names]
+        assert not [m for m in imported if (m or "").startswith("course_exercises")], f"course_utils/{path.name}"
