@@ -19,13 +19,19 @@ For each size it prints:
   The engine runs coarse-to-fine (half size, then full size; sigmoid pixels, L-BFGS
   without line search) and stops as soon as its full-size loss is at or below that
   target; a single-scale run of the engine is also timed, to separate the two effects
-  (no hard clamp vs. coarse-to-fine).
+  (no hard clamp vs. coarse-to-fine);
+* **fp32 against precision="auto"**: the engine's ms per step (median) with its network in
+  float32 and with what ``precision="auto"`` chooses on this CPU (bfloat16 only where the
+  CPU has ``amx_bf16`` or ``avx512_bf16``, see ``course_utils.accel``), for L-BFGS and Adam,
+  run alternately twice (the better median of the two counts), with the precision chosen
+  and why. ``--precision-only`` runs just this part (a few minutes).
 
 Usage::
 
     .venv/bin/python benchmarks/bench_transfer.py            # 128 and 256 px (~10-15 min)
     .venv/bin/python benchmarks/bench_transfer.py --quick    # 64 and 128 px, 100 steps
     .venv/bin/python benchmarks/bench_transfer.py --sizes 256 --coarse-steps 150
+    .venv/bin/python benchmarks/bench_transfer.py --precision-only   # fp32 vs auto, 128 and 256 px
     python benchmarks/bench_transfer.py --device cuda          # GPU: 256, 512, 1024 px, per variant
 
 Timings on a shared machine are noisy: both contenders run in the same process, one after
@@ -48,7 +54,7 @@ from torchvision.models.vgg import cfgs, make_layers
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the baseline next to this file
 import tutorial_baseline as tut  # noqa: E402
 
-from course_utils import data, features, images, losses, transfer  # noqa: E402
+from course_utils import accel, data, features, images, losses, transfer  # noqa: E402
 
 CONTENT = "conv4_2"
 STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -194,6 +200,42 @@ def bench_size(size: int, args) -> dict:
     return out
 
 
+def precision_timing(content, style, cfg: transfer.TransferConfig, steps: int = 8, rounds: int = 2) -> list[dict]:
+    """ms per step (median over a run's steps, the better of ``rounds`` alternating runs)
+    with the network in fp32 and as ``precision="auto"`` chooses, per optimiser."""
+    rows = []
+    for optimiser in ("lbfgs", "adam"):
+        c = cfg.replace(optimiser=optimiser)
+        best = {"fp32": float("inf"), "auto": float("inf")}
+        for _ in range(rounds):
+            for precision in best:
+                r = transfer.stylise(content, style, c, steps=steps, precision=precision)
+                t = r.history["time"]
+                best[precision] = min(best[precision], 1000 * statistics.median([b - a for a, b in zip(t[1:], t[2:], strict=False)]))
+        rows.append({"optimiser": optimiser, "fp32_ms": best["fp32"], "auto_ms": best["auto"],
+                     "auto": accel.plan(c, torch.device("cpu")).describe_fast()})
+    return rows
+
+
+def precision_table(size: int) -> list[dict]:
+    content = images.resize(data.content_image("chelsea"), (size, size))
+    style = images.resize(data.style_image("swirl"), (size, size))
+    rows = precision_timing(content, style, equivalent_config(content, style))
+    for r in rows:
+        r["size"] = size
+        print(f"  [{size} px, {r['optimiser']}] fp32 {r['fp32_ms']:.0f} ms/step, auto {r['auto_ms']:.0f} ms/step "
+              f"({r['fp32_ms'] / r['auto_ms']:.2f}x); auto = {r['auto']}", flush=True)
+    return rows
+
+
+def print_precision_table(rows: list[dict]) -> None:
+    print(f"\n{'size':>5} | {'optimiser':>9} | {'fp32 ms/step':>12} | {'auto ms/step':>12} | "
+          f"{'fp32/auto':>9} | auto chose")
+    for r in rows:
+        print(f"{r['size']:>5} | {r['optimiser']:>9} | {r['fp32_ms']:>12.0f} | {r['auto_ms']:>12.0f} | "
+              f"{r['fp32_ms'] / r['auto_ms']:>8.2f}x | {r['auto']}")
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -204,8 +246,10 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return (f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-            f"load average {', '.join(f'{x:.1f}' for x in load)}")
+    caps = torch.cpu.get_capabilities()
+    flags = ", ".join(f"{f} {'yes' if caps.get(f) else 'no'}" for f in (*accel.CPU_BF16_FLAGS, "amx_tile", "avx512_f"))
+    return (f"{cpu}; {os.cpu_count()} cores; flags: {flags}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads; load average {', '.join(f'{x:.1f}' for x in load)}")
 
 
 def main(argv=None) -> int:
@@ -216,6 +260,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-steps", type=int, default=300, help="engine's cap at full size")
     p.add_argument("--no-single", action="store_true", help="skip the engine's single-scale run")
     p.add_argument("--quick", action="store_true", help="64 and 128 px, 100 steps, no single-scale run")
+    p.add_argument("--precision-only", action="store_true",
+                   help="only the fp32 against precision='auto' timing (CPU), at --sizes")
     p.add_argument("--device", default=None,
                    help="'cuda': per-step cost of each engine variant on a GPU (bench_transfer_device.py); "
                         "'cpu' runs that mode on the CPU as a dry run")
@@ -243,8 +289,15 @@ def main(argv=None) -> int:
         args.sizes, args.steps, args.coarse_steps, args.max_steps, args.no_single = [64, 128], 100, 50, 100, True
     torch.manual_seed(0)
     print("machine:", machine())
+    if args.precision_only:
+        prec = [r for s in args.sizes for r in precision_table(s)]
+        print("\nmachine:", machine())
+        print_precision_table(prec)
+        return 0
     rows = [bench_size(s, args) for s in args.sizes]
+    prec = [r for s in args.sizes for r in precision_table(s)]
     print("\nmachine:", machine())
+    print_precision_table(prec)
     print(f"\n{'size':>5} | {'tutorial ms/step':>16} | {'engine ms/step':>14} | {'ratio':>5} | "
           f"{'+MB tut/eng':>15} | {'tutorial time':>13} | {'engine c2f':>10} | {'engine 1-scale':>14} | speed-up")
     for r in rows:
