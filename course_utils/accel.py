@@ -75,8 +75,11 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 #: Configurations (by optimiser) where bf16 failed the quality check of
 #: ``benchmarks/bf16_quality.py`` (final loss within 2 % of fp32's, image no further from
 #: fp32's than a half-grey-level nudge of the start moves fp32's own): ``"auto"`` keeps
-#: fp32 there and says why. The value is the measured figure.
-BF16_QUALITY_FAILS: dict[str, str] = {}
+#: fp32 there and says why. The value is the measured figure (so far only a small run on a
+#: CPU without bf16 units: bf16 rounds the same there, only slower).
+BF16_QUALITY_FAILS: dict[str, str] = {
+    "lbfgs": "final loss 27.7 % above fp32's at 32 px after 4 steps (Adam: 0.42 %)",
+}
 
 
 def cpu_bf16_units() -> tuple[str, ...]:

@@ -78,7 +78,8 @@ def test_callback_stops_the_graphed_run(pair):
 
 
 def test_lbfgs_runs_eagerly_in_bf16(pair):
-    res = transfer.stylise(*pair, _cfg(steps=20, optimiser="lbfgs"))
+    # asked for: auto keeps fp32 for an optimiser in accel.BF16_QUALITY_FAILS (L-BFGS so far)
+    res = transfer.stylise(*pair, _cfg(steps=20, optimiser="lbfgs", precision="bf16"))
     assert res.plan.dtype == torch.bfloat16 and not res.plan.cuda_graphs
     assert res.final() < res.history["total"][0]
 
