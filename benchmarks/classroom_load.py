@@ -26,8 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "04_style_transfer_by_optimisation.ipynb"
-_PROBE = ("import resource, torch\n"
-          "print('LOAD_PROBE', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, torch.get_num_threads())")
 
 
 def one_learner() -> None:
@@ -35,16 +33,12 @@ def one_learner() -> None:
     import nbformat
 
     sys.path.insert(0, str(ROOT))
-    from course_tools.classroom import run_notebook
+    from notebook_times import run_measured  # the script beside this one
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
-    start = time.perf_counter()
-    run_notebook(nb, fast=True, timeout=1800, allow_errors=True)  # a failing checkpoint still costs its time
-    seconds = time.perf_counter() - start
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    rss_kb, threads = text.split("LOAD_PROBE")[1].split()[:2]
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": int(rss_kb) / 1024, "threads": int(threads)}))
+    # a failing checkpoint still costs its time
+    seconds, rss_mb, threads = run_measured(nb, fast=True, timeout=1800, allow_errors=True)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb, "threads": threads}))
 
 
 def run_class(n: int, rule: bool, cores: int) -> dict:

@@ -1,4 +1,5 @@
-"""How long each notebook, and each of its slowest cells, takes to run top to bottom.
+"""How long each notebook, and each of its slowest cells, takes to run top to bottom, and
+how much memory its kernel needs at its peak.
 
 The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs in a
 fresh ``python3`` kernel on a temporary copy (``course_tools.classroom.run_notebook``, so
@@ -45,19 +46,37 @@ def _shows_progress(cell) -> bool:
                or (o.get("name") == "stderr" and "%|" in o.get("text", "")) for o in cell.get("outputs", []))
 
 
-def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
-    """Run one notebook; its wall time, and each code cell's time with its first line."""
-    nb = nbformat.read(path, as_version=4)
+#: A last cell that prints the kernel's peak resident memory and its torch threads.
+_PROBE = ("import resource, torch\n"
+          "print('PEAK_PROBE', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, torch.get_num_threads())")
+
+
+def run_measured(nb, *, fast: bool, timeout: int, allow_errors: bool = False) -> tuple[float, float, int]:
+    """Run ``nb`` in a fresh kernel (cells' timestamps recorded in ``nb``); return its wall
+    seconds, the kernel's peak RSS in MB and its torch thread count."""
+    nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
     start = time.perf_counter()
-    run_notebook(nb, fast=fast, timeout=timeout, allow_errors=False)  # records each cell's timestamps
-    wall = time.perf_counter() - start
+    try:
+        run_notebook(nb, fast=fast, timeout=timeout, allow_errors=allow_errors)
+    finally:
+        probe = nb.cells.pop()
+    seconds = time.perf_counter() - start
+    text = "".join(o.get("text", "") for o in probe.get("outputs", []))
+    rss_kb, threads = text.split("PEAK_PROBE")[1].split()[:2]
+    return seconds, int(rss_kb) / 1024, int(threads)
+
+
+def time_notebook(path: Path, *, fast: bool, timeout: int) -> dict:
+    """Run one notebook; its wall time, peak memory, and each code cell's time with its first line."""
+    nb = nbformat.read(path, as_version=4)
+    wall, rss_mb, _ = run_measured(nb, fast=fast, timeout=timeout)
     cells = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
             cells.append({"cell": index, "seconds": _seconds(cell), "first_line": first[:90],
                           "progress_bar": _shows_progress(cell)})
-    return {"notebook": path.name, "wall_s": round(wall, 1), "cells": cells}
+    return {"notebook": path.name, "wall_s": round(wall, 1), "peak_rss_mb": round(rss_mb), "cells": cells}
 
 
 def main() -> None:
@@ -79,7 +98,7 @@ def main() -> None:
         r = time_notebook(path, fast=args.fast, timeout=args.timeout)
         results.append(r)
         timed = sorted((c for c in r["cells"] if c["seconds"] is not None), key=lambda c: -c["seconds"])
-        print(f"{r['notebook']}: {r['wall_s']:.0f} s")
+        print(f"{r['notebook']}: {r['wall_s']:.0f} s, kernel peak {r['peak_rss_mb']} MB")
         for c in timed[: args.top]:
             print(f"    cell {c['cell']:>2}: {c['seconds']:6.1f} s  {c['first_line']}")
     print(f"all: {sum(r['wall_s'] for r in results):.0f} s; load average now {os.getloadavg()[0]:.1f}")
