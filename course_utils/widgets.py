@@ -141,7 +141,7 @@ class STNExplorer(_Shown):
         self.model = model.eval()
         self.images, self.labels, self.params = images, labels, params
         with torch.no_grad():
-            _, self.thetas = stn.transform_batch(model.stn, images)
+            self.thetas = stn.transform_batch(model.stn, images)[1]
             self.predictions = stn.predict(model, images)
         self.angles = stn.rotation_degrees(self.thetas)
         self.controls = {"index": W.IntSlider(0, min=0, max=len(images) - 1, description=_("digit #"),
