@@ -296,7 +296,7 @@ def stylise(
     # refuse a run that cannot fit before allocating anything (one sentence, not a frozen machine)
     memory.check_transfer(output_size(content.shape[-2:], cfg), [tuple(s.shape[-2:]) for s in styles], cfg, dev)
     extractor = feature_network(cfg.replace(device=str(dev)))
-    fast = accel.plan(cfg, dev)  # bf16 / channels-last / CUDA graphs on a GPU; nothing on a CPU
+    fast = accel.plan(cfg, dev)  # bf16 where the hardware has the units; channels-last and CUDA graphs on a GPU
     network = accel.prepare_network(extractor, fast)
     out_hw = output_size(content.shape[-2:], cfg)
     if cfg.preserve_colour == "histogram":
