@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from . import loop, losses
+from .i18n import N_, _
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: The ``torch.compile`` modes ``TransferConfig.compile`` may name (``True`` means
@@ -78,7 +79,7 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 #: fp32 there and says why. The value is the measured figure (so far only a small run on a
 #: CPU without bf16 units: bf16 rounds the same there, only slower).
 BF16_QUALITY_FAILS: dict[str, str] = {
-    "lbfgs": "final loss 27.7 % above fp32's at 32 px after 4 steps (Adam: 0.42 %)",
+    "lbfgs": N_("final loss 27.7 % above fp32's at 32 px after 4 steps (Adam: 0.42 %)"),
 }
 
 
@@ -104,25 +105,26 @@ def _bf16_hardware(device: torch.device) -> tuple[bool, str]:
     if device.type == "cpu":
         units = cpu_bf16_units()
         if units:
-            return True, f"this CPU has {', '.join(units)}"
-        return False, f"this CPU has no bfloat16 matrix units ({' or '.join(CPU_BF16_FLAGS)})"
+            return True, _("this CPU has {units}").format(units=", ".join(units))
+        return False, _("this CPU has no bfloat16 matrix units ({flags})").format(flags=" or ".join(CPU_BF16_FLAGS))
     if device.type == "cuda" and torch.cuda.is_available():
         major, minor = torch.cuda.get_device_capability(device)
         if major >= 8:
-            return True, "this GPU has bfloat16 tensor cores"
-        return False, f"this GPU (compute capability {major}.{minor}) has no bfloat16 tensor cores"
-    return False, f"bf16 is not used on {device.type}"
+            return True, _("this GPU has bfloat16 tensor cores")
+        return False, _("this GPU (compute capability {major}.{minor}) has no bfloat16 tensor cores").format(major=major, minor=minor)
+    return False, _("bf16 is not used on {device}").format(device=device.type)
 
 
 def _precision(cfg: Any, device: torch.device) -> tuple[torch.dtype, str]:
     """The network's dtype for ``cfg.precision`` on ``device``, and why."""
     native, why = _bf16_hardware(device)
     if cfg.precision == "fp32":
-        return torch.float32, "as asked"
+        return torch.float32, _("as asked")
     if cfg.precision == "bf16":
-        return torch.bfloat16, "as asked" if native else f"as asked; emulated, slow: {why}"
+        return torch.bfloat16, _("as asked") if native else _("as asked; emulated, slow: {why}").format(why=why)
     if native and cfg.optimiser in BF16_QUALITY_FAILS:
-        return torch.float32, f"bf16 failed the quality check with {cfg.optimiser}: {BF16_QUALITY_FAILS[cfg.optimiser]}"
+        return torch.float32, _("bf16 failed the quality check with {optimiser}: {figure}").format(
+            optimiser=cfg.optimiser, figure=_(BF16_QUALITY_FAILS[cfg.optimiser]))
     return (torch.bfloat16 if native else torch.float32), why
 
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from . import geometry, loop, losses, transfer, warps
 from .checks import number
+from .i18n import _
 from .images import resize
 from .transfer import TransferConfig
 
@@ -161,7 +162,7 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
             points = _rescale(src, out_hw, hw).to(dev), _rescale(tgt, out_hw, hw).to(dev)
             out = _run_level(objective, image.to(dev), warp.to(dev), points, weights, n_steps, cfg, field_lr, recorder)
             if out.warning:
-                warnings.append(f"at {hw[0]}x{hw[1]} px, {out.warning}")
+                warnings.append(_("at {h}x{w} px, {warning}").format(h=hw[0], w=hw[1], warning=out.warning))
             if out.best_extra is not None:  # the best evaluated image and warp of this level
                 image, warp = (t.detach().cpu() for t in out.best_extra)
             if out.reason != "finished":

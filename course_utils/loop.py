@@ -51,6 +51,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from .i18n import _
+
 OPTIMISERS = ("lbfgs", "adam")
 #: Why a run ended (``Outcome.reason``).
 STOP_REASONS = ("finished", "callback", "interrupted", "diverged")
@@ -236,7 +238,7 @@ class ClosureStepper:
         if moved(1.0) <= self.step_cap:
             return
         lo, hi = 0.0, 1.0
-        for _ in range(20):
+        for _step in range(20):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if moved(mid) <= self.step_cap else (lo, mid)
         for p, a, b in zip(self.params, after, before, strict=True):
@@ -329,11 +331,12 @@ def _warning(first: float | None, last: tuple[float, int], peak: tuple[float, in
     if first is None or last[1] < 2:
         return ""
     if last[0] > first:
-        return (f"the loss ended at {last[0]:.3g}, above its start ({first:.3g}); the best image seen "
-                "is returned, try fewer steps, a lower lr or optimiser='adam'")
+        return _("the loss ended at {last:.3g}, above its start ({first:.3g}); the best image seen "
+                 "is returned, try fewer steps, a lower lr or optimiser='adam'").format(last=last[0], first=first)
     if peak[0] > RISE * first:
-        return (f"the loss rose to {peak[0] / first:.3g}× its start at step {peak[1]} and came back "
-                f"(ended at {last[0] / first:.3g}× its start); the best image seen is returned")
+        return _("the loss rose to {peak:.3g}× its start at step {step} and came back "
+                 "(ended at {last:.3g}× its start); the best image seen is returned").format(
+            peak=peak[0] / first, step=peak[1], last=last[0] / first)
     return ""
 
 

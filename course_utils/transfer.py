@@ -329,7 +329,7 @@ def stylise(
             out = _run_level(objective, image.to(dev), n_steps, cfg, fast, recorder)
             scales_used.append(out.loss_scale)
             if out.warning:
-                warnings.append(f"at {hw[0]}x{hw[1]} px, {out.warning}")
+                warnings.append(_("at {h}x{w} px, {warning}").format(h=hw[0], w=hw[1], warning=out.warning))
             if out.best_image is not None:
                 image = out.best_image.detach().cpu()
             if out.reason != "finished":

@@ -145,3 +145,19 @@ def test_every_way_a_run_ends_has_chinese(monkeypatch, reason):
     monkeypatch.setenv("COURSE_LANG", "zh")
     said = _result(reason).describe()
     assert re.search(r"（[\u4e00-\u9fff]+）", said), said
+
+
+def test_a_runs_warning_and_precision_reason_follow_the_notebooks_language(monkeypatch):
+    """What the engine decides is said in the notebook's language too: the loss's rise that
+    came back (loop), the size it happened at (transfer), why this precision (accel)."""
+    from course_utils import accel, data
+
+    content, style = data.content_image("chelsea", 24), data.style_image("swirl", 24)
+    for lang, word in (("zh", CJK.search), ("en", lambda s: not CJK.search(s))):
+        monkeypatch.setenv("COURSE_LANG", lang)
+        reason = accel.plan(transfer.TransferConfig(), torch.device("cpu")).reason
+        assert reason and word(reason), reason
+        # a run whose loss is above its start at the end: lr far too large for Adam
+        r = transfer.stylise(content, style, steps=3, optimiser="adam", lr=5.0, weights="random",
+                             device="cpu", progress=False, max_loss_ratio=1e9)
+        assert r.warning and word(r.warning), r.warning
