@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from . import loop, losses
-from .i18n import N_, _
+from .i18n import N_
+from .i18n import localised as _
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: The ``torch.compile`` modes ``TransferConfig.compile`` may name (``True`` means

@@ -26,7 +26,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .i18n import _
+from .i18n import localised as _
 
 T = TypeVar("T")
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from . import geometry, loop, losses, transfer, warps
 from .checks import number
-from .i18n import _
+from .i18n import localised as _
 from .images import resize
 from .transfer import TransferConfig
 

@@ -10,8 +10,8 @@ language cannot come from a cell. It comes, in this order, from:
 3. the kernel's working folder: Jupyter and nbval start a kernel in its notebook's folder,
    so a kernel started in ``notebooks/zh/`` speaks Chinese.
 
-Otherwise English. Code marks a message with :func:`_` where it is shown, gettext's way, with
-named fields filled in afterwards::
+Otherwise English. Code marks a message with ``_()`` (:func:`localised`, imported as ``_``, as
+Python's own ``gettext`` is) where it is shown, with named fields filled in afterwards::
 
     _("Running {steps} steps…").format(steps=total)
 
@@ -80,11 +80,13 @@ def catalog(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[{"zh": "zh_CN"}.get(lang, lang)])
 
 
-def _(message: str) -> str:
+def localised(message: str) -> str:
     """``message`` in the notebook's language (unchanged without a catalog entry); fill its
-    ``{named}`` fields after translating: ``_("{n} steps").format(n=n)``."""
+    ``{named}`` fields after translating. Modules import it as ``_``, gettext's way:
+    ``from .i18n import localised as _``, then ``_("{n} steps").format(n=n)``."""
     lang = language()
     return message if lang == "en" or not message else catalog(lang).gettext(message)
+
 
 
 def N_(message: str) -> str:

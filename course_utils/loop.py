@@ -51,7 +51,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .i18n import _
+from .i18n import localised as _
 
 OPTIMISERS = ("lbfgs", "adam")
 #: Why a run ended (``Outcome.reason``).

@@ -21,7 +21,8 @@ import torch
 
 from . import config, data, features, memory, plotting, transfer
 from .files import atomic_path
-from .i18n import N_, _
+from .i18n import N_
+from .i18n import localised as _
 from .images import ImageLoadError, load_image_bytes, save_image
 from .warps import warp_style
 

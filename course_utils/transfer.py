@@ -48,7 +48,8 @@ import torch.nn.functional as F
 
 from . import accel, colour, features, loop, memory
 from . import config as course_config
-from .i18n import N_, _
+from .i18n import N_
+from .i18n import localised as _
 from .images import resize
 from .loop import OPTIMISERS, lbfgs_gradient_scale, optimise
 from .objective import Objective, layer_weights

@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import geometry, plotting
-from .i18n import _
+from .i18n import localised as _
 from .studio import (
     LAYER_PRESETS,
     MAX_UPLOAD_BYTES,

@@ -85,8 +85,7 @@ def test_no_private_names_cross_modules_and_no_tools_in_the_package(path):
                     imported_modules.update({a.asname or a.name: a.name for a in node.names})
                 else:
                     source = node.module.split(".")[-1]
-                    # gettext's _() is public by convention (i18n exports it for every module)
-                    private = [n for n in names if n.startswith("_") and n != "_" and source != own]
+                    private = [n for n in names if n.startswith("_") and source != own]
                     assert not private, f"{path.name} imports private {private} from .{node.module}"
         elif isinstance(node, ast.Import):
             assert not any(a.name.startswith("course_tools") for a in node.names), f"{path.name} imports course_tools"
