@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from course_utils import i18n
+from course_utils.i18n import N_
+from course_utils.i18n import localised as _
 
 # A verdict is feedback only: grades come from nbgrader's graded test cells
 # (course_tools.classroom), never from anything the learner's kernel prints or writes.
@@ -66,14 +67,15 @@ def check(name: str, answer: Any, test: Callable[[Any], None], success: str) -> 
     to the learner, and :class:`NotAttempted` (or ``NotImplementedError``) when it is still
     the template, which becomes a friendly "not yet" result so that "Run all" goes on.
     """
-    not_yet = "not attempted yet: fill in the cell above and run it again."
+    not_yet = N_("not attempted yet: fill in the cell above and run it again.")
     try:
         test(answered(answer))
     except (NotAttempted, NotImplementedError):
         result = CheckResult(name, False, not_yet)
     except AssertionError as exc:
-        raise AssertionError(i18n.translate(f"{name}: not quite. {exc}")) from None
+        raise AssertionError(_("{name}: not quite. {hint}").format(name=_(name), hint=exc)) from None
     else:
         result = CheckResult(name, True, success)
-    print(("✅ " if result.passed else "✏️ ") + i18n.translate(f"{result.name}: {result.message}"))
+    verdict = _("{name}: {message}").format(name=_(result.name), message=_(result.message))
+    print(("✅ " if result.passed else "✏️ ") + verdict)
     return result

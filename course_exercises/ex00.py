@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import data
+from course_utils.i18n import N_
+from course_utils.i18n import localised as _
 
 from ._core import CheckResult, check
 
@@ -22,11 +24,14 @@ def check_loaded_image(
     filename = data.CONTENT_IMAGES[name]
 
     def test(img):
-        assert isinstance(img, torch.Tensor), f"expected a torch.Tensor, got {type(img).__name__}"
-        assert img.dim() == 4 and img.shape[:2] == (1, 3), f"expected shape (1, 3, H, W), got {tuple(img.shape)}"
-        assert img.dtype == torch.float32, f"expected float32, got {img.dtype}"
-        assert 0.0 <= img.min() and img.max() <= 1.0, "pixel values must lie in [0, 1]"
-        assert max(img.shape[-2:]) <= max_side, f"the longest side must be at most {max_side}: pass max_side"
+        assert isinstance(img, torch.Tensor), _("expected a torch.Tensor, got {kind}").format(
+            kind=type(img).__name__)
+        assert img.dim() == 4 and img.shape[:2] == (1, 3), _(
+            "expected shape (1, 3, H, W), got {shape}").format(shape=tuple(img.shape))
+        assert img.dtype == torch.float32, _("expected float32, got {dtype}").format(dtype=img.dtype)
+        assert 0.0 <= img.min() and img.max() <= 1.0, _("pixel values must lie in [0, 1]")
+        assert max(img.shape[-2:]) <= max_side, _(
+            "the longest side must be at most {max_side}: pass max_side").format(max_side=max_side)
         expected = data.content_image(name, max_side=max_side)
         (h, w), (eh, ew) = img.shape[-2:], expected.shape[-2:]
         if abs(h - eh) <= 1 and abs(w - ew) <= 1 and (h, w) != (eh, ew):
@@ -34,23 +39,24 @@ def check_loaded_image(
             # gives 171 where 170.5 rounds to 170): the same picture, compared at one size.
             img = F.interpolate(img.detach().float(), size=(eh, ew), mode="bilinear", align_corners=False)
             h, w = eh, ew
-        assert (h, w) == (eh, ew), (
-            f"{filename} with its longest side at most {max_side} is {ew}×{eh} px (width × height), "
-            f"yours is {w}×{h} px: load it with images.load_image(path, max_side={max_side}), "
-            "which keeps the aspect ratio"
-        )
+        assert (h, w) == (eh, ew), _(
+            "{file} with its longest side at most {max_side} is {ew}×{eh} px (width × height), yours "
+            "is {w}×{h} px: load it with images.load_image(path, max_side={max_side}), which keeps "
+            "the aspect ratio").format(file=filename, max_side=max_side, ew=ew, eh=eh, w=w, h=h)
         if torch.allclose(img.detach().cpu().flip(1), expected, atol=0.05):
-            raise AssertionError("the colour channels are in BGR order (OpenCV's); the course uses RGB: "
-                                 "load with images.load_image, or reverse the channels with image.flip(1)")
+            raise AssertionError(_("the colour channels are in BGR order (OpenCV's); the course uses "
+                                   "RGB: load with images.load_image, or reverse the channels with "
+                                   "image.flip(1)"))
         diff = (img.detach().cpu() - expected).abs().mean().item()
-        assert diff < _PIXEL_TOLERANCE, (
-            f"the size is right, but the pixels differ from {filename}'s (mean difference "
-            f"{diff:.3f} on the 0–1 scale, at most {_PIXEL_TOLERANCE} expected): did you load "
-            f"another picture? The path is data.DATA_DIR / \"content\" / \"{filename}\""
-        )
+        assert diff < _PIXEL_TOLERANCE, _(
+            "the size is right, but the pixels differ from {file}'s (mean difference {diff:.3f} on "
+            "the 0–1 scale, at most {tolerance} expected): did you load another picture? The path "
+            "is data.DATA_DIR / \"content\" / \"{file}\"").format(
+                file=filename, diff=diff, tolerance=_PIXEL_TOLERANCE)
 
-    return check("Exercise 1 (load an image)", image, test,
-                 f"{filename}, longest side at most {max_side} px, a (1, 3, H, W) float image in [0, 1].")
+    success = _("{file}, longest side at most {max_side} px, a (1, 3, H, W) float image in [0, 1].")
+    return check(N_("Exercise 1 (load an image)"), image, test,
+                 success.format(file=filename, max_side=max_side))
 
 
 def check_mean_colour(answer: torch.Tensor | None, image: torch.Tensor) -> CheckResult:
@@ -60,11 +66,12 @@ def check_mean_colour(answer: torch.Tensor | None, image: torch.Tensor) -> Check
         try:
             ans = torch.as_tensor(ans, dtype=torch.float32).flatten()
         except (TypeError, ValueError, RuntimeError):
-            raise AssertionError(f"return three numbers (R, G, B), e.g. a tensor; got {type(ans).__name__}") from None
-        assert ans.numel() == 3, f"expected 3 numbers (R, G, B), got {ans.numel()}: average over dims (0, 2, 3)"
+            raise AssertionError(_("return three numbers (R, G, B), e.g. a tensor; got {kind}").format(
+                kind=type(ans).__name__)) from None
+        assert ans.numel() == 3, _(
+            "expected 3 numbers (R, G, B), got {n}: average over dims (0, 2, 3)").format(n=ans.numel())
         expected = image.mean(dim=(0, 2, 3))
-        assert torch.allclose(ans, expected, atol=1e-4), (
-            f"expected about {[round(v, 3) for v in expected.tolist()]}, got {[round(v, 3) for v in ans.tolist()]}"
-        )
+        assert torch.allclose(ans, expected, atol=1e-4), _("expected about {want}, got {got}").format(
+            want=[round(v, 3) for v in expected.tolist()], got=[round(v, 3) for v in ans.tolist()])
 
-    return check("Exercise 2 (mean colour)", answer, test, "that is the image's average colour.")
+    return check(N_("Exercise 2 (mean colour)"), answer, test, N_("that is the image's average colour."))

@@ -9,6 +9,8 @@ from functools import partial
 import torch
 
 from course_utils import losses
+from course_utils.i18n import N_
+from course_utils.i18n import localised as _
 
 from ._core import CheckResult, answered, check, same
 
@@ -18,8 +20,9 @@ _close = partial(same, atol=1e-8, rtol=1e-4)  # loss values: relative agreement
 def _scalar(got: object) -> torch.Tensor:
     got = answered(got)
     if not (isinstance(got, torch.Tensor) and got.dim() == 0):
-        raise AssertionError(f"return a scalar tensor (0-dim), got {type(got).__name__} "
-                             f"{tuple(got.shape) if isinstance(got, torch.Tensor) else ''}".rstrip())
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else ""
+        raise AssertionError(_("return a scalar tensor (0-dim), got {kind} {shape}").format(
+            kind=type(got).__name__, shape=shape).rstrip())
     return got
 
 
@@ -40,19 +43,20 @@ def check_style_loss(fn: Callable[..., torch.Tensor] | None) -> CheckResult:
 
     def test(f):
         if not callable(f):
-            raise AssertionError("pass the function itself, e.g. check_style_loss(my_style_loss).")
+            raise AssertionError(_("pass the function itself, e.g. check_style_loss(my_style_loss)."))
         for seed, weights in ((0, None), (1, {"relu1_1": 0.8, "relu2_1": 0.2}), (2, {"relu1_1": 0.0, "relu2_1": 3.0})):
             feats, targets = _style_case(seed)
             try:
                 got = _scalar(f(feats, targets) if weights is None else f(feats, targets, weights))
             except KeyError as exc:
-                raise AssertionError(f"no layer {exc} in target_grams: loop over target_grams' layers, "
-                                     "not generated_feats' (which also holds the content layer)") from None
+                raise AssertionError(_("no layer {layer} in target_grams: loop over target_grams' layers, "
+                                       "not generated_feats' (which also holds the content layer)").format(
+                                           layer=exc)) from None
             except ValueError as exc:
                 if "gram_matrix" in str(exc):
-                    raise AssertionError("target_grams already holds the style's Gram matrices, computed once "
-                                         "before the loop: compare gram_matrix(generated_feats[name]) with "
-                                         "target_grams[name] itself") from None
+                    raise AssertionError(_("target_grams already holds the style's Gram matrices, computed "
+                                           "once before the loop: compare gram_matrix(generated_feats[name]) "
+                                           "with target_grams[name] itself")) from None
                 raise
             want = losses.style_loss(feats, targets, weights)
             if _close(got, want):
@@ -61,28 +65,30 @@ def check_style_loss(fn: Callable[..., torch.Tensor] | None) -> CheckResult:
             per_layer = {k: losses.relative_error(losses.gram_matrix(feats[k]), t) for k, t in targets.items()}
             squared = {k: (losses.gram_matrix(feats[k]) - t).pow(2).sum() for k, t in targets.items()}
             if _close(got, sum(w[k] * squared[k] for k in targets)):
-                raise AssertionError("that is the plain squared error: divide each layer's error by the "
-                                     "target's squared norm, (A ** 2).sum(), so that every layer counts on one scale")
+                raise AssertionError(_("that is the plain squared error: divide each layer's error by the "
+                                       "target's squared norm, (A ** 2).sum(), so that every layer counts on "
+                                       "one scale"))
             if _close(got, sum(w[k] * (squared[k] / t.numel()) for k, t in targets.items())):
-                raise AssertionError("that is a mean squared error (F.mse_loss): divide each layer's summed "
-                                     "squared error by (A ** 2).sum() instead, the target's squared norm")
+                raise AssertionError(_("that is a mean squared error (F.mse_loss): divide each layer's summed "
+                                       "squared error by (A ** 2).sum() instead, the target's squared norm"))
             if _close(got, sum(per_layer.values())):
-                raise AssertionError("every layer counts fully: multiply each layer's error by its weight, "
-                                     "1 / L for L layers when layer_weights is None")
+                raise AssertionError(_("every layer counts fully: multiply each layer's error by its weight, "
+                                       "1 / L for L layers when layer_weights is None"))
             if _close(got, sum(per_layer.values()) / len(per_layer)) and weights is not None:
-                raise AssertionError("layer_weights is not used: multiply each layer's error by layer_weights[name]")
-            raise AssertionError(
-                f"with layer_weights={weights} expected {want.item():.6g}, got {got.item():.6g}; hint: for each "
-                "layer of target_grams, G = gram_matrix(generated_feats[name]), then "
-                "weight * ((G - A) ** 2).sum() / (A ** 2).sum(), summed over the layers"
-            )
+                raise AssertionError(_("layer_weights is not used: multiply each layer's error by "
+                                       "layer_weights[name]"))
+            raise AssertionError(_(
+                "with layer_weights={weights} expected {want:.6g}, got {got:.6g}; hint: for each layer of "
+                "target_grams, G = gram_matrix(generated_feats[name]), then "
+                "weight * ((G - A) ** 2).sum() / (A ** 2).sum(), summed over the layers").format(
+                    weights=weights, want=want.item(), got=got.item()))
         feats, targets = _style_case(3)
         x = feats["relu1_1"].clone().requires_grad_(True)
         out = f({**feats, "relu1_1": x}, targets)
-        assert out.requires_grad, "no gradient reaches the features: do not detach them or call .item()"
+        assert out.requires_grad, _("no gradient reaches the features: do not detach them or call .item()")
 
-    return check("Exercise 1 (the style loss)", fn, test,
-                 "your style loss matches losses.style_loss, with and without layer weights.")
+    return check(N_("Exercise 1 (the style loss)"), fn, test,
+                 N_("your style loss matches losses.style_loss, with and without layer weights."))
 
 
 def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> CheckResult:
@@ -92,7 +98,7 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> CheckRes
 
     def test(f):
         if not callable(f):
-            raise AssertionError("pass the function itself, e.g. check_tv_loss(my_tv_loss).")
+            raise AssertionError(_("pass the function itself, e.g. check_tv_loss(my_tv_loss)."))
         g = torch.Generator().manual_seed(4)
         for image in (torch.rand(1, 3, 8, 12, generator=g), torch.rand(2, 3, 5, 4, generator=g) ** 3):
             got = _scalar(f(image))
@@ -102,24 +108,24 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor] | None) -> CheckRes
             down = image[:, :, 1:, :] - image[:, :, :-1, :]
             across = image[:, :, :, 1:] - image[:, :, :, :-1]
             if _close(got, down.pow(2).sum() + across.pow(2).sum()):
-                raise AssertionError("that is a sum, which grows with the image: take the mean of each direction "
-                                     "(.mean()), so one weight works at every size")
+                raise AssertionError(_("that is a sum, which grows with the image: take the mean of each "
+                                       "direction (.mean()), so one weight works at every size"))
             if _close(got, down.abs().mean() + across.abs().mean()):
-                raise AssertionError("square the differences (.pow(2)) rather than taking their absolute value")
+                raise AssertionError(_("square the differences (.pow(2)) rather than taking their absolute value"))
             if _close(got, down.pow(2).mean()) or _close(got, across.pow(2).mean()):
-                raise AssertionError("only one direction: add the differences down (rows) and across (columns)")
+                raise AssertionError(_("only one direction: add the differences down (rows) and across (columns)"))
             if _close(got, (down.pow(2).sum() + across.pow(2).sum()) / image.numel()):
-                raise AssertionError("take the mean of each direction separately, then add the two means")
-            raise AssertionError(
-                f"expected {want.item():.6g}, got {got.item():.6g} for an image of shape {tuple(image.shape)}; hint: "
+                raise AssertionError(_("take the mean of each direction separately, then add the two means"))
+            raise AssertionError(_(
+                "expected {want:.6g}, got {got:.6g} for an image of shape {shape}; hint: "
                 "down = image[:, :, 1:, :] - image[:, :, :-1, :], across likewise on the last dimension, "
-                "then down.pow(2).mean() + across.pow(2).mean()"
-            )
+                "then down.pow(2).mean() + across.pow(2).mean()").format(
+                    want=want.item(), got=got.item(), shape=tuple(image.shape)))
         flat = torch.full((1, 3, 6, 6), 0.3)
-        assert _close(_scalar(f(flat)), torch.tensor(0.0)), "a flat image has no variation: expected 0"
+        assert _close(_scalar(f(flat)), torch.tensor(0.0)), _("a flat image has no variation: expected 0")
         x = torch.rand(1, 3, 6, 7, generator=g).requires_grad_(True)
-        assert f(x).requires_grad, "no gradient reaches the image: do not detach it or call .item()"
+        assert f(x).requires_grad, _("no gradient reaches the image: do not detach it or call .item()")
 
-    return check("Exercise 2 (the total variation loss)", fn, test,
-                 "your TV loss matches losses.tv_loss on batches of several sizes.")
+    return check(N_("Exercise 2 (the total variation loss)"), fn, test,
+                 N_("your TV loss matches losses.tv_loss on batches of several sizes."))
 

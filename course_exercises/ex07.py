@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from course_utils import perf
+from course_utils.i18n import N_
+from course_utils.i18n import localised as _
 
 from ._core import CheckResult, answered, as_number, check
 
@@ -21,24 +23,24 @@ def check_conv_flops(fn: Callable[[int, int, int, tuple[int, int]], int] | None)
         for c_in, c_out, k, out_hw in _CONV_CASES:
             got = as_number(answered(f(c_in, c_out, k, out_hw)))
             want = perf.conv2d_flops(c_in, c_out, k, out_hw)
-            assert isinstance(got, (int, float)) and not isinstance(got, bool), (
-                f"return a number, got {type(got).__name__}")
+            assert isinstance(got, (int, float)) and not isinstance(got, bool), _(
+                "return a number, got {kind}").format(kind=type(got).__name__)
             h, w = out_hw
             if got * 2 == want:
-                raise AssertionError("half the count: a multiply-add is 2 FLOPs (a multiply and an add)")
+                raise AssertionError(_("half the count: a multiply-add is 2 FLOPs (a multiply and an add)"))
             if k > 1 and got * k == want:
-                raise AssertionError("the kernel is k×k: it contributes k², not k")
+                raise AssertionError(_("the kernel is k×k: it contributes k², not k"))
             if got == want + c_out * h * w:
-                raise AssertionError("the exercise's convolution has no bias: leave out the + C_out·H·W")
+                raise AssertionError(_("the exercise's convolution has no bias: leave out the + C_out·H·W"))
             if want and got * 1e9 == want:
-                raise AssertionError("return FLOPs, not GFLOPs (do not divide by 1e9)")
-            assert got == want, (
-                f"for c_in={c_in}, c_out={c_out}, k={k}, output {h}×{w}: FlopCounterMode counts "
-                f"{want:,}, you return {got:,}; hint: each output value needs c_in·k·k multiply-adds"
-            )
+                raise AssertionError(_("return FLOPs, not GFLOPs (do not divide by 1e9)"))
+            assert got == want, _(
+                "for c_in={c_in}, c_out={c_out}, k={k}, output {h}×{w}: FlopCounterMode counts {want:,}, "
+                "you return {got:,}; hint: each output value needs c_in·k·k multiply-adds").format(
+                    c_in=c_in, c_out=c_out, k=k, h=h, w=w, want=want, got=got)
 
-    return check("Exercise 1 (FLOPs of a convolution)", fn, test,
-                 "2 · C_in · C_out · k² · H_out · W_out, as FlopCounterMode counts.")
+    return check(N_("Exercise 1 (FLOPs of a convolution)"), fn, test,
+                 N_("2 · C_in · C_out · k² · H_out · W_out, as FlopCounterMode counts."))
 
 
 # (a, c, seconds, steps): none lies near an integer boundary, one leaves no room at all
@@ -55,18 +57,17 @@ def check_largest_side(fn: Callable[[perf.QuadraticFit, float, int], int] | None
             fit = perf.QuadraticFit(a, 0.0, c, 1.0)
             got = as_number(answered(f(fit, seconds, steps)))
             want = perf.largest_side(fit, seconds, steps)
-            assert isinstance(got, int) and not isinstance(got, bool), (
-                f"return a whole number of pixels (an int), got {got!r}; hint: math.floor")
+            assert isinstance(got, int) and not isinstance(got, bool), _(
+                "return a whole number of pixels (an int), got {got!r}; hint: math.floor").format(got=got)
             if want > 0 and got == int((seconds / steps / c) ** 0.5):
-                raise AssertionError("you left out the fixed overhead fit.a of every step")
+                raise AssertionError(_("you left out the fixed overhead fit.a of every step"))
             if want > 0 and got == int(((seconds - a) / c) ** 0.5):
-                raise AssertionError("the budget is for all the steps: divide it by steps first")
-            assert got == want, (
-                f"with fit.a={a}, fit.c={c}, {seconds} s for {steps} steps the answer is {want} px, "
-                f"you return {got}; hint: solve steps·(a + c·s²) = seconds for s, round down, "
-                "and return 0 if even the overhead does not fit"
-            )
+                raise AssertionError(_("the budget is for all the steps: divide it by steps first"))
+            assert got == want, _(
+                "with fit.a={a}, fit.c={c}, {seconds} s for {steps} steps the answer is {want} px, you "
+                "return {got}; hint: solve steps·(a + c·s²) = seconds for s, round down, and return 0 if "
+                "even the overhead does not fit").format(a=a, c=c, seconds=seconds, steps=steps, want=want, got=got)
 
-    return check("Exercise 2 (the largest side in a time budget)", fn, test,
-                 "s = ⌊√((seconds/steps − a) / c)⌋, 0 when the overhead alone is too much.")
+    return check(N_("Exercise 2 (the largest side in a time budget)"), fn, test,
+                 N_("s = ⌊√((seconds/steps − a) / c)⌋, 0 when the overhead alone is too much."))
 

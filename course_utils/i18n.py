@@ -30,7 +30,6 @@ import functools
 import gettext
 import json
 import os
-import re
 import unicodedata
 from pathlib import Path
 
@@ -88,63 +87,20 @@ def localised(message: str) -> str:
     return message if lang == "en" or not message else catalog(lang).gettext(message)
 
 
-
 def N_(message: str) -> str:
     """Mark a message for the catalog without translating it yet (constants, option labels)."""
     return message
 
 
-# -- messages finished before they are translated --------------------------------------------
-# The checkers build their hints with f-strings; until they call _() themselves, a finished
-# hint is matched against the catalog's ``{0}``-style entries (extracted from the f-strings by
-# course_tools.translate_messages) and its values put into the Chinese.
-
-
-@functools.cache
-def _templates(lang: str) -> list[tuple[re.Pattern, str]]:
-    """Entries with ``{0}``-style fields as patterns over finished English messages, those
-    with the most fixed text first."""
-    found = []
-    for english, chinese in getattr(catalog(lang), "_catalog", {}).items():
-        if not isinstance(english, str) or "{0}" not in english or not chinese:
-            continue
-        parts = re.split(r"\{(\d+)\}", english)
-        if "".join(parts[0::2]).strip():
-            pattern = "".join(re.escape(p.replace("{{", "{").replace("}}", "}")) if i % 2 == 0
-                              else f"(?P<f{p}>.*?)" for i, p in enumerate(parts))
-            found.append((len("".join(parts[0::2])), re.compile(pattern.rstrip() + r"\s*", re.S), chinese))
-    return [(p, c) for _n, p, c in sorted(found, key=lambda t: -t[0])]
-
-
-def _value(text: str, lang: str) -> str:
-    """A field's value: a message of its own, or one that ends with one (``f"{got}{hint}"``)."""
-    found = translate(text, lang)
-    if found != text:
-        return found
-    for english, chinese in getattr(catalog(lang), "_catalog", {}).items():
-        if isinstance(english, str) and len(english) > 8 and "{0}" not in english and \
-                text.endswith(english) and text != english:
-            return translate(text[: -len(english)], lang) + chinese
-    return text
-
-
 def translate(message: str, lang: str | None = None) -> str:
-    """A finished message (a checker's hint, the offline notice's box) in the notebook's
+    """A finished message (the offline notice, drawn as a box or on one line) in the notebook's
     language; unchanged when the catalog has no entry for it."""
     lang = language() if lang is None else lang
     if lang == "en" or not message:
         return message
     if _is_box(message):
         return _translate_box(message, lang)
-    found = catalog(lang).gettext(message)
-    if found != message:
-        return found
-    for pattern, chinese in _templates(lang):
-        m = pattern.fullmatch(message)
-        if m:
-            values = {"{" + k[1:] + "}": _value(v, lang) for k, v in m.groupdict().items()}
-            return re.sub(r"\{\d+\}", lambda f, v=values: v.get(f.group(0), f.group(0)), chinese)
-    return message
+    return catalog(lang).gettext(message)
 
 
 # -- the offline notice's box ----------------------------------------------------------------
@@ -177,6 +133,8 @@ def _translate_box(message: str, lang: str) -> str:
     top = "+" + "=" * (pad // 2) + f" {title} " + "=" * (pad - pad // 2) + "+"
     body = ["| " + line + " " * (inner - 2 - width(line)) + " |" for line in lines]
     return "\n".join([top, *body, "+" + "=" * inner + "+"])
+
+
 # -- figures ----------------------------------------------------------------------------------
 
 

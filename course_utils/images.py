@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .checks import check_size
 from .files import atomic_path
+from .i18n import localised as _
 
 #: Largest image (in pixels) the course accepts; bigger files are refused before decoding.
 MAX_PIXELS = 40_000_000
@@ -53,23 +54,18 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
     p = Path(path)
     label = f"'{p}'"
     if not p.exists():
-        raise ImageLoadError(
-            f"Cannot load image {label}: the file does not exist; check the path "
-            f"(current folder: {Path.cwd()})."
-        )
+        raise ImageLoadError(_("Cannot load image {label}: the file does not exist; check the path "
+                               "(current folder: {folder}).").format(label=label, folder=Path.cwd()))
     if p.is_dir():
-        raise ImageLoadError(f"Cannot load image {label}: it is a folder, not an image file.")
+        raise ImageLoadError(_("Cannot load image {label}: it is a folder, not an image file.").format(label=label))
     if p.stat().st_size == 0:
-        raise ImageLoadError(
-            f"Cannot load image {label}: the file is empty (0 bytes); copy it again."
-        )
+        raise ImageLoadError(_("Cannot load image {label}: the file is empty (0 bytes); copy it again.").format(
+            label=label))
     try:
         fh = open(p, "rb")
     except PermissionError:
-        raise ImageLoadError(
-            f"Cannot load image {label}: you have no permission to read it; copy it somewhere "
-            "you can read or change its rights (chmod u+r)."
-        ) from None
+        raise ImageLoadError(_("Cannot load image {label}: you have no permission to read it; copy it "
+                               "somewhere you can read or change its rights (chmod u+r).").format(label=label)) from None
     with fh:
         return _decode(fh, label, max_side)
 
@@ -85,7 +81,7 @@ def load_image_bytes(
             "for a file on disk use load_image(path)."
         )
     if not data:
-        raise ImageLoadError(f"Cannot load image {label}: it is empty (0 bytes); upload it again.")
+        raise ImageLoadError(_("Cannot load image {label}: it is empty (0 bytes); upload it again.").format(label=label))
     return _decode(io.BytesIO(data), label, max_side)
 
 
@@ -99,10 +95,9 @@ def _decode(fh: BinaryIO, label: str, max_side: int | None) -> torch.Tensor:
             img = Image.open(fh)
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise ImageLoadError(
-                    f"Cannot load image {label}: it is {w}x{h} px ({w * h / 1e6:.0f} Mpx), more "
-                    f"than the {MAX_PIXELS / 1e6:.0f} Mpx this course accepts; resize it first."
-                )
+                raise ImageLoadError(_("Cannot load image {label}: it is {w}x{h} px ({mpx:.0f} Mpx), more than "
+                                       "the {limit:.0f} Mpx this course accepts; resize it first.").format(
+                    label=label, w=w, h=h, mpx=w * h / 1e6, limit=MAX_PIXELS / 1e6))
             large = max_side is not None and w * h > REDUCE_ABOVE and max(w, h) > 2 * max_side
             if large and img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 size directly
                 img.draft(None, (-(-2 * max_side * w // max(w, h)), -(-2 * max_side * h // max(w, h))))
@@ -113,19 +108,14 @@ def _decode(fh: BinaryIO, label: str, max_side: int | None) -> torch.Tensor:
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(
-            f"Cannot load image {label}: it is too large to decode safely ({exc}); resize it first."
-        ) from None
+        raise ImageLoadError(_("Cannot load image {label}: it is too large to decode safely ({error}); resize "
+                               "it first.").format(label=label, error=exc)) from None
     except UnidentifiedImageError:
-        raise ImageLoadError(
-            f"Cannot load image {label}: it is not an image format Pillow can read "
-            "(expected PNG, JPEG, WebP, BMP, GIF or TIFF)."
-        ) from None
+        raise ImageLoadError(_("Cannot load image {label}: it is not an image format Pillow can read "
+                               "(expected PNG, JPEG, WebP, BMP, GIF or TIFF).").format(label=label)) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(
-            f"Cannot load image {label}: the file is damaged or truncated ({exc}); "
-            "copy or export it again."
-        ) from None
+        raise ImageLoadError(_("Cannot load image {label}: the file is damaged or truncated ({error}); copy or "
+                               "export it again.").format(label=label, error=exc)) from None
     tensor = from_pil(img)
     if max_side is not None and max(tensor.shape[-2:]) > max_side:
         tensor = resize_max_side(tensor, max_side)

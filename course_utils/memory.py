@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from . import features
+from .i18n import localised as _
 
 #: Bytes in one float32 number.
 FLOAT = 4
@@ -143,15 +144,16 @@ def check_fits(out_hw: Sequence[int], style_hw: Sequence[int], *, free: int | No
         return need
     side = largest_fitting_side(out_hw, style_hw, free, **settings)
     if side:
-        fix = f"the largest size that fits is about {side} px (size={side})"
+        fix = _("the largest size that fits is about {side} px (size={side})").format(side=side)
     elif max(style_hw) > max(out_hw):
-        fix = "not even 16 px fits with a style this large: lower style_scale"
+        fix = _("not even 16 px fits with a style this large: lower style_scale")
     else:
-        fix = "not even 16 px fits"
-    raise MemoryError(
-        f"A style transfer at {out_hw[0]}x{out_hw[1]} px (style {style_hw[0]}x{style_hw[1]} px) needs "
-        f"about {_readable(need)} of memory but only {_readable(free)} is free; {fix}, or close other programs."
-    )
+        fix = _("not even 16 px fits")
+    raise MemoryError(_(
+        "A style transfer at {h}x{w} px (style {style_h}x{style_w} px) needs about {need} of memory "
+        "but only {free} is free; {fix}, or close other programs.").format(
+            h=out_hw[0], w=out_hw[1], style_h=style_hw[0], style_w=style_hw[1], need=_readable(need),
+            free=_readable(free), fix=fix))
 
 
 def check_transfer(out_hw: Sequence[int], style_hws: Sequence[Sequence[int]], config, device=None) -> int:

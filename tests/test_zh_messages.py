@@ -12,7 +12,7 @@ import pytest
 from course_exercises import ex01
 from course_tools import translate as tr
 from course_tools import translate_messages as tm
-from course_utils import features, i18n
+from course_utils import features, geometry, i18n
 
 
 def test_every_package_message_has_a_reviewed_translation():
@@ -24,19 +24,6 @@ def test_every_package_message_has_a_reviewed_translation():
 
 def test_the_compiled_catalog_is_the_po_file():
     assert tm.MO.read_bytes() == tm.mo_bytes(tm.load()), "run `make zh` and commit course_utils.mo"
-
-
-def test_extraction_turns_f_strings_into_numbered_templates(tmp_path):
-    src = tmp_path / "exdemo.py"
-    src.write_text(
-        "def test(f):\n"
-        "    assert f, f'expected {want:.3g}, got {got}' + (' (a hint)' if x else '')\n"
-        "    raise AssertionError('plain {braces}')\n"
-        "    raise AssertionError(i18n.translate(f'{name}: wrapped {exc}'))\n"
-        "check('Exercise 9 (demo)', fn, test, 'well done.')\n", encoding="utf-8")
-    found = [t for t, _ in tm._messages_in(src)]
-    assert set(found) == {"expected {0}, got {1}{2}", " (a hint)", "plain {{braces}}",
-                          "{0}: wrapped {1}", "Exercise 9 (demo)", "well done."}
 
 
 def test_language_follows_env_then_notebook_then_folder(monkeypatch, tmp_path):
@@ -64,12 +51,17 @@ def test_built_notebooks_say_they_are_chinese():
         assert json.loads(path.read_text(encoding="utf-8"))["metadata"]["language"] == "zh-CN"
 
 
-def test_a_hint_with_values_is_translated_with_its_values():
-    msg = ("for 30° and aspect 2.0 expected [[1.0]], got [[2.0]]"
-           " (did you scale the off-diagonal terms by the aspect?)")
-    out = i18n.translate(msg, "zh")
-    assert out == "对于 30° 和宽高比 2.0，应为 [[1.0]]，得到的是 [[2.0]]（你是否按宽高比缩放了非对角元素？）"
-    assert i18n.translate(msg, "en") == msg
+def test_a_hint_with_values_is_translated_with_its_values(monkeypatch):
+    def wrong(degrees, aspect):  # the right turn, without the aspect correction
+        return geometry.rotation_theta(degrees)
+
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    with pytest.raises(AssertionError) as info:
+        ex01.check_rotation_theta(wrong)
+    assert str(info.value) == (
+        "练习 1（旋转 θ）：还不太对。对于 -45° 和宽高比 2.0，应为 [[0.7071067690849304, 0.3535533845424652, 0.0], "
+        "[-1.4142135381698608, 0.7071067690849304, 0.0]]，得到的是 [[0.7071067690849304, 0.7071067690849304, 0.0], "
+        "[-0.7071067690849304, 0.7071067690849304, 0.0]]（你是否按宽高比缩放了非对角元素？）")
     assert i18n.translate("a message nobody wrote", "zh") == "a message nobody wrote"
 
 
@@ -126,3 +118,18 @@ def test_a_cjk_font_installed_after_matplotlib_cached_its_list_is_found(monkeypa
     stale = [f for f in font_manager.fontManager.ttflist if f.name not in i18n.CJK_FONTS]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
     assert i18n.cjk_font() in i18n.CJK_FONTS
+
+
+def test_a_memory_refusal_and_an_image_error_are_chinese_in_a_chinese_notebook(monkeypatch, tmp_path):
+    from course_utils import images, memory
+
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    with pytest.raises(MemoryError) as info:
+        memory.check_fits((4000, 3000), (4000, 3000), free=2**30)
+    assert str(info.value).startswith("4000x3000 像素的风格迁移（风格图像 4000x3000 像素）需要约 ")
+    assert "能放下的最大尺寸约为 477 像素（size=477），或者关闭其他程序。" in str(info.value)
+    with pytest.raises(images.ImageLoadError, match=r"^无法加载图像 '.*nope\.png'：文件不存在；请检查路径"):
+        images.load_image(tmp_path / "nope.png")
+    monkeypatch.setenv("COURSE_LANG", "en")
+    with pytest.raises(images.ImageLoadError, match=r"^Cannot load image '.*nope\.png': the file does not exist"):
+        images.load_image(tmp_path / "nope.png")

@@ -120,8 +120,8 @@ def _literal_calls(path: Path) -> list[tuple[str, int]]:
 def test_every_marked_message_reaches_the_catalog():
     """A ``_()`` the extraction misses (inside an f-string, or given an f-string) would stay
     English in every language; this names it by file and line."""
-    extracted = tm.marked()
-    missed = [f"{p.relative_to(tm.ROOT)}:{line}: {text!r}" for p in sorted(tm.PACKAGE.glob("*.py"))
+    extracted = tm.extract()
+    missed = [f"{p.relative_to(tm.ROOT)}:{line}: {text!r}" for p in sorted(tm.PACKAGE.glob("*.py")) + tm.SOURCES
               for text, line in _literal_calls(p) if text not in extracted]
     assert not missed, "\n".join(missed)
     assert {"Run", "style weight", "feature network: {name}", "finished"} <= set(extracted)
