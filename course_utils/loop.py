@@ -1,12 +1,9 @@
 """The course's one optimisation loop: an objective, the variables, the steps, a recorder.
 
-Every engine that optimises pixels runs this loop: :func:`course_utils.transfer.stylise`,
-deformable transfer (:mod:`course_utils.deform`, which also steps a second optimiser on
-the warp), the timing tools (:class:`course_utils.perf.Step` times one evaluation of it)
-and the GPU fast path (:class:`course_utils.accel.GraphedAdam` is a step function plugged
-into it)::
-
-    from course_utils import loop
+Every engine that optimises pixels runs it: :func:`course_utils.transfer.stylise`,
+deformable transfer (:mod:`course_utils.deform`, which also steps an optimiser on the
+warp), the timing tools (:mod:`course_utils.perf`) and the GPU fast path
+(:class:`course_utils.accel.GraphedAdam` is a ``stepper`` for it)::
 
     z = torch.logit(image.clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
 
@@ -15,29 +12,14 @@ into it)::
         total, terms = objective(x)
         return loop.Evaluation(total, terms, x.detach())
 
-    out = loop.optimise([z], evaluate, 100, optimiser="lbfgs", lr=1.0)
+    out = loop.optimise([z], evaluate, 100, optimiser="lbfgs", on_step=recorder)
     out.reason, out.steps, out.best_image
 
-A second set of tensors can move with its own optimiser from the gradient of the **same**
-evaluation, and anything can be kept with the best state (deformable transfer)::
-
-    field_opt = torch.optim.Adam([control], lr=0.002)
-    evaluate = lambda: loop.Evaluation(total, {"keypoint": kp, ...}, warped.detach(),
-                                       extra=(x.detach(), control.detach().clone()))
-    out = loop.optimise([z], evaluate, 100, optimiser="lbfgs", also=[field_opt], on_step=recorder)
-    x_best, control_best = out.best_extra
-
-One step is **one** evaluation (one forward and backward pass) for both optimisers:
-L-BFGS runs with ``max_iter=1`` and no line search, so curves and timings compare fairly.
-Without a line search nothing bounds an L-BFGS step: on a content with little texture (a
-logo, a gradient, a line drawing) an early curvature estimate can ask for a step of ~30 in
-``z``, which saturates half the sigmoids, whose slope ``x(1 - x)`` then vanishes. So each
-L-BFGS step is shortened, if needed, until no pixel moves by more than ``step_cap``
-(:data:`STEP_CAP`; ``benchmarks/lbfgs_safeguard.py`` compares this with the other remedies).
-The loop stops when the steps are done, when ``on_step`` returns true (``"callback"``),
-on Ctrl-C / a kernel interrupt (``"interrupted"``) and on a NaN, infinite or exploding loss
-(``"diverged"``); in every case :class:`Outcome` holds the best evaluated state, and its
-``warning`` says when the loss ended above its start or rose far above it on the way.
+One step is one evaluation (one forward and backward pass) for both optimisers: L-BFGS
+runs with ``max_iter=1`` and no line search, so curves and timings compare fairly. Nothing
+then bounds an L-BFGS step, and on a content with little texture an early one can saturate
+the sigmoids; so each L-BFGS step is shortened until no pixel moves by more than
+:data:`STEP_CAP` (``benchmarks/README.md`` compares the remedies).
 """
 
 from __future__ import annotations
@@ -46,7 +28,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +38,7 @@ from .i18n import localised as _
 OPTIMISERS = ("lbfgs", "adam")
 #: Why a run ended (``Outcome.reason``).
 STOP_REASONS = ("finished", "callback", "interrupted", "diverged")
-#: If the largest first gradient entry is below this, L-BFGS sees the loss rescaled
-#: (see :func:`lbfgs_gradient_scale`).
+#: If the largest first gradient entry is below this, L-BFGS sees the loss rescaled.
 GRAD_FLOOR = 0.1
 #: The most an L-BFGS step may move any pixel (images in [0, 1]); ``None`` turns the cap off.
 STEP_CAP = 0.5
@@ -67,15 +48,9 @@ RISE = 2.0
 
 @dataclass
 class Evaluation:
-    """What ``evaluate()`` returns: one forward pass, before its backward pass.
-
-    Attributes:
-        loss: the scalar to minimise, differentiable in the optimised tensors.
-        terms: named scalars to record beside ``"total"`` (e.g. ``content``, ``style``).
-        image: ``(1, 3, h, w)`` the image this evaluation shows (detached): what a
-            callback sees, and what is kept when the loss is the best so far.
-        extra: anything else to keep with the best state (e.g. a warp's parameters, cloned).
-    """
+    """What ``evaluate()`` returns: the scalar ``loss`` (not yet backpropagated), named
+    ``terms`` to record beside ``"total"``, the ``(1, 3, h, w)`` ``image`` it shows
+    (detached) and any ``extra`` to keep with the best state (e.g. a warp's parameters)."""
 
     loss: torch.Tensor
     terms: Mapping[str, torch.Tensor]
@@ -85,8 +60,7 @@ class Evaluation:
 
 @dataclass
 class Record:
-    """One step, as the recorder sees it: ``losses`` ``{"total": …, term: …}`` as floats
-    and the step's image (on the optimiser's device)."""
+    """One step as the recorder sees it: ``{"total": …, term: …}`` as floats, and its image."""
 
     losses: dict[str, float]
     image: torch.Tensor
@@ -97,12 +71,10 @@ class Outcome:
     """How a run of :func:`optimise` ended.
 
     Attributes:
-        reason: one of :data:`STOP_REASONS`.
-        steps: steps completed.
-        best_image: the image of the evaluation with the lowest loss (``None`` if no
-            evaluation finished: 0 steps, or an interrupt during the first).
-        best_extra: that evaluation's ``extra``.
-        message: for ``"diverged"``, one sentence saying what happened and what to do.
+        reason: one of :data:`STOP_REASONS`; steps: steps completed.
+        best_image, best_extra: the image and ``extra`` of the evaluation with the lowest
+            loss (``None`` if no evaluation finished).
+        message: for ``"diverged"``, what happened and what to do.
         loss_scale: the factor L-BFGS saw the loss multiplied by (1.0 for Adam).
         warning: one sentence when the last loss is above the first, or the loss rose
             above :data:`RISE` × the first and came back ("" otherwise).
@@ -122,40 +94,13 @@ class Outcome:
 def lbfgs_gradient_scale(grad: torch.Tensor) -> float:
     """The factor by which L-BFGS should see the loss, fixed from the first gradient.
 
-    PyTorch's L-BFGS keeps a curvature pair ``(s, y)`` only if ``s·y > 1e-10``, an
-    absolute threshold; with the course's relative losses (means over many pixels) the
-    gradients can be so small that every pair is rejected and L-BFGS silently runs as
-    gradient descent with step ``lr``. Returns ``1 / max|grad|`` when that is below
-    :data:`GRAD_FLOOR` (so the largest entry becomes 1), else 1.0 (a well-scaled objective
-    runs exactly as a plain L-BFGS loop). Multiply the loss and the gradient by it:
-    L-BFGS's steps do not otherwise depend on the loss's scale, and Adam's never do.
+    PyTorch's L-BFGS keeps a curvature pair only if ``s·y > 1e-10``, an absolute threshold;
+    the course's relative losses can have gradients so small that every pair is rejected.
+    Returns ``1 / max|grad|`` when that is below :data:`GRAD_FLOOR`, else 1.0. L-BFGS's
+    steps do not otherwise depend on the loss's scale (and Adam's never do).
     """
     g_max = grad.detach().abs().max().item()
     return 1.0 / g_max if 0 < g_max < GRAD_FLOOR else 1.0
-
-
-def make_optimiser(name: str, params: Sequence[torch.Tensor], lr: float, history_size: int = 100) -> torch.optim.Optimizer:
-    """``"lbfgs"``: one evaluation per step (``max_iter=1``, no line search) and tolerances
-    0, since PyTorch's defaults are absolute and a relative loss spread over many pixels has
-    gradients that small; or ``"adam"``."""
-    if name == "lbfgs":
-        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=history_size,
-                                 tolerance_grad=0.0, tolerance_change=0.0)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"optimiser={name!r} is invalid: expected one of {OPTIMISERS}.")
-
-
-class Stepper(Protocol):
-    """A step function the loop can drive (:class:`ClosureStepper`, :class:`course_utils.accel.GraphedAdam`)."""
-
-    loss_scale: float
-
-    def step(self, read: bool) -> list[Record]:
-        """Take one step; return the records not yet returned (all of them when ``read``)."""
-
-    def best(self) -> tuple[torch.Tensor, Any]:
-        """``(image, extra)`` of the best evaluation so far."""
 
 
 class _NonFinite(Exception):
@@ -165,23 +110,27 @@ class _NonFinite(Exception):
 
 
 class ClosureStepper:
-    """The plain step: ``optimiser.step(closure)`` with one evaluation per step.
+    """The plain step: ``optimiser.step(closure)``, one evaluation per step.
 
-    Args:
-        params: the tensors ``optimiser`` moves (``requires_grad=True``).
-        evaluate: ``() -> Evaluation``.
-        optimiser: ``"lbfgs"`` or ``"adam"``; lr, history_size: its settings.
-        also: further optimisers stepped after it with the gradients of the **same**
-            evaluation (e.g. Adam on a warp's control points). Their gradients are not rescaled.
-        step_cap: L-BFGS only: shorten a step so that no pixel moves by more than this
-            (``None``: never); to_pixels: the image of a parameter (``torch.sigmoid`` for logits).
+    ``optimiser`` is ``"lbfgs"`` (``max_iter=1``, no line search, tolerances 0 since
+    PyTorch's are absolute) or ``"adam"``. ``also`` are further optimisers stepped with the
+    gradients of the same evaluation (not rescaled). For L-BFGS, ``step_cap`` bounds how far a
+    step moves any pixel of ``to_pixels(param)`` (``None``: never).
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], evaluate: Callable[[], Evaluation], *, optimiser: str,
-                 lr: float, history_size: int = 100, also: Sequence[torch.optim.Optimizer] = (),
-                 step_cap: float | None = STEP_CAP, to_pixels: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid) -> None:
+    def __init__(self, params: Sequence[torch.Tensor], evaluate: Callable[[], Evaluation], *,
+                 optimiser: str, lr: float, history_size: int = 100,
+                 also: Sequence[torch.optim.Optimizer] = (), step_cap: float | None = STEP_CAP,
+                 to_pixels: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid) -> None:
         self.params, self.evaluate, self.also = list(params), evaluate, list(also)
-        self.optimiser = make_optimiser(optimiser, self.params, lr, history_size)
+        if optimiser == "lbfgs":
+            self.optimiser = torch.optim.LBFGS(self.params, lr=lr, max_iter=1,
+                                               history_size=history_size,
+                                               tolerance_grad=0.0, tolerance_change=0.0)
+        elif optimiser == "adam":
+            self.optimiser = torch.optim.Adam(self.params, lr=lr)
+        else:
+            raise ValueError(f"optimiser={optimiser!r} is invalid: expected one of {OPTIMISERS}.")
         self.rescale = optimiser == "lbfgs"
         self.step_cap = step_cap if self.rescale else None
         self.to_pixels, self.capped = to_pixels, 0
@@ -216,6 +165,7 @@ class ClosureStepper:
         return ev.loss.detach() * self.loss_scale
 
     def step(self, read: bool = True) -> list[Record]:
+        """Take one step; return its record (the loop's ``stepper`` interface)."""
         before = [p.detach().clone() for p in self.params] if self.step_cap is not None else None
         self.optimiser.step(self.closure)
         if before is not None:
@@ -248,49 +198,31 @@ class ClosureStepper:
         self.capped += 1
 
     def best(self) -> tuple[torch.Tensor, Any]:
+        """``(image, extra)`` of the best evaluation so far."""
         return self._best
 
 
-def optimise(
-    params: Sequence[torch.Tensor],
-    evaluate: Callable[[], Evaluation],
-    steps: int,
-    *,
-    optimiser: str = "lbfgs",
-    lr: float = 1.0,
-    history_size: int = 100,
-    also: Sequence[torch.optim.Optimizer] = (),
-    on_step: Callable[[int, Record], Any] | None = None,
-    after_step: Callable[[], None] | None = None,
-    max_loss_ratio: float = math.inf,
-    stepper: Stepper | None = None,
-    read_every: int = 1,
-    step_cap: float | None = STEP_CAP,
-    to_pixels: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid,
-) -> Outcome:
-    """Minimise ``evaluate().loss`` over ``params`` for ``steps`` steps.
+def optimise(params: Sequence[torch.Tensor], evaluate: Callable[[], Evaluation], steps: int, *,
+             optimiser: str = "lbfgs", lr: float = 1.0, history_size: int = 100,
+             also: Sequence[torch.optim.Optimizer] = (),
+             on_step: Callable[[int, Record], Any] | None = None,
+             after_step: Callable[[], None] | None = None, max_loss_ratio: float = math.inf,
+             stepper: Any = None, read_every: int = 1, step_cap: float | None = STEP_CAP,
+             to_pixels: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid) -> Outcome:
+    """Minimise ``evaluate().loss`` over ``params`` for ``steps`` steps; never raises for a stop.
 
     Args:
-        params: the optimised tensors, ``requires_grad=True`` (e.g. the image's logits).
-        evaluate: ``() -> Evaluation``, called once per step (inside the optimiser's closure).
-        steps: how many steps (one evaluation each).
-        optimiser, lr, history_size: ``"lbfgs"`` or ``"adam"`` and its settings.
-        also: further optimisers stepped with the gradients of the same evaluation.
-        on_step: ``on_step(step, record)`` after each step (``step`` counts from 1 in this
-            call); ``True``, ``numpy.bool_(True)`` or ``tensor(True)`` stops
-            the run (``"callback"``). Typically a :class:`Recorder`.
+        params, evaluate: the optimised tensors (``requires_grad=True``) and ``() -> Evaluation``.
+        optimiser, lr, history_size, also, step_cap, to_pixels: see :class:`ClosureStepper`.
+        on_step: ``on_step(step, record)`` after each step (typically a :class:`Recorder`);
+            ``True`` (or a NumPy or one-element tensor ``True``) stops the run (``"callback"``).
         after_step: called after each step's update, e.g. to clamp pixels in place.
         max_loss_ratio: stop (``"diverged"``) when the loss exceeds this multiple of its
             first value; a NaN or infinite loss always stops the run.
-        stepper: another step function for the same loop (``params``, ``evaluate`` and the
-            optimiser settings are then already in it), e.g. :class:`course_utils.accel.GraphedAdam`.
-        read_every: a stepper that keeps its losses on the device reads them back every
-            this many steps (and at the end); the plain step reads every step.
-        step_cap, to_pixels: L-BFGS's cap on how far a step moves any pixel, and the image
-            of a parameter (see :class:`ClosureStepper`).
-
-    Returns:
-        An :class:`Outcome` (the run never raises for a stop: ``reason`` says why it ended).
+        stepper: instead of a :class:`ClosureStepper`, any object with ``step(read)`` (the
+            records not yet returned), ``best()`` and ``loss_scale``, e.g.
+            :class:`course_utils.accel.GraphedAdam`, which reads its losses back from the
+            device every ``read_every`` steps and at the end.
     """
     if stepper is None:
         stepper = ClosureStepper(params, evaluate, optimiser=optimiser, lr=lr, history_size=history_size, also=also,
@@ -341,8 +273,7 @@ def _warning(first: float | None, last: tuple[float, int], peak: tuple[float, in
 
 
 def _stops(answer: Any) -> bool:
-    """A callback's answer: ``True``, ``numpy.bool_(True)`` or a one-element tensor ``True``
-    stop the run; ``None``, ``False`` and anything else do not."""
+    """``True``, ``numpy.bool_(True)`` or a one-element tensor ``True`` stop the run."""
     if isinstance(answer, torch.Tensor):
         return answer.numel() == 1 and answer.dtype == torch.bool and bool(answer.item())
     return answer is True or (isinstance(answer, np.bool_) and bool(answer))
@@ -360,15 +291,11 @@ def _diverged(value: float, step: int, ratio: float = math.inf) -> str:
 class Recorder:
     """The usual ``on_step``: history, a ``tqdm.auto`` bar, an optional preview and callback.
 
-    Args:
-        history: ``{key: [...]}`` appended to: every loss of a record, ``"time"`` (seconds
-            since ``start``) and ``"scale"`` (``scale_index``, set it per pyramid level).
-            ``steps`` counts the steps recorded over every call (the callback's ``step``).
-        total: steps expected (the bar's length); desc: the bar's label; progress: show it.
-        callback: ``callback(step, image, losses)``; a true result stops the run.
-        preview: an object with ``update(step, image, history)``, called every
-            ``preview_every`` steps.
-        postfix: ``record -> {name: text}`` shown on the bar every 10 steps (default: the loss).
+    Appends every loss of a record to ``history[key]``, with ``"time"`` (seconds since
+    ``start``) and ``"scale"`` (``scale_index``, set per pyramid level); ``steps`` counts
+    the steps over every call. ``callback(step, image, losses)`` may return true to stop;
+    ``preview.update(step, image, history)`` runs every ``preview_every`` steps; ``postfix``
+    maps a record to the ``{name: text}`` the bar shows (default: the loss).
     """
 
     history: dict[str, list[float]]
@@ -408,7 +335,6 @@ class Recorder:
 
 
 __all__ = [
-    "ClosureStepper", "Evaluation", "GRAD_FLOOR", "OPTIMISERS", "Outcome", "RISE", "Record", "Recorder", "STEP_CAP",
-    "STOP_REASONS",
-    "Stepper", "lbfgs_gradient_scale", "make_optimiser", "optimise",
+    "ClosureStepper", "Evaluation", "GRAD_FLOOR", "OPTIMISERS", "Outcome", "RISE", "Record",
+    "Recorder", "STEP_CAP", "STOP_REASONS", "lbfgs_gradient_scale", "optimise",
 ]
