@@ -1,11 +1,8 @@
 """The style-transfer objective: content, style and total-variation losses for fixed targets.
 
-:func:`course_utils.transfer.stylise` minimises an :class:`Objective`; notebook 05's
-deformable transfer measures its terms on different images (content on the image, style
-on its warped copy). The losses themselves are notebook 04's (:mod:`course_utils.losses`);
-this module adds the targets (computed once, without gradients), the layer weights,
-several blended styles, style warps (:func:`course_utils.warps.warp_style`) and region
-masks (Gatys et al. 2017, spatial control).
+The losses are notebook 04's (:mod:`course_utils.losses`); this module adds the targets
+(computed once, without gradients), the layer weights, blended styles, style warps and
+region masks (Gatys et al. 2017, spatial control).
 """
 
 from __future__ import annotations
@@ -41,10 +38,8 @@ def layer_weights(layers: Sequence[str] | Mapping[str, float] | str, what: str) 
     return weights
 
 
-
 def range_penalty(image: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of the pixels outside [0, 1]: zero inside, smooth (C1) at the borders."""
-    # Mean squared distance outside [0, 1]: zero inside, smooth (C1) at the borders.
     return (F.relu(-image).pow(2) + F.relu(image - 1).pow(2)).mean()
 
 
@@ -78,39 +73,24 @@ def masked_features(feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class Objective:
     """The weighted sum of content, style and TV losses for fixed targets at one size.
 
-    Args:
-        extractor: the feature network (must return every content and style layer).
-        content: ``(1, 3, h, w)`` in [0, 1], at the size being optimised.
-        styles: style images ``(1, 3, h_k, w_k)`` (any sizes), already resized.
-        blend: one weight per style image, summing to 1 (with ``cfg.style_masks``, one
-            weight per region).
-        cfg: the settings (layers, weights, pixel range, style warps and masks).
-        style_loss: the style loss, :func:`course_utils.losses.style_loss` (the GPU fast
-            path passes :func:`course_utils.accel.style_loss`, the same number with a faster Gram).
-
-    Calling it on an image ``(1, 3, h, w)`` returns ``(total, terms)`` where ``terms``
-    holds the unweighted ``content``, ``style``, ``tv`` and ``range`` tensors. The feature
-    terms are also methods (:meth:`features`, :meth:`content_term`, :meth:`style_term`) for
-    objectives that measure them on different images, such as notebook 05's deformable
-    transfer (content on the image, style on its warped copy).
+    ``content`` ``(1, 3, h, w)`` is at the size being optimised, ``styles`` already resized,
+    ``blend`` one weight per style (summing to 1), ``cfg`` the :class:`TransferConfig`;
+    ``style_loss`` defaults to :func:`course_utils.losses.style_loss` (the GPU fast path
+    passes an equal one with a faster Gram). Calling it on an image returns
+    ``(total, terms)`` with the unweighted ``content``, ``style``, ``tv`` and ``range``.
+    :meth:`features`, :meth:`content_term` and :meth:`style_term` measure the terms apart,
+    e.g. on different images (notebook 05: content on the image, style on its warped copy).
 
     Attributes:
-        content_targets: ``{layer: (1, C, h', w')}`` features of the content.
-        style_targets: ``{layer: (1, C, C)}`` the blended Gram targets (empty with masks).
-        region_targets: with ``cfg.style_masks``, one ``{layer: Gram}`` per region whose
-            weight is > 0 (else empty); ``region_weights`` their weights and
-            ``region_masks`` the masks ``(1, R, h, w)`` at the content's size.
+        content_targets: ``{layer: (1, C, h', w')}``; style_targets: ``{layer: (1, C, C)}``,
+            the blended Grams (empty with masks).
+        region_targets, region_weights, region_masks: with ``cfg.style_masks``, per region of
+            weight > 0 its Grams, weight and mask (``(1, R, h, w)`` at the content's size).
     """
 
-    def __init__(
-        self,
-        extractor: features.FeatureExtractor,
-        content: torch.Tensor,
-        styles: Sequence[torch.Tensor],
-        blend: Sequence[float],
-        cfg: TransferConfig,
-        style_loss: Callable[..., torch.Tensor] = losses.style_loss,
-    ) -> None:
+    def __init__(self, extractor: features.FeatureExtractor, content: torch.Tensor,
+                 styles: Sequence[torch.Tensor], blend: Sequence[float], cfg: TransferConfig,
+                 style_loss: Callable[..., torch.Tensor] = losses.style_loss) -> None:
         self.extractor = extractor
         self.cfg = cfg
         self.style_loss = style_loss
@@ -159,11 +139,9 @@ class Objective:
     def style_term(self, feats: dict[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
         """The unweighted style loss of features from :meth:`features` (a scalar).
 
-        With region masks (``cfg.style_masks``), each region's Gram is that of the features
-        weighted by its mask (divided by the mask's mean, so it is an average over the
-        region) and the regions' losses are summed with ``region_weights``. ``masks``
-        ``(1, R, h, w)`` at the image's size replaces ``region_masks``, e.g. masks that a
-        deformation moved (:func:`course_utils.warps.warp_mask`); no gradient flows into them.
+        With region masks, the regions' losses (of :func:`masked_features`) are summed with
+        ``region_weights``; ``masks`` ``(1, R, h, w)`` replaces ``region_masks``, e.g. masks
+        that a deformation moved (no gradient flows into them).
         """
         if self.region_masks is None:
             return self.style_loss(feats, self.style_targets, self.style_w)
@@ -189,7 +167,6 @@ class Objective:
         if cfg.pixel_range == "penalty":
             total = total + cfg.range_weight * rng
         return total, {"content": c, "style": s, "tv": tv, "range": rng}
-
 
 
 __all__ = ["Objective", "layer_weights", "masked_features", "range_penalty"]
