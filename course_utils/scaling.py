@@ -43,18 +43,11 @@ def fit_quadratic(sides: Sequence[float], values: Sequence[float], *, linear_ter
                   nonnegative_overhead: bool = True) -> QuadraticFit:
     """Fit ``values ≈ a + c·side²`` (or ``a + b·side + c·side²`` with ``linear_term=True``).
 
-    The work of a convolutional network grows with the number of pixels, ``side²``, plus a
-    fixed overhead ``a`` (launching operations, Python): so by default the fit has those two
-    terms only, and its R² says how well that model explains the measurements.
-
-    Args:
-        sides: image sides in pixels (at least 3 distinct values; one more with the linear term).
-        values: one measurement per side (seconds, MB, FLOPs…).
-        nonnegative_overhead: for the two-term fit, an overhead ``a`` that comes out below 0
-            (noisy timings) is set to 0 and ``c`` refitted alone.
-
-    Returns:
-        A :class:`QuadraticFit`.
+    A convolutional network's work grows with the pixels, ``side²``, plus a fixed overhead
+    ``a`` (launches, Python); R² says how well that model explains the measurements. ``sides``
+    needs at least 3 distinct values (4 with the linear term), ``values`` one measurement
+    each. With ``nonnegative_overhead``, a two-term fit whose ``a`` comes out below 0 (noisy
+    timings) sets it to 0 and refits ``c`` alone.
     """
     s = np.asarray(sides, dtype=float)
     y = np.asarray(values, dtype=float)
@@ -68,11 +61,8 @@ def fit_quadratic(sides: Sequence[float], values: Sequence[float], *, linear_ter
     columns = [np.ones_like(s), s, s**2] if linear_term else [np.ones_like(s), s**2]
     design = np.stack(columns, axis=1)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    if not linear_term and nonnegative_overhead and coef[0] < 0:
-        # a cost below zero at side 0 is noise, not overhead: fit c·side² alone
-        design = design[:, 1:]
-        coef = np.concatenate([[0.0], np.linalg.lstsq(design, y, rcond=None)[0]])
-        design = np.stack(columns, axis=1)
+    if not linear_term and nonnegative_overhead and coef[0] < 0:  # noise, not overhead
+        coef = np.concatenate([[0.0], np.linalg.lstsq(design[:, 1:], y, rcond=None)[0]])
     fitted = design @ coef
     ss_res = float(((y - fitted) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
