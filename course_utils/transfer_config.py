@@ -1,9 +1,7 @@
-"""The settings of style transfer: :class:`TransferConfig`, what a learner asks for.
+"""The settings of style transfer: :class:`TransferConfig` (``transfer.TransferConfig``).
 
-:func:`course_utils.transfer.stylise` takes one (``transfer.TransferConfig`` is this class),
-and so do deformable transfer and the measuring tools; :func:`configured` is how each reads
-one with keyword overrides. The config records what the caller asked; what the engine
-decided (step size, precision, fast path, L-BFGS scale) is on the result.
+It records what the caller asked; what the engine decided (precision, fast path, L-BFGS's
+scale) is on the result. :func:`configured` is how every engine reads one with overrides.
 """
 
 from __future__ import annotations
@@ -35,16 +33,12 @@ PIXEL_RANGES = ("sigmoid", "penalty", "clamp", "none")
 INITS = ("content", "noise", "style")
 COLOUR_MODES = (None, "luminance", "histogram")
 
-Callback = Callable[[int, torch.Tensor, dict[str, float]], "bool | None"]
-
-
 @dataclass
 class TransferConfig:
     """Every setting of :func:`course_utils.transfer.stylise`; defaults follow Gatys et al. (2016).
 
     Layers and weights:
-        content_layers: layer names, or ``{name: weight}`` (default weight ``1/L``).
-        style_layers: layer names, or ``{name: weight}`` (default weight ``1/L``).
+        content_layers, style_layers: layer names (each weighing ``1/L``) or ``{name: weight}``.
         content_weight, style_weight, tv_weight: weights of the three (scale-free) terms.
 
     Optimisation:
@@ -60,8 +54,8 @@ class TransferConfig:
         seed: seeds the noise; same seed, same pixels on a CPU.
         pixel_range: ``"sigmoid"`` (default), ``"penalty"``, ``"clamp"`` or ``"none"``.
         range_weight: weight of the soft penalty (``pixel_range="penalty"`` only).
-        max_loss_ratio: stop with :class:`~course_utils.transfer.TransferError` if the loss exceeds this multiple
-            of its first value at a scale (NaN and infinity always stop it).
+        max_loss_ratio: stop with :class:`~course_utils.transfer.TransferError` if the loss
+            exceeds this multiple of its first value at a scale (NaN and infinity always do).
 
     Images:
         size: longest side of the result in pixels; ``None`` keeps the content's size.
@@ -70,15 +64,12 @@ class TransferConfig:
             times the result's longest side (larger → larger strokes).
         style_blend: one weight per style image (normalised to sum to 1); ``None`` = equal.
             With ``style_masks`` it weighs the regions' style losses instead.
-        style_warps: ``None``, or ``(degrees, zoom)`` pairs: each style's Gram targets are
-            the average of the Grams of its copies warped by
-            :func:`course_utils.warps.warp_style` (anticlockwise rotation, zoom > 1 =
-            larger strokes, reflection padding). ``[(45, 1)]`` turns the strokes by 45°;
-            ``[(0, 1), (45, 1), (90, 1), (135, 1)]`` makes the style (nearly) orientation-free.
-        style_masks: ``None``, or one region mask per style image, ``(1, 1, H, W)`` in
-            [0, 1] on the content's frame (any size of the content's aspect ratio): style
-            ``k`` is matched only inside mask ``k``, by Grams of the features weighted by the
-            mask (Gatys et al. 2017, spatial control). Masks are constants (no gradient).
+        style_warps: ``None``, or ``(degrees, zoom)`` pairs: each style's Gram targets average
+            its copies warped by :func:`course_utils.warps.warp_style` (zoom > 1 = larger
+            strokes); ``[(0, 1), (45, 1), (90, 1), (135, 1)]`` makes it orientation-free.
+        style_masks: ``None``, or one mask ``(1, 1, H, W)`` in [0, 1] per style image, drawn
+            on the content's frame (same aspect ratio): style ``k`` is matched only inside
+            mask ``k`` (Gatys et al. 2017, spatial control).
         preserve_colour: ``None``, ``"luminance"`` (luminance-only transfer) or
             ``"histogram"`` (recolour the style to the content's colour statistics).
 
@@ -86,23 +77,17 @@ class TransferConfig:
         weights: feature network: ``"auto"``, ``"imagenet"``, ``"random"`` or a file path
             (see :class:`course_utils.features.FeatureExtractor`).
         device: ``None`` for :func:`course_utils.config.device`, or ``"cpu"`` etc.
-        precision: ``"auto"`` (bfloat16 network on a GPU with bf16 tensor cores or a CPU
-            with ``amx_bf16``/``avx512_bf16``, unless the optimiser is in
-            ``accel.BF16_QUALITY_FAILS``; else float32), ``"fp32"`` or ``"bf16"``; the
-            features, Grams, losses and optimised variable stay float32.
-            ``result.plan.reason`` says why.
+        precision: ``"auto"`` (a bfloat16 network where the hardware has bf16 units and the
+            optimiser tolerates it, else float32; ``result.plan.reason`` says why), ``"fp32"``
+            or ``"bf16"``; features, Grams, losses and the optimised variable stay float32.
         channels_last: run the network in channels-last memory format; ``None`` = on CUDA.
-        cuda_graphs: record one whole step as a CUDA graph and replay it; ``None`` = on
-            CUDA with Adam (see :mod:`course_utils.accel` for why not with L-BFGS).
-        compile: also ``torch.compile`` the objective, fusing the memory-bound work between
-            the convolutions (a compilation per image size, once per process; never
-            automatic: see :mod:`course_utils.accel`). ``True`` or the name of a mode in
-            :data:`course_utils.accel.COMPILE_MODES`.
+        cuda_graphs: replay one whole step as a CUDA graph; ``None`` = on CUDA with Adam.
+        compile: ``torch.compile`` the objective (once per image size; never automatic):
+            ``True`` or a mode in :data:`course_utils.accel.COMPILE_MODES`.
         progress: show a ``tqdm.auto`` progress bar.
         preview_every: in a notebook, show a live preview updated every N steps (0 = off).
-        callback: ``callback(step, image, losses)`` after every step; return ``True`` (or a
-            NumPy or one-element torch ``True``) to stop. ``image`` is ``(1, 3, h, w)`` at the current scale, ``losses`` a dict of
-            floats (the keys of ``TransferResult.history``).
+        callback: ``callback(step, image, losses)`` after every step, with the image at the
+            current scale and a dict of floats; return ``True`` to stop.
     """
 
     content_layers: Sequence[str] | Mapping[str, float] = (features.GATYS_CONTENT_LAYER,)
@@ -135,11 +120,17 @@ class TransferConfig:
     compile: bool | str = False
     progress: bool = True
     preview_every: int = 0
-    callback: Callback | None = field(default=None, repr=False, compare=False)
+    callback: Callable[[int, torch.Tensor, dict[str, float]], bool | None] | None = field(default=None, repr=False, compare=False)
 
     def replace(self, **changes: Any) -> TransferConfig:
         """A copy with some settings changed; unknown names raise a ``TypeError`` with a hint."""
-        _check_names(changes)
+        names = sorted(f.name for f in dataclasses.fields(self))
+        for name in changes:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise TypeError(f"'{name}' is not a TransferConfig setting{hint}; see "
+                                "help(course_utils.transfer.TransferConfig) for the list.")
         return dataclasses.replace(self, **changes)
 
     def steps_per_scale(self) -> tuple[int, ...]:
@@ -160,14 +151,10 @@ class TransferConfig:
         def bad(name: str, expected: str) -> ValueError:
             return ValueError(f"TransferConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}.")
 
-        if self.optimiser not in OPTIMISERS:
-            raise bad("optimiser", f"one of {OPTIMISERS}")
-        if self.init not in INITS:
-            raise bad("init", f"one of {INITS}")
-        if self.pixel_range not in PIXEL_RANGES:
-            raise bad("pixel_range", f"one of {PIXEL_RANGES}")
-        if self.preserve_colour not in COLOUR_MODES:
-            raise bad("preserve_colour", f"one of {COLOUR_MODES}")
+        for name, choices in (("optimiser", OPTIMISERS), ("init", INITS), ("pixel_range", PIXEL_RANGES),
+                              ("preserve_colour", COLOUR_MODES)):
+            if getattr(self, name) not in choices:
+                raise bad(name, f"one of {choices}")
         for name in ("content_weight", "style_weight", "tv_weight", "range_weight"):
             if not _finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "a finite number >= 0")
@@ -230,25 +217,10 @@ class TransferConfig:
         layer_weights(self.style_layers, "style_layers")
 
 
-_FIELDS = {f.name for f in dataclasses.fields(TransferConfig)}
-
-
-def _check_names(changes: Mapping[str, Any]) -> None:
-    for name in changes:
-        if name not in _FIELDS:
-            close = difflib.get_close_matches(name, sorted(_FIELDS), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise TypeError(
-                f"'{name}' is not a TransferConfig setting{hint}; see "
-                "help(course_utils.transfer.TransferConfig) for the list."
-            )
-
-
 def configured(config: TransferConfig | None = None, **overrides: Any) -> TransferConfig:
-    """``config`` (default ``TransferConfig()``) with ``overrides`` applied: how every
-    function that takes a config reads it. A dict, or anything that is not a
-    :class:`TransferConfig`, is refused with what to pass instead. NumPy numbers (e.g.
-    ``numpy.float32(1e3)``) become Python's, which every consumer can compute with."""
+    """``config`` (default ``TransferConfig()``) with ``overrides`` applied; anything but a
+    :class:`TransferConfig` is refused with what to pass instead, and NumPy numbers (e.g.
+    ``numpy.float32(1e3)``) become Python's."""
     if config is None:
         config = TransferConfig()
     elif not isinstance(config, TransferConfig):
