@@ -2,36 +2,20 @@
 
 Notebook 04 builds this up; later notebooks and the studio call it::
 
-    from course_utils import data, transfer
-
     result = transfer.stylise(data.content_image("chelsea", 256), data.style_image("swirl"),
                               steps=200, style_weight=1e3)
     result.image        # (1, 3, H, W) in [0, 1], the content's size
     result.history      # {"total": [...], "content": [...], "style": [...], "tv": [...], ...}
     result.config       # the TransferConfig the caller asked for
 
-What :func:`stylise` does, in reading order:
-
-1. **Targets once** per scale, without gradients (:class:`~course_utils.objective.Objective`):
-   the content's features and the style's Gram matrices; several styles are blended.
-2. **One scale-free objective**, ``content_weight · content + style_weight · style +
-   tv_weight · tv`` with the course's relative losses, so one set of weights works across
-   image sizes, layers and both feature networks.
-3. **Pixels in range** by optimising ``z`` with image ``sigmoid(z)`` (``pixel_range``):
-   every iterate is a valid image and L-BFGS sees one smooth function. The tutorial's
-   in-place clamp is kept to show why it hurts L-BFGS (notebook 04).
-4. **One loop** (:func:`course_utils.loop.optimise`): one forward and backward pass per
-   step for L-BFGS and Adam; L-BFGS's gradient rescaling and its step cap live there.
-5. **Coarse to fine** with ``scales=(0.5, 1.0)``: half size first, then refined.
-6. **Observable and interruptible**: a progress bar, an optional live preview, a
-   ``callback(step, image, losses)`` that may return ``True`` to stop, and Ctrl-C return
-   the best image so far with ``result.stopped_reason`` set.
-7. **Divergence is loud**: a NaN, infinite or exploding loss raises :class:`TransferError`
-   with the best image so far on its ``.result``; a loss that ended above its start, or
-   rose far above it and came back, ends as ``"recovered"`` with the best image.
-
-On a GPU, :mod:`course_utils.accel` chooses bfloat16, channels-last and CUDA graphs; what
-it chose is on ``result.plan``, never written back into the config.
+:func:`stylise` builds the targets once per scale (:class:`~course_utils.objective.Objective`),
+optimises ``z`` with image ``sigmoid(z)`` so that every iterate is a valid image
+(``pixel_range``), runs the course's one loop (:func:`course_utils.loop.optimise`) coarse to
+fine over ``scales``, and returns the best image seen. A NaN, infinite or exploding loss
+raises :class:`TransferError` carrying the best image so far; Ctrl-C or a callback that
+returns ``True`` stop the run with the best image, and a loss that rose far and came back
+ends as ``"recovered"`` with a warning. On a GPU, :mod:`course_utils.accel`
+chooses the precision and the fast path; what it chose is on ``result.plan``.
 """
 
 from __future__ import annotations
@@ -51,20 +35,16 @@ from . import config as course_config
 from .i18n import N_
 from .i18n import localised as _
 from .images import resize
-from .loop import OPTIMISERS, lbfgs_gradient_scale, optimise
 from .objective import Objective, layer_weights
-from .transfer_config import COLOUR_MODES, INITS, PIXEL_RANGES, TransferConfig, configured
+from .transfer_config import TransferConfig, configured
 
 STOP_REASONS = ("finished", "recovered", "callback", "interrupted", "diverged")  # TransferResult.stopped_reason
 _LOGIT_EPS = 1e-3  # sigmoid(z) never reaches 0 or 1: start pixels at least this far inside
 
 
 class TransferError(RuntimeError):
-    """The optimisation diverged (NaN, infinite or exploding loss).
-
-    ``.result`` holds a :class:`TransferResult` with the best image found before that,
-    so nothing computed is lost.
-    """
+    """The optimisation diverged (NaN, infinite or exploding loss); ``.result`` holds a
+    :class:`TransferResult` with the best image found before that."""
 
     def __init__(self, message: str, result: TransferResult | None = None) -> None:
         super().__init__(message)
@@ -77,26 +57,17 @@ class TransferResult:
 
     Attributes:
         image: ``(1, 3, H, W)`` float32 in [0, 1] on the CPU, the content's size (or
-            ``config.size``); the best image found at the last scale reached.
-        history: per step (all scales in order), ``"total"`` (weighted objective),
-            ``"content"``, ``"style"``, ``"tv"``, ``"range"`` (unweighted terms),
-            ``"time"`` (seconds since the start) and ``"scale"`` (index into
-            ``config.scales``). The content and style terms are the course's relative
-            errors, so 0.1 means "10 % of the target's squared norm".
+            ``config.size``): the best image found at the last scale reached.
+        history: per step (all scales in order) ``"total"`` (weighted objective), the
+            unweighted ``"content"``, ``"style"``, ``"tv"``, ``"range"`` (relative errors:
+            0.1 is 10 % of the target's squared norm), ``"time"`` (seconds) and ``"scale"``
+            (index into ``config.scales``).
         config: the settings the caller asked for (unchanged by the engine).
-        stopped_reason: ``"finished"``, ``"recovered"`` (all steps ran, but the loss ended
-            above its start or rose far above it: ``warning`` says which), ``"callback"``,
-            ``"interrupted"`` or ``"diverged"``.
-        steps_done: steps taken, all scales together.
-        seconds: wall-clock time of the optimisation.
-        source: which feature network was used (ImageNet VGG19 or the offline fallback).
-        is_imagenet: True for ImageNet weights.
-        preview: the live preview widget, if one was shown.
-        lr: the step size used (``config.lr`` or the optimiser's default).
-        plan: what the engine decided for the device (:class:`course_utils.accel.Plan`:
-            device, precision, channels-last, CUDA graphs, compilation).
-        loss_scales: per scale reached, the factor L-BFGS saw the loss multiplied by
-            (:func:`course_utils.loop.lbfgs_gradient_scale`; 1.0 for Adam).
+        stopped_reason: one of :data:`STOP_REASONS`; ``"recovered"``: all steps ran but the
+            loss ended above its start or rose far above it (``warning`` says which).
+        source, is_imagenet: the feature network used; preview: the live preview, if shown.
+        lr: the step size used; plan: what :mod:`course_utils.accel` chose for the device;
+            loss_scales: per scale, the factor L-BFGS saw the loss multiplied by.
     """
 
     image: torch.Tensor
@@ -120,12 +91,16 @@ class TransferResult:
 
     def describe(self) -> str:
         """One line: steps, time, final losses, network (notebooks print it with results)."""
-        fast = self.plan.describe_fast() if self.plan is not None else ""
-        return _("{steps} steps in {seconds:.1f} s ({reason}); style {style:.3g}, content {content:.3g}, "
+        line = _("{steps} steps in {seconds:.1f} s ({reason}); style {style:.3g}, content {content:.3g}, "
                  "tv {tv:.3g} | {network}").format(
             steps=self.steps_done, seconds=self.seconds, reason=_(self.stopped_reason), style=self.final("style"),
-            content=self.final("content"), tv=self.final("tv"), network=_(short_source(self.source))) + (
-            f" | {fast}" if fast else "") + (_(" | warning: {warning}").format(warning=self.warning) if self.warning else "")
+            content=self.final("content"), tv=self.final("tv"), network=_(short_source(self.source)))
+        fast = self.plan.describe_fast() if self.plan is not None else ""
+        if fast:
+            line += f" | {fast}"
+        if self.warning:
+            line += _(" | warning: {warning}").format(warning=self.warning)
+        return line
 
 
 def short_source(source: str) -> str:
@@ -169,9 +144,6 @@ def prepare_styles(style: torch.Tensor | Sequence[torch.Tensor], cfg: TransferCo
             f"style_blend={cfg.style_blend!r} must give one weight >= 0 per style image "
             f"({len(styles)} given), not all zero."
         )
-    if cfg.style_masks is not None and len(cfg.style_masks) != len(styles):
-        raise ValueError(f"TransferConfig.style_masks has {len(cfg.style_masks)} masks for {len(styles)} "
-                         "style images; give one mask per style image.")
     return styles, [b / sum(blend) for b in blend]
 
 
@@ -209,18 +181,20 @@ def level_start(image: torch.Tensor | None, hw: tuple[int, int], init: str, cont
     if init == "content":
         return content.detach().cpu().clone()
     if init == "noise":
-        # Uniform in [0.25, 0.75], around mid-grey (Johnson's neural-style starts from small
-        # random noise or the content instead): saturated noise would start sigmoid pixels
-        # where their slope vanishes.
+        # around mid-grey: saturated noise would start sigmoid pixels where their slope vanishes
         return 0.25 + 0.5 * torch.rand(content.shape, generator=gen)
     style = styles[max(range(len(blend)), key=blend.__getitem__)]
     return resize(style.detach().cpu(), tuple(content.shape[-2:]))
 
 
+def device_of(cfg: TransferConfig) -> torch.device:
+    """``cfg.device``, or :func:`course_utils.config.device` when it is ``None``."""
+    return torch.device(cfg.device) if cfg.device else course_config.device()
+
+
 @lru_cache(maxsize=4)
 def _extractor(layers: tuple[str, ...], weights: str, device: str) -> features.FeatureExtractor:
-    # A frozen measuring instrument: building it once per (layers, weights, device) saves
-    # the weight loading on every call; it holds no state that a run could change.
+    # built once per (layers, weights, device): a frozen instrument that no run changes
     return features.FeatureExtractor(list(layers), weights=weights, device=device, verbose=True)
 
 
@@ -229,13 +203,7 @@ def feature_network(cfg: TransferConfig | None = None) -> features.FeatureExtrac
     cfg = configured(cfg)
     names = tuple(dict.fromkeys([*layer_weights(cfg.content_layers, "content_layers"),
                                  *layer_weights(cfg.style_layers, "style_layers")]))
-    dev = str(torch.device(cfg.device) if cfg.device else course_config.device())
-    return _extractor(names, str(cfg.weights), dev)
-
-
-def device_of(cfg: TransferConfig) -> torch.device:
-    """``cfg.device``, or :func:`course_utils.config.device` when it is ``None``."""
-    return torch.device(cfg.device) if cfg.device else course_config.device()
+    return _extractor(names, str(cfg.weights), str(device_of(cfg)))
 
 
 # ------------------------------------------------------------------ pixel parametrisation
@@ -265,41 +233,27 @@ def evaluator(objective: Callable, variable: torch.Tensor, pixel_range: str) -> 
 
 
 # ----------------------------------------------------------------------------- stylise
-def stylise(
-    content: torch.Tensor,
-    style: torch.Tensor | Sequence[torch.Tensor],
-    config: TransferConfig | None = None,
-    **overrides: Any,
-) -> TransferResult:
-    """Paint ``content`` in the style of ``style`` by optimising the pixels.
+def stylise(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
+            config: TransferConfig | None = None, **overrides: Any) -> TransferResult:
+    """Paint ``content`` ``(1, 3, H, W)`` in the style of ``style`` by optimising the pixels.
 
-    Args:
-        content: ``(1, 3, H, W)`` in [0, 1].
-        style: ``(1, 3, H_s, W_s)`` in [0, 1] (any size and aspect ratio), or a list of
-            them (blended by ``style_blend``).
-        config: a :class:`TransferConfig` (default: ``TransferConfig()``).
-        **overrides: settings that replace ``config``'s, e.g. ``steps=100``.
-
-    Returns:
-        A :class:`TransferResult`; ``.image`` is ``(1, 3, H, W)`` (or resized to
-        ``config.size``) in [0, 1] on the CPU.
-
-    Raises:
-        ValueError: a bad image or setting (the message names it).
-        TransferError: the loss became NaN, infinite or exploded; ``.result`` holds the
-            best image before that.
+    ``style`` is one image ``(1, 3, H_s, W_s)`` in [0, 1] of any size, or a list of them
+    (blended by ``style_blend``); ``config`` a :class:`TransferConfig` (default
+    ``TransferConfig()``), whose settings ``**overrides`` replace, e.g. ``steps=100``.
+    Returns a :class:`TransferResult`. Raises ``ValueError`` naming a bad image or setting,
+    and :class:`TransferError` (with the best image on ``.result``) when the loss diverged.
     """
     cfg = configured(config, **overrides)
     cfg.validate()
     content = check_image(content, "content")
     styles, blend = prepare_styles(style, cfg)
     dev = device_of(cfg)
+    out_hw = output_size(content.shape[-2:], cfg)
     # refuse a run that cannot fit before allocating anything (one sentence, not a frozen machine)
-    memory.check_transfer(output_size(content.shape[-2:], cfg), [tuple(s.shape[-2:]) for s in styles], cfg, dev)
+    memory.check_transfer(out_hw, [tuple(s.shape[-2:]) for s in styles], cfg, dev)
     extractor = feature_network(cfg.replace(device=str(dev)))
     fast = accel.plan(cfg, dev)  # bf16 where the hardware has the units; channels-last and CUDA graphs on a GPU
     network = accel.prepare_network(extractor, fast)
-    out_hw = output_size(content.shape[-2:], cfg)
     if cfg.preserve_colour == "histogram":
         styles = [colour.match_colour_histogram(s, content) for s in styles]
     elif cfg.preserve_colour == "luminance":
@@ -375,9 +329,8 @@ def _run_level(objective: Callable, image: torch.Tensor, n_steps: int, cfg: Tran
     """``n_steps`` steps of :func:`course_utils.loop.optimise` at one size, from ``image``."""
     variable = to_variable(image, cfg.pixel_range).requires_grad_(True)
     evaluate = evaluator(objective, variable, cfg.pixel_range)
-    clamp = cfg.pixel_range == "clamp"  # the tutorial's way, kept to show why it hurts L-BFGS
 
-    def clamp_pixels() -> None:
+    def clamp_pixels() -> None:  # the tutorial's way, kept to show why it hurts L-BFGS
         with torch.no_grad():
             variable.clamp_(0, 1)
 
@@ -385,10 +338,11 @@ def _run_level(objective: Callable, image: torch.Tensor, n_steps: int, cfg: Tran
     if fast.cuda_graphs and n_steps > 0:  # the graphed Adam step (see course_utils.accel)
         stepper = accel.GraphedAdam(variable, evaluate, cfg.resolved_lr(), n_steps)
         read_every = 1 if cfg.callback is not None else (cfg.preview_every or accel.READ_EVERY)
-    out = optimise([variable], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
-                   history_size=cfg.history_size, on_step=recorder, after_step=clamp_pixels if clamp else None,
-                   max_loss_ratio=cfg.max_loss_ratio, stepper=stepper, read_every=read_every,
-                   step_cap=cfg.step_cap, to_pixels=lambda v: to_image(v, cfg.pixel_range))
+    out = loop.optimise([variable], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
+                        history_size=cfg.history_size, on_step=recorder,
+                        after_step=clamp_pixels if cfg.pixel_range == "clamp" else None,
+                        max_loss_ratio=cfg.max_loss_ratio, stepper=stepper, read_every=read_every,
+                        step_cap=cfg.step_cap, to_pixels=lambda v: to_image(v, cfg.pixel_range))
     if out.best_image is None:  # no evaluation finished: the level's start
         out.best_image = image
     return out
@@ -396,19 +350,9 @@ def _run_level(objective: Callable, image: torch.Tensor, n_steps: int, cfg: Tran
 
 def sweep(content: torch.Tensor, style: torch.Tensor, config: TransferConfig | None,
           name: str, values: Sequence[Any], **overrides: Any) -> dict[Any, TransferResult]:
-    """Run :func:`stylise` once per value of one setting.
-
-    Args:
-        content, style: as for ``stylise``.
-        config: the base settings (``None`` for the defaults).
-        name: the :class:`TransferConfig` setting to vary, e.g.
-            ``"style_weight"``.
-        values: the values to try (at least one).
-        **overrides: further settings shared by every run.
-
-    Returns:
-        ``{value: TransferResult}`` in the order given (a list or dict value is keyed by its ``repr``).
-    """
+    """Run :func:`stylise` once per value in ``values`` of the setting ``name`` (e.g.
+    ``"style_weight"``), from ``config`` with ``**overrides``; returns ``{value: result}`` in
+    the order given (a list or dict value is keyed by its ``repr``)."""
     from tqdm.auto import tqdm
 
     base = configured(config, **overrides)
@@ -426,8 +370,8 @@ def sweep(content: torch.Tensor, style: torch.Tensor, config: TransferConfig | N
 
 
 __all__ = [
-    "COLOUR_MODES", "INITS", "OPTIMISERS", "Objective", "PIXEL_RANGES", "STOP_REASONS", "TransferConfig",
-    "TransferError", "TransferResult", "check_image", "configured", "device_of", "evaluator", "feature_network", "finish",
-    "inputs_at_scale", "lbfgs_gradient_scale", "level_start", "optimise", "output_size", "prepare_styles",
-    "short_source", "stylise", "sweep", "to_image", "to_variable",
+    "Objective", "STOP_REASONS", "TransferConfig", "TransferError", "TransferResult", "check_image",
+    "configured", "device_of", "evaluator", "feature_network", "finish", "inputs_at_scale",
+    "level_start", "output_size", "prepare_styles", "short_source", "stylise", "sweep", "to_image",
+    "to_variable",
 ]
