@@ -1,12 +1,10 @@
-"""The engine's fast path: bfloat16 (on a GPU, and on a CPU with bfloat16 matrix units),
-and on a CUDA GPU also channels-last, a one-product Gram backward, CUDA graphs and (when
-asked) torch.compile.
+"""The engine's fast path: bfloat16 where the hardware has the units for it, and on a CUDA
+GPU channels-last, a one-product Gram backward, CUDA graphs and (when asked) torch.compile.
 
-``stylise`` calls :func:`plan` and follows it (``result.plan`` says what was used and why).
-Only the network runs in bf16: its features come out in float32, so Grams, targets, losses
-and the optimised image stay float32. Adam is the fast path because PyTorch's L-BFGS decides on the host
-whether to keep each curvature pair, so its steps cannot be recorded in a graph. Notebook
-07 discusses it; ``benchmarks/README.md`` has the measured figures.
+``stylise`` follows :func:`plan` (``result.plan`` says what was used and why). Only the
+network runs in bf16: features, Grams, losses and the image stay float32. CUDA graphs need
+Adam: PyTorch's L-BFGS decides on the host whether to keep each curvature pair. Notebook 07
+discusses it; ``benchmarks/README.md`` has the measured figures.
 """
 
 from __future__ import annotations
@@ -24,9 +22,8 @@ from .i18n import N_
 from .i18n import localised as _
 
 PRECISIONS = ("auto", "fp32", "bf16")
-#: The ``torch.compile`` modes ``TransferConfig.compile`` may name (``True`` means
-#: ``"default"``): none with inductor's own CUDA graphs, since the engine records its own
-#: around the whole step. ``"max-autotune-no-cudagraphs"`` compiles for minutes.
+#: The ``torch.compile`` modes ``TransferConfig.compile`` may name (``True`` is ``"default"``);
+#: none with inductor's own CUDA graphs, since the engine records its own around the step.
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 
@@ -40,8 +37,7 @@ class Plan:
     cuda_graphs: bool
     compile: bool
     compile_mode: str = "default"
-    #: why this precision, e.g. ``"this CPU has amx_bf16, avx512_bf16"`` (``""``: not said)
-    reason: str = ""
+    reason: str = ""  # why this precision, e.g. "this CPU has amx_bf16, avx512_bf16"
 
     @property
     def precision(self) -> str:
@@ -49,60 +45,43 @@ class Plan:
         return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
     def describe(self) -> str:
-        """The device, the precision and why, and each fast-path piece in use, e.g.
-        ``"cuda, bf16 (this GPU has bfloat16 tensor cores), CUDA graphs"``."""
-        return ", ".join([str(self.device), self._precision_why(), *self._pieces()])
+        """The device, then :meth:`describe_fast`, e.g. ``"cuda, bf16 (this GPU has bfloat16
+        tensor cores), CUDA graphs"``."""
+        return f"{self.device}, {self.describe_fast()}"
 
     def describe_fast(self) -> str:
         """The precision and why, and the fast-path pieces in use (what a result's line shows)."""
-        return ", ".join([self._precision_why(), *self._pieces()])
-
-    def _precision_why(self) -> str:
-        return f"{self.precision} ({self.reason})" if self.reason else self.precision
-
-    def _pieces(self) -> list[str]:
-        parts = ["channels-last"] if self.channels_last else []
+        parts = [f"{self.precision} ({self.reason})" if self.reason else self.precision]
+        if self.channels_last:
+            parts.append("channels-last")
         if self.cuda_graphs:
             parts.append("CUDA graphs")
         if self.compile:
             parts.append("torch.compile" + ("" if self.compile_mode == "default" else f" ({self.compile_mode})"))
-        return parts
+        return ", ".join(parts)
 
 
-#: The CPU flags of bfloat16 matrix units (names as in ``torch.cpu.get_capabilities()``):
-#: Intel AMX and AVX-512 BF16 (recent Xeons, AMD Zen 4 and later). Arm's bf16 is not counted:
-#: nobody has measured it for this engine.
+#: The CPU flags of bfloat16 matrix units (as ``torch.cpu.get_capabilities()`` names them):
+#: Intel AMX and AVX-512 BF16. Arm's bf16 is not counted: nobody has measured it here.
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
-#: Configurations (by optimiser) where bf16 failed the quality check of
-#: ``benchmarks/bf16_quality.py`` (final loss within 2 % of fp32's, image no further from
-#: fp32's than a half-grey-level nudge of the start moves fp32's own): ``"auto"`` keeps
-#: fp32 there and says why. The value is the measured figure (so far only a small run on a
-#: CPU without bf16 units: bf16 rounds the same there, only slower).
+#: Optimisers with which bf16 failed ``benchmarks/bf16_quality.py``'s check, and the measured
+#: figure: ``"auto"`` keeps fp32 for them and says why.
 BF16_QUALITY_FAILS: dict[str, str] = {
     "lbfgs": N_("final loss 27.7 % above fp32's at 32 px after 4 steps (Adam: 0.42 %)"),
 }
 
 
 def cpu_bf16_units() -> tuple[str, ...]:
-    """The bfloat16 matrix units of this CPU, among :data:`CPU_BF16_FLAGS`.
-
-    Read from ``torch.cpu.get_capabilities()`` (cpuinfo's flags, cached): a one-off
-    micro-benchmark of a convolution was the alternative, but it costs seconds per process
-    and its verdict wavers on a busy machine (``benchmarks/bf16_detection.py`` measures both).
-    """
+    """The bfloat16 matrix units of this CPU, among :data:`CPU_BF16_FLAGS`, from cpuinfo's
+    flags (a timed trial costs seconds and wavers: ``benchmarks/bf16_detection.py``)."""
     caps = torch.cpu.get_capabilities()
     return tuple(flag for flag in CPU_BF16_FLAGS if caps.get(flag))
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """True where bfloat16 convolutions run natively and fast: CUDA with compute capability
-    ≥ 8, or a CPU with bfloat16 matrix units (:func:`cpu_bf16_units`)."""
-    return _bf16_hardware(device)[0]
-
-
-def _bf16_hardware(device: torch.device) -> tuple[bool, str]:
-    """Whether ``device`` computes bfloat16 natively, and the reason in words."""
+def bf16_hardware(device: torch.device) -> tuple[bool, str]:
+    """Whether ``device`` runs bfloat16 convolutions natively (CUDA with compute capability
+    ≥ 8, or a CPU with :func:`cpu_bf16_units`), and the reason in words."""
     if device.type == "cpu":
         units = cpu_bf16_units()
         if units:
@@ -118,7 +97,7 @@ def _bf16_hardware(device: torch.device) -> tuple[bool, str]:
 
 def _precision(cfg: Any, device: torch.device) -> tuple[torch.dtype, str]:
     """The network's dtype for ``cfg.precision`` on ``device``, and why."""
-    native, why = _bf16_hardware(device)
+    native, why = bf16_hardware(device)
     if cfg.precision == "fp32":
         return torch.float32, _("as asked")
     if cfg.precision == "bf16":
@@ -131,10 +110,9 @@ def _precision(cfg: Any, device: torch.device) -> tuple[torch.dtype, str]:
 
 def plan(cfg: Any, device: torch.device) -> Plan:
     """Resolve ``cfg``'s ``precision``, ``channels_last``, ``cuda_graphs`` and ``compile``
-    (``"auto"``/``None`` = decide) for ``device``: bf16 where the hardware has the units for
-    it (:func:`bf16_supported`) unless the optimiser is in :data:`BF16_QUALITY_FAILS`,
-    channels-last on CUDA, graphs on CUDA with Adam unless pixels are clamped, compile only
-    when asked. ``Plan.reason`` says why this precision."""
+    (``"auto"``/``None`` = decide) for ``device``: bf16 where the hardware has the units
+    unless the optimiser is in :data:`BF16_QUALITY_FAILS`, channels-last on CUDA, graphs on
+    CUDA with Adam unless pixels are clamped, compile only when asked."""
     cuda = device.type == "cuda"
     dtype, reason = _precision(cfg, device)
     channels_last = cuda if cfg.channels_last is None else bool(cfg.channels_last)
@@ -198,14 +176,10 @@ def _to_channels_last(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[A
 
 class GraphedAdam:
     """One Adam step of ``evaluate()`` recorded as a CUDA graph and replayed: a ``stepper``
-    for :func:`course_utils.loop.optimise`. The step also writes its loss terms into a
-    device-side table and keeps the best image on the device, so a replay needs no host
-    synchronisation; ``step(read=True)`` reads the table back.
-
-    ``evaluate`` returns a ``loop.Evaluation`` whose loss and terms stay tensors; ``n_steps``
-    sizes the table; ``warmup`` (≥ 1) real steps run eagerly before recording;
-    ``use_graph=False`` runs every step eagerly with the same bookkeeping (CPU tests).
-    """
+    for :func:`course_utils.loop.optimise`. The step writes its loss terms into a table
+    (``n_steps`` rows) and keeps the best image, all on the device, so a replay needs no
+    host synchronisation. ``warmup`` (≥ 1) steps run eagerly before recording; off CUDA, or
+    with ``use_graph=False``, every step runs eagerly with the same bookkeeping."""
 
     loss_scale = 1.0  # Adam does not depend on the loss's scale
 
@@ -225,8 +199,7 @@ class GraphedAdam:
         self.best_image: torch.Tensor | None = None
         self.current: torch.Tensor | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.steps_done = 0
-        self.read_up_to = 0
+        self.steps_done = self.read_up_to = 0
         self.warmup = max(warmup, 1)
 
     def _body(self) -> None:
@@ -287,21 +260,20 @@ class GraphedAdam:
 
 def style_loss(generated_feats: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
                layer_weights: Mapping[str, float]) -> torch.Tensor:
-    """:func:`course_utils.losses.style_loss` with :func:`gram_matrix` (what the fast path's
-    :class:`~course_utils.objective.Objective` uses)."""
+    """:func:`course_utils.losses.style_loss` with this module's :func:`gram_matrix`."""
     return sum(layer_weights[name] * losses.relative_error(gram_matrix(generated_feats[name]), target)
                for name, target in target_grams.items())
 
 
 def style_loss_for(p: Plan) -> Callable[..., torch.Tensor]:
-    """The style loss for a plan: :func:`style_loss` on CUDA, elsewhere the lessons'
-    :func:`course_utils.losses.style_loss` (on a CPU the faster Gram hardly matters)."""
+    """:func:`style_loss` on CUDA, elsewhere the lessons' :func:`course_utils.losses.style_loss`
+    (on a CPU the faster Gram hardly matters)."""
     return style_loss if p.device.type == "cuda" else losses.style_loss
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     """:func:`course_utils.losses.gram_matrix` with a one-product backward, reading
-    channels-last features without a copy (``benchmarks/gram_backward.py`` measures it)."""
+    channels-last features without a copy."""
     b, c, h, w = x.shape
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return SymmetricGram.apply(x.permute(0, 2, 3, 1).reshape(b, h * w, c), True) / (h * w)
@@ -328,5 +300,5 @@ class SymmetricGram(torch.autograd.Function):
 
 
 __all__ = ["BF16_QUALITY_FAILS", "COMPILE_MODES", "CPU_BF16_FLAGS", "GraphedAdam", "PRECISIONS", "Plan", "READ_EVERY",
-           "SymmetricGram", "bf16_supported", "compiled", "cpu_bf16_units", "gram_matrix", "plan", "prepare_network",
+           "SymmetricGram", "bf16_hardware", "compiled", "cpu_bf16_units", "gram_matrix", "plan", "prepare_network",
            "style_loss", "style_loss_for"]

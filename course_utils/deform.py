@@ -1,17 +1,14 @@
 """Deformable style transfer: the image and a warp of it, optimised together (notebook 05).
 
-Kim, Kolkin, Salavon & Shakhnarovich (ECCV 2020) let the result's geometry move as well as
-its texture: they match points with a network (NBB) and warp through them with a thin-plate
-spline. The course keeps the idea with its own parts: the point pairs are **given**; the
-warp ``W`` is the spatial transformer's grid generator (网格生成器) and sampler (采样器), one
-affine θ or a smooth field (:func:`course_utils.warps.field_grid`); the losses are
-:class:`course_utils.transfer.Objective`'s. :func:`deformable_stylise` minimises::
+After Kim, Kolkin, Salavon & Shakhnarovich (ECCV 2020), with the course's own parts: the
+point pairs are given, the warp ``W`` is the spatial transformer's grid generator (网格生成器)
+and sampler (采样器), one affine θ or a smooth field, and :func:`deformable_stylise` minimises::
 
     content_weight · content(x) + style_weight · style(W(x)) + tv_weight · tv(x)
   + keypoint_weight · keypoints(W) + smooth_weight · smoothness(W)
 
-``W`` samples ``x`` bicubically: bilinear sampling blurs, and the optimiser then sharpens
-``x`` at a cost in content. Region masks move with the same grid as the image.
+``W`` samples ``x`` bicubically (bilinear blurs, and sharpening ``x`` back costs content);
+region masks move with the image's grid.
 """
 
 from __future__ import annotations
@@ -42,10 +39,10 @@ _FIXED_SETTINGS = {
 
 @dataclass(kw_only=True)
 class DeformableResult(transfer.TransferResult):
-    """What :func:`deformable_stylise` returns: a :class:`~course_utils.transfer.TransferResult`
-    whose ``image`` is the output ``W(x)``, with ``unwarped`` (``x``), ``control`` (the warp's
-    parameters), its ``grid`` ``(1, H, W, 2)``, the points ``(K, 2)`` at the output size and the
-    warp's settings; ``history`` also records ``"keypoint"`` (normalised units²) and ``"smooth"``."""
+    """A :class:`~course_utils.transfer.TransferResult` whose ``image`` is the output ``W(x)``,
+    with ``unwarped`` (``x``), the warp's ``control`` and ``grid`` ``(1, H, W, 2)``, the points
+    ``(K, 2)`` at the output size and the warp's settings; ``history`` adds ``"keypoint"``
+    (normalised units²) and ``"smooth"``."""
 
     unwarped: torch.Tensor
     control: torch.Tensor
@@ -69,17 +66,17 @@ class DeformableResult(transfer.TransferResult):
     def describe(self) -> str:
         """One line: steps, time, keypoint error, folds, final losses, network."""
         err = self.keypoint_errors()
-        return (
-            f"{self.steps_done} steps in {self.seconds:.1f} s ({self.stopped_reason}); keypoints within "
-            f"{err.max():.2f} px (mean {err.mean():.2f}); min Jacobian {self.min_jacobian():.2f}; "
-            f"style {self.final('style'):.3g}, content {self.final('content'):.3g} | "
-            f"{transfer.short_source(self.source)}{f' | warning: {self.warning}' if self.warning else ''}"
-        )
+        return _("{steps} steps in {seconds:.1f} s ({reason}); keypoints within {worst:.2f} px (mean {mean:.2f}); "
+                 "min Jacobian {jacobian:.2f}; style {style:.3g}, content {content:.3g} | {network}").format(
+            steps=self.steps_done, seconds=self.seconds, reason=_(self.stopped_reason), worst=err.max().item(),
+            mean=err.mean().item(), jacobian=self.min_jacobian(), style=self.final("style"),
+            content=self.final("content"), network=_(transfer.short_source(self.source))) + (
+            _(" | warning: {warning}").format(warning=self.warning) if self.warning else "")
 
 
 def warp_grid(warp: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The sampling grid ``(1, H, W, 2)`` of an affine θ ``(1, 2, 3)`` (the STN's grid
-    generator) or of control displacements ``(1, 2, gh, gw)``, differentiable in them."""
+    """The sampling grid ``(1, H, W, 2)`` of an affine θ ``(1, 2, 3)`` or of control
+    displacements ``(1, 2, gh, gw)``, differentiable in them."""
     if warp.dim() == 3:
         return geometry.sampling_grid(warp, size)
     return warps.field_grid(warp, size)
@@ -93,9 +90,9 @@ def deformable_objective(
     target: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
     """The unweighted terms ``{"content", "style", "tv", "keypoint", "smooth"}`` for the image
-    ``x`` ``(1, 3, H, W)``, a warp (see :func:`warp_grid`) and points ``(K, 2)`` in pixels that
-    the output should carry from ``source`` to ``target``; ``"keypoint"`` is in normalised
-    units² (pixels ÷ half the longer side), so its weight means the same at every size."""
+    ``x`` ``(1, 3, H, W)``, a warp (:func:`warp_grid`) and the points ``(K, 2)`` (pixels) it
+    should carry from ``source`` to ``target``; ``"keypoint"`` is in normalised units² (pixels
+    ÷ half the longer side), so its weight means the same at every size."""
     grid = warp_grid(warp, image.shape[-2:])
     warped = warps.warp_with_grid(image, grid, mode="bicubic")  # W(x): gradients reach x and the grid
     feats = objective.features(torch.cat([image, warped]))  # x and W(x) in one pass
@@ -116,15 +113,12 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
                        transform: str = "field", keypoint_weight: float = 1e4, smooth_weight: float = 1e2,
                        field_lr: float = 0.002, **overrides: Any) -> DeformableResult:
     """Stylise ``content`` ``(1, 3, H, W)`` while a warp carries ``source_points`` ``(K, 2)``
-    (pixels on the content) onto ``target_points``: :func:`deformable_objective`'s weighted
-    terms, minimised by :func:`course_utils.loop.optimise`, coarse to fine.
+    (pixels on the content) onto ``target_points``, coarse to fine.
 
-    ``style``, ``config`` and ``**overrides`` are :func:`~course_utils.transfer.stylise`'s
-    (but ``preserve_colour=None``, ``pixel_range="sigmoid"``). ``transform`` is ``"field"``
-    (``grid_size`` control points, fewer = smoother) or ``"affine"`` (one θ: ``grid_size`` and
-    ``smooth_weight`` unused). ``field_lr`` is Adam's step for the warp's parameters
-    (normalised units); the image uses ``config.optimiser``. A diverging run raises
-    :class:`~course_utils.transfer.TransferError` with the best result on ``.result``.
+    ``style``, ``config`` and ``**overrides`` are :func:`~course_utils.transfer.stylise`'s.
+    ``transform`` is ``"field"`` (``grid_size`` control points, fewer = smoother) or
+    ``"affine"`` (one θ). ``field_lr`` is Adam's step for the warp; the image uses
+    ``config.optimiser``. A diverging run raises :class:`~course_utils.transfer.TransferError`.
     """
     cfg = transfer.configured(config, **overrides)
     cfg.validate()
@@ -192,8 +186,8 @@ def _run_level(objective: transfer.Objective, image: torch.Tensor, warp: torch.T
                points: tuple[torch.Tensor, torch.Tensor], weights: dict[str, float], n_steps: int,
                cfg: TransferConfig, field_lr: float, recorder: loop.Recorder) -> loop.Outcome:
     """``n_steps`` steps of the course's loop at one size, on the image's logits and the warp.
-    The warp has its own Adam: the keypoint term is far stiffer than the image's relative
-    losses, and one L-BFGS over both took steps sized for the warp (the image hardly moved)."""
+    The warp has its own Adam: the keypoint term is far stiffer than the image's losses, and
+    one L-BFGS over both took steps sized for the warp (the image hardly moved)."""
     z = transfer.to_variable(image, "sigmoid").requires_grad_(True)
     warp = warp.detach().clone().requires_grad_(True)
     hw = tuple(image.shape[-2:])
@@ -216,8 +210,8 @@ def _run_level(objective: transfer.Objective, image: torch.Tensor, warp: torch.T
 def initial_warp(source: torch.Tensor, target: torch.Tensor, size: tuple[int, int], transform: str = "field",
                  grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01, *,
                  fit: bool = True) -> torch.Tensor:
-    """Where the joint optimisation starts: the warp the keypoints alone ask for (a small
-    least-squares fit with no network, :mod:`course_utils.warps`), or with ``fit=False`` the identity."""
+    """Where the joint optimisation starts: the warp the keypoints alone ask for (a fit with
+    no network), or with ``fit=False`` the identity."""
     if transform == "affine":
         return warps.fit_affine_to_points(source, target, size) if fit else geometry.identity_theta()[None]
     if fit:

@@ -1,9 +1,6 @@
-"""Measuring what style transfer costs: time, arithmetic, memory, and where the time goes.
-
-Notebook 07 teaches these instruments: :func:`time_call` / :func:`time_calls` (wall-clock,
-after a warm-up, the GPU synchronised), :func:`count_flops` (exact, so checkpoints rely on
-it), :func:`activation_memory_mb` / :func:`peak_memory_mb`, :func:`profile`, and
-:class:`Step`, one step of the engine's work callable on its own.
+"""Measuring what style transfer costs (notebook 07): time (:func:`time_calls`), arithmetic
+(:func:`count_flops`, exact), memory (:func:`activation_memory_mb`, :func:`peak_memory_mb`),
+where the time goes (:func:`profile`), and :class:`Step`, one step of the engine's work.
 """
 
 from __future__ import annotations
@@ -62,10 +59,8 @@ class Timing:
 
 def _check_callable(who: str, fn: Any) -> None:
     if not callable(fn):
-        raise TypeError(
-            f"{who} needs a function of no arguments, got {type(fn).__name__}; "
-            "pass the function itself, e.g. step, not step()."
-        )
+        raise TypeError(f"{who} needs a function of no arguments, got {type(fn).__name__}; "
+                        "pass the function itself, e.g. step, not step().")
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:
@@ -83,12 +78,9 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, desc:
 def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1,
                desc: str | None = None) -> dict[Any, Timing]:
     """Time ``{name: function}`` **interleaved**, round after round, and return
-    ``{name: Timing}``: a burst of load then slows one call of every function instead of
-    all the calls of one, so the comparison stays fair on a shared machine."""
+    ``{name: Timing}``: a burst of load slows one call of each function, not all of one."""
     if not isinstance(fns, Mapping):
-        raise TypeError(
-            f"time_calls needs a dict {{name: function}}, got {type(fns).__name__}; e.g. {{'fp32': step}}."
-        )
+        raise TypeError(f"time_calls needs a dict {{name: function}}, got {type(fns).__name__}; e.g. {{'fp32': step}}.")
     if not fns:
         raise ValueError("time_calls needs at least one function to time.")
     for fn in fns.values():
@@ -115,10 +107,8 @@ def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
     """Per-step times of a finished ``stylise`` run, its own overheads included: the
     differences of ``history["time"]`` at the last scale, without the first ``skip``."""
     if not isinstance(getattr(result, "history", None), Mapping):
-        raise TypeError(
-            f"step_times needs one TransferResult from stylise, got {type(result).__name__}; "
-            "for a sweep, pass one of its results, e.g. results[value]."
-        )
+        raise TypeError(f"step_times needs one TransferResult from stylise, got {type(result).__name__}; "
+                        "for a sweep, pass one of its results, e.g. results[value].")
     _check_count("skip", skip, 0)
     times, scales = result.history.get("time", []), result.history.get("scale", [])
     if not times:
@@ -127,10 +117,8 @@ def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
     at_last = [t for t, s in zip(times, scales or [last] * len(times), strict=True) if s == last]
     diffs = [b - a for a, b in zip(at_last, at_last[1:], strict=False)][skip:]
     if not diffs:
-        raise ValueError(
-            f"the run has {len(at_last)} steps at its last scale; step_times(skip={skip}) "
-            f"needs at least {skip + 2}: run more steps or lower skip."
-        )
+        raise ValueError(f"the run has {len(at_last)} steps at its last scale; step_times(skip={skip}) "
+                         f"needs at least {skip + 2}: run more steps or lower skip.")
     return Timing(tuple(diffs))
 
 
@@ -183,8 +171,7 @@ def conv2d_flops(c_in: int, c_out: int, kernel: int | tuple[int, int], out_hw: t
 # ------------------------------------------------------------------------------ memory
 def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> float:
     """MB (2**20 bytes) of the tensors autograd saves for the backward pass during ``fn()``,
-    once per storage, without those in ``exclude`` (e.g. the network's weights): the memory
-    that grows with the image, which a CPU has no allocator counter for."""
+    once per storage, without those in ``exclude`` (e.g. the network's weights)."""
     _check_callable("activation_memory_mb", fn)
     skip = {t.untyped_storage().data_ptr() for t in exclude}
     seen: dict[int, int] = {}
@@ -215,10 +202,8 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float |
     if dev.type != "cuda":
         return None
     if not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} but this machine has no usable CUDA GPU; pass config.device(), "
-            "or measure on the CPU with activation_memory_mb."
-        )
+        raise ValueError(f"device={device!r} but this machine has no usable CUDA GPU; pass config.device(), "
+                         "or measure on the CPU with activation_memory_mb.")
     torch.cuda.synchronize(dev)
     torch.cuda.reset_peak_memory_stats(dev)
     before = torch.cuda.memory_allocated(dev)
@@ -229,14 +214,10 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str) -> float |
 
 # --------------------------------------------------------------------- one engine step
 class Step:
-    """One step's work of ``stylise``, callable on its own: calling it evaluates the engine's
-    objective and its backward pass once (the loop's closure, without the optimiser's
-    update) at full size from the content image, and returns the loss.
-
-    ``content``, ``style`` and ``config`` (with ``**overrides``, e.g. ``style_layers=...``)
-    are resized and resolved as ``stylise`` does; ``precision="bf16"`` runs the engine's
-    bfloat16 copy of the network (fast only where the hardware has bf16 units).
-    """
+    """One step's work of ``stylise``: calling it evaluates the engine's objective and its
+    backward pass once at full size from the content image (the loop's closure, without the
+    optimiser's update) and returns the loss. The arguments are ``stylise``'s;
+    ``precision="bf16"`` runs the engine's bfloat16 copy of the network."""
 
     def __init__(self, content: torch.Tensor, style: torch.Tensor,
                  config: transfer.TransferConfig | None = None, *, precision: str = "fp32",
@@ -253,7 +234,6 @@ class Step:
         self.extractor = transfer.feature_network(self.config)
         out_hw = transfer.output_size(content.shape[-2:], cfg)  # stylise's full-size level
         self.size, content, styles = transfer.inputs_at_scale(content, [style], out_hw, 1.0, cfg, self.device)
-        # bf16: the engine's own GPU-path network (a bf16 copy; losses stay float32)
         network = self.extractor if precision == "fp32" else accel.prepare_network(
             self.extractor, accel.Plan(self.device, torch.bfloat16, False, False, False))
         self.objective = transfer.Objective(network, content, styles, [1.0], self.config)
@@ -298,8 +278,8 @@ _KINETO_NOISE = ("USDT:", "STAGE:")
 
 @contextmanager
 def _without_profiler_chatter() -> Iterator[None]:
-    """Hide the lines Kineto writes straight to file descriptor 2 (``USDT: …``, and with a
-    CUDA build on a CPU ``gpuGetDeviceCount failed``); pass anything else on."""
+    """Hide what Kineto writes straight to file descriptor 2 (``USDT: …``, ``gpuGetDeviceCount
+    failed``); pass anything else on."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
@@ -345,8 +325,6 @@ def profile(fn: Callable[[], Any], *, row_limit: int = 10, warmup: int = 1) -> P
     return Profile(table, top)
 
 
-__all__ = [
-    "FlopCount", "PRECISIONS", "Profile", "QuadraticFit", "Step", "Timing", "activation_memory_mb",
-    "conv2d_flops", "count_flops", "fit_quadratic", "largest_side", "peak_memory_mb", "profile", "step_times",
-    "sweep", "time_call", "time_calls",
-]
+__all__ = ["FlopCount", "PRECISIONS", "Profile", "QuadraticFit", "Step", "Timing", "activation_memory_mb",
+           "conv2d_flops", "count_flops", "fit_quadratic", "largest_side", "peak_memory_mb", "profile",
+           "step_times", "sweep", "time_call", "time_calls"]

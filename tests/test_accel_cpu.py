@@ -38,7 +38,7 @@ def test_auto_follows_the_cpus_bf16_units(monkeypatch, caps, dtype, why):
     _cpu(monkeypatch, caps)
     p = accel.plan(_cfg(optimiser="adam"), CPU)
     assert p.dtype == dtype and why in p.reason
-    assert accel.bf16_supported(CPU) == (dtype == torch.bfloat16)
+    assert accel.bf16_hardware(CPU) == (dtype == torch.bfloat16, p.reason)
     assert not (p.channels_last or p.cuda_graphs or p.compile)  # the rest of the CPU plan is unchanged
 
 
