@@ -67,25 +67,11 @@ def _reserve(folder: Path, stem: str) -> tuple[Path, Path]:
 
 
 class StyleStudio:
-    """A small app for style transfer: pick or upload images, set the knobs, Run, watch,
-    Stop, Save, compare.
-
-    The optimisation runs in a **background thread**: while a cell is busy the kernel
-    does not process widget events, so a Stop button could never be heard by a loop
-    running in the cell itself. The thread reports progress through the transfer engine's
-    callback, which also checks the Stop flag after every step.
-
-    Args:
-        output_dir: where Save writes (created on demand). File names are made by the
-            studio from a time stamp and the sample names, never from an uploaded name.
-        runner: the function that stylises, ``runner(content, style, **settings)`` with a
-            ``callback`` keyword (default :func:`course_utils.transfer.stylise`).
-        history_size: how many past results the history strip keeps.
-
-    Attributes:
-        controls: every control widget by name.
-        result: the last :class:`~course_utils.transfer.TransferResult` (or None).
-        widget: the whole studio.
+    """A small app for style transfer. Save writes into ``output_dir`` under names the studio
+    makes; ``runner(content, style, callback=..., **settings)`` stylises (default
+    :func:`~course_utils.transfer.stylise`); the history strip keeps ``history_size`` results.
+    ``controls`` holds every control by name, ``result`` the last run's result, ``widget``
+    the whole studio. The engine's callback shows each step and checks the Stop flag.
     """
 
     def __init__(self, output_dir=None, *, runner=None, history_size: int = 4):
@@ -133,7 +119,13 @@ class StyleStudio:
             run="<b>" + html.escape(_("Run")) + "</b>"))
         # Say from the start which feature network a run will use: the same cached
         # extractor stylise builds for the default layers (built once, shared with Run).
-        self.network = W.HTML(self._default_network_line())
+        cfg = transfer.TransferConfig(style_layers=LAYER_PRESETS[next(iter(LAYER_PRESETS))])
+        try:
+            shown = _(transfer.short_source(transfer.feature_network(cfg).source))
+        except Exception as exc:  # e.g. a damaged weights file: Run will report it in full
+            shown = _("unavailable ({reason})").format(reason=exc)
+            shown = shown if len(shown) <= 200 else shown[:197] + "..."
+        self.network = W.HTML(self._network_line(shown))
         self.content_view = W.Image(format="png", layout=W.Layout(width="150px"))
         self.style_view = W.Image(format="png", layout=W.Layout(width="150px"))
         self.preview = W.Image(format="png", layout=W.Layout(width="320px"))
@@ -155,11 +147,10 @@ class StyleStudio:
 
         basics = W.VBox([c[k] for k in ("size", "steps", "optimiser", "style_weight")])
         advanced = W.VBox([c[k] for k in ("content_weight", "tv_weight", "layers", "preserve_colour", "coarse_to_fine", "seed")])
-        geometry_box = W.VBox([c["style_rotation"], c["style_zoom"],
-                               _small(_("The style is warped (reflection padding) before its Gram targets are computed: rotation turns the strokes, zoom scales them."))])
-        tabs = W.Tab(children=[basics, advanced, geometry_box])
-        for i, title in enumerate((_("Basics"), _("Advanced"), _("Style geometry"))):
-            tabs.set_title(i, title)
+        note = _("The style is warped (reflection padding) before its Gram targets are computed: "
+                 "rotation turns the strokes, zoom scales them.")
+        geometry_box = W.VBox([c["style_rotation"], c["style_zoom"], W.HTML(f"<small>{html.escape(note)}</small>")])
+        tabs = W.Tab(children=[basics, advanced, geometry_box], titles=(_("Basics"), _("Advanced"), _("Style geometry")))
         pickers = W.HBox([
             W.VBox([c["content"], c["content_upload"], self.content_view]),
             W.VBox([c["style"], c["style_upload"], self.style_view]),
@@ -178,16 +169,6 @@ class StyleStudio:
     @staticmethod
     def _network_line(shown: str) -> str:
         return "<small>" + html.escape(_("feature network: {name}")).format(name=f"<b>{html.escape(shown)}</b>") + "</small>"
-
-    @classmethod
-    def _default_network_line(cls) -> str:
-        """The line for the feature network a run with the default settings uses."""
-        cfg = transfer.TransferConfig(style_layers=LAYER_PRESETS[next(iter(LAYER_PRESETS))])
-        try:
-            return cls._network_line(_(transfer.short_source(transfer.feature_network(cfg).source)))
-        except Exception as exc:  # e.g. a damaged weights file: Run will report it in full
-            reason = _("unavailable ({reason})").format(reason=exc)
-            return cls._network_line(reason if len(reason) <= 200 else reason[:197] + "...")
 
     # ----------------------------------------------------------------------- inputs
     def _image(self, which: str) -> torch.Tensor:
@@ -213,17 +194,12 @@ class StyleStudio:
 
     def _on_upload(self, which: str, change) -> None:
         files = change["new"]
-        if not files:
-            return
-        self.accept_upload(which, files[0]["name"], bytes(files[0]["content"]))
+        if files:
+            self.accept_upload(which, files[0]["name"], bytes(files[0]["content"]))
 
     def accept_upload(self, which: str, name: str, content: bytes) -> bool:
-        """Decode an uploaded file for ``which`` ("content" or "style"). Nothing is written
-        to disk; a file too large or not an image gives a clear message and is ignored.
-
-        Returns:
-            True if the image was accepted.
-        """
+        """Decode an uploaded file for ``which`` ("content" or "style") without writing it to
+        disk; True if accepted, else a message says why (too large, not an image)."""
         if which not in ("content", "style"):
             raise ValueError(f"which must be 'content' or 'style', got {which!r}.")
         shown = name if len(name) <= 60 else name[:57] + "..."
@@ -272,12 +248,10 @@ class StyleStudio:
 
     def describe_settings(self) -> dict:
         """Settings plus the inputs, as saved in the JSON beside each result."""
-        c = self.controls
-        out = dict(self.settings())
-        out["style_layers"] = list(out["style_layers"])
-        out["scales"] = list(out["scales"])
-        out.update(content=c["content"].value, style=c["style"].value,
-                   style_rotation=float(c["style_rotation"].value), style_zoom=float(c["style_zoom"].value))
+        c, out = self.controls, self.settings()
+        out.update(style_layers=list(out["style_layers"]), scales=list(out["scales"]), content=c["content"].value,
+                   style=c["style"].value, style_rotation=float(c["style_rotation"].value),
+                   style_zoom=float(c["style_zoom"].value))
         return out
 
     # ------------------------------------------------------------------------ run
@@ -286,11 +260,7 @@ class StyleStudio:
         return self._thread is not None and self._thread.is_alive()
 
     def run(self, block: bool = False):
-        """Start a run in a background thread (what the Run button does).
-
-        Args:
-            block: wait for the run to end (for scripts and tests).
-        """
+        """Start a run in a background thread (the Run button); ``block``: wait for its end."""
         if self.running:
             self._say(_("Already running: press Stop first."), error=True)
             return None
@@ -324,11 +294,9 @@ class StyleStudio:
             return max(1, round(hw[0] * k)), max(1, round(hw[1] * k))
 
         layers = (*settings["style_layers"], features.GATYS_CONTENT_LAYER)
-        return memory.check_fits(
-            at(content.shape[-2:], settings["size"]), at(style.shape[-2:], settings["size"]),
-            deepest_layer=max(layers, key=features.layer_index), optimiser=settings["optimiser"],
-            scales=len(settings["scales"]),
-        )
+        return memory.check_fits(at(content.shape[-2:], settings["size"]), at(style.shape[-2:], settings["size"]),
+                                 deepest_layer=max(layers, key=features.layer_index),
+                                 optimiser=settings["optimiser"], scales=len(settings["scales"]))
 
     def wait(self, timeout: float | None = None):
         """Wait for the current run to end; returns the result (or None)."""
@@ -351,8 +319,7 @@ class StyleStudio:
         every = max(1, self.progress.max // 25)
         if step % every == 0 or step + 1 == self.progress.max:
             self.preview.value = plotting.png_bytes(plotting.panel(image, 240))
-            self._live_history.setdefault("total", []).append(losses.get("total", float("nan")))
-            for key in ("style", "content", "tv"):
+            for key in ("total", "style", "content", "tv"):
                 self._live_history.setdefault(key, []).append(losses.get(key, float("nan")))
             self.loss_plot.value = plotting.loss_curve_png(self._live_history)
         self._started.set()
@@ -363,9 +330,8 @@ class StyleStudio:
         try:
             result = self.runner(content, style, callback=self._callback, progress=False, **settings)
         except Exception as exc:  # shown in the studio; the thread must not die silently
-            partial = getattr(exc, "result", None)
+            result = getattr(exc, "result", None)
             self._say("⚠️ " + _("The run failed: {error}").format(error=exc), error=True)
-            result = partial
         else:  # a "recovered" run ran every step; its warning is shown in the engine's words
             done = result.stopped_reason in ("finished", "recovered")
             verdict = (_("Done") if done else _("Stopped")) + (" ⚠️" if getattr(result, "warning", "") else "")
@@ -396,22 +362,14 @@ class StyleStudio:
 
     # ----------------------------------------------------------------------- save
     def save(self):
-        """Write the last result as PNG and its settings as JSON beside it: both or neither.
-
-        The name is ``studio-<time>-<content>-<style>[-n].png`` inside ``output_dir``:
-        made by the studio, so an uploaded file's name can never choose the location. Both
-        names are created exclusively, so two studios saving into one folder at once never
-        overwrite each other. A folder that cannot be written is reported in the status.
-
-        Returns:
-            ``(png_path, json_path)``, or None when nothing was saved (the status says why).
-        """
+        """Write the last result as ``studio-<time>-<content>-<style>[-n].png`` in ``output_dir``
+        and its settings as JSON beside it, both or neither (an upload's name never chooses the
+        location); ``(png_path, json_path)``, or None with the reason in the status."""
         if self.result is None:
             self._say(_("Nothing to save yet: press Run first."), error=True)
             return None
         snap = self.history[0][1] if self.history else self.describe_settings()
-        content = "upload" if snap["content"].startswith("upload:") else safe_name(snap["content"])
-        style = "upload" if snap["style"].startswith("upload:") else safe_name(snap["style"])
+        content, style = ("upload" if snap[k].startswith("upload:") else safe_name(snap[k]) for k in ("content", "style"))
         record = {**snap, "stopped_reason": self.result.stopped_reason, "steps_done": self.result.steps_done,
                   "feature_network": self.result.source,
                   "final_losses": {k: self.result.final(k) for k in ("total", "content", "style", "tv")}}
@@ -425,8 +383,8 @@ class StyleStudio:
                 with atomic_path(meta) as tmp:
                     tmp.write_text(text)
             except BaseException:
-                png.unlink(missing_ok=True)
-                meta.unlink(missing_ok=True)
+                for path in (png, meta):
+                    path.unlink(missing_ok=True)
                 raise
         except OSError as exc:  # no rights, a read-only or full disk, a file in the way
             self._say("⚠️ " + _("Could not save into {folder}: {error}").format(folder=out, error=exc), error=True)
@@ -443,10 +401,6 @@ class StyleStudio:
 
 def _bold(text: str) -> W.HTML:
     return W.HTML(f"<b>{html.escape(text)}</b>")
-
-
-def _small(text: str) -> W.HTML:
-    return W.HTML(f"<small>{html.escape(text)}</small>")
 
 
 def style_studio(output_dir=None, **kwargs) -> StyleStudio:
