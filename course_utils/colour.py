@@ -1,11 +1,8 @@
-"""Colour preservation for style transfer (Gatys, Bethge, Hertzmann & Shechtman, 2017), notebook 04.
+"""Colour preservation for style transfer (Gatys et al., 2017), notebook 04; images ``(B, 3, H, W)``.
 
-* **Luminance-only transfer** (亮度迁移): transfer the luminance Y only (the style's Y first
-  matched to the content's mean and spread), then put back the content's chroma (I, Q of YIQ).
-* **Colour-histogram matching**: recolour the *style image* so that its RGB mean and
-  covariance are the content's, then transfer as usual.
-
-Images are ``(B, 3, H, W)`` in [0, 1], as everywhere in the course.
+* **Luminance-only transfer** (亮度迁移): transfer the luminance Y only, then put back the
+  content's chroma (I, Q of YIQ).
+* **Colour-histogram matching**: give the style image the content's RGB mean and covariance.
 """
 
 from __future__ import annotations
@@ -29,9 +26,8 @@ def _check(image: torch.Tensor, name: str, channels: int = 3) -> None:
         raise ValueError(f"{name} must be {what}, got {shape}; {fix}.")
 
 
-def _check_same_size(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+def _check_same_size(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
     if a.shape[-2:] != b.shape[-2:]:
-        name_a, name_b = names.split()
         raise ValueError(f"{name_a} is {tuple(a.shape[-2:])} px but {name_b} is {tuple(b.shape[-2:])} px; "
                          "resize one of them first (images.resize).")
 
@@ -43,7 +39,7 @@ def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
 
 
 def yiq_to_rgb(yiq: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` YIQ → RGB (not clipped: clip with ``.clamp(0, 1)`` to show it)."""
+    """``(B, 3, H, W)`` YIQ → RGB, not clipped."""
     _check(yiq, "yiq")
     return torch.einsum("ij,bjhw->bihw", YIQ_TO_RGB.to(yiq), yiq)
 
@@ -80,16 +76,13 @@ def with_chroma_of(y: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor
     if y.shape[0] != colour_source.shape[0]:
         raise ValueError(f"y holds {y.shape[0]} images but colour_source holds {colour_source.shape[0]}; "
                          "pass one luminance per colour source.")
-    _check_same_size(y, colour_source, "y colour_source")
+    _check_same_size(y, colour_source, "y", "colour_source")
     return yiq_to_rgb(torch.cat([y, chroma(colour_source)], dim=1)).clamp(0, 1)
 
 
 def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Recolour ``source`` ``(1, 3, H, W)`` so that its RGB mean and covariance are ``reference``'s.
-
-    ``x ↦ A (x − μ_s) + μ_r`` with ``A = Σ_r^{1/2} Σ_s^{−1/2}`` (symmetric square roots; Gatys
-    et al. 2017, section 5.1); ``eps`` on the covariances' diagonals keeps a flat image finite.
-    """
+    """Recolour ``source`` ``(1, 3, H, W)`` so that its RGB mean and covariance are ``reference``'s:
+    ``x ↦ Σ_r^{1/2} Σ_s^{−1/2} (x − μ_s) + μ_r`` (Gatys et al. 2017, section 5.1)."""
     for name, image in (("source", source), ("reference", reference)):
         _check(image, name)
         if image.shape[0] != 1:
@@ -101,7 +94,7 @@ def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: f
     def stats(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         px = img[0].reshape(3, -1).double()
         mu = px.mean(dim=1, keepdim=True)
-        cov = (px - mu) @ (px - mu).T / px.shape[1] + eps * torch.eye(3, dtype=torch.float64)
+        cov = (px - mu) @ (px - mu).T / px.shape[1] + eps * torch.eye(3, dtype=torch.float64)  # a flat image too
         return mu, cov
 
     def sqrtm(cov: torch.Tensor, power: float) -> torch.Tensor:
@@ -119,9 +112,6 @@ def chroma_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean absolute difference of the chroma (I, Q) of two same-size RGB images."""
     _check(a, "a")
     _check(b, "b")
-    _check_same_size(a, b, "a b")
+    _check_same_size(a, b, "a", "b")
     return (chroma(a) - chroma(b)).abs().mean().item()
 
-
-__all__ = ["chroma", "chroma_distance", "grey_rgb", "luminance", "match_colour_histogram", "match_luminance",
-           "rgb_to_yiq", "with_chroma_of", "yiq_to_rgb"]

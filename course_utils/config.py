@@ -1,19 +1,13 @@
-"""Course-wide switches: fast mode, offline mode, device choice and seeding.
+"""Course-wide switches, read once from the environment so that every notebook agrees:
 
-Read once at import time from the environment so that every notebook agrees:
-
-* ``COURSE_FAST=1`` shrinks image sizes, iteration counts and epochs (the tests set it).
-  Cells never branch their teaching on it; they ask :func:`pick` for a size or a count.
-* ``COURSE_OFFLINE=1`` forbids every network access (weights, paintings). Without it the
-  course still never waits long on the network: downloads use short time-outs.
-* ``COURSE_DEVICE=cpu`` (or ``cuda``, ``cuda:N``, ``mps``) overrides the automatic device choice.
+* ``COURSE_FAST=1`` shrinks sizes, step counts and epochs (the tests set it): cells ask
+  :func:`pick` for a number and never branch their teaching on the mode.
+* ``COURSE_OFFLINE=1`` forbids every network access (weights, paintings).
+* ``COURSE_DEVICE=cpu`` (or ``cuda``, ``cuda:N``, ``mps``) overrides the device choice.
 * ``COURSE_CACHE=folder`` moves the download cache.
-* ``COURSE_THREADS=N`` sets torch's CPU thread count; unset, it is :func:`cpu_budget`, the
-  CPUs this kernel may use (so twenty kernels on a shared hub do not each start one thread
-  per core); ``COURSE_THREADS=0`` leaves torch's own default.
+* ``COURSE_THREADS=N`` sets torch's CPU threads (default :func:`cpu_budget`; 0: torch's own).
 
-The two switches accept 1/0, true/false, yes/no, on/off or empty (any case); anything else
-is refused with a sentence, so that a typo never silently means "off".
+The switches accept 1/0, true/false, yes/no, on/off or empty (any case), and refuse a typo.
 """
 
 from __future__ import annotations
@@ -44,9 +38,7 @@ def _flag(name: str) -> bool:
     )
 
 
-#: True when ``COURSE_FAST`` is set: small images, few steps (used by the test-suite).
 FAST: bool = _flag("COURSE_FAST")
-#: True when ``COURSE_OFFLINE`` is set: no network access at all.
 OFFLINE: bool = _flag("COURSE_OFFLINE")
 
 #: The project's root folder (holds ``data/`` and ``notebooks/``) for an editable install.
@@ -54,11 +46,7 @@ PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 
 
 def pick(full: T, fast: T) -> T:
-    """Return ``fast`` in fast mode and ``full`` otherwise.
-
-    The one place where the mode changes a number, so that a notebook cell reads
-    ``size = config.pick(full=384, fast=64)`` and teaches the same thing in both modes.
-    """
+    """``fast`` in fast mode, else ``full``: ``size = config.pick(full=384, fast=64)``."""
     return fast if FAST else full
 
 
@@ -103,14 +91,8 @@ def _requested_device(requested: str) -> torch.device:
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch so that the same seed gives the same pixels on CPU.
-
-    Args:
-        seed: any non-negative integer.
-
-    Returns:
-        A ``torch.Generator`` seeded with ``seed``, for code that prefers an explicit one.
-    """
+    """Seed Python, NumPy and PyTorch (the same seed, the same pixels on CPU); returns a
+    ``torch.Generator`` seeded with ``seed`` too."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     random.seed(seed)
@@ -122,12 +104,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 
 def cache_dir() -> Path:
-    """Where downloaded files (weights, paintings) are cached: ``COURSE_CACHE`` or
-    ``~/.cache/course_utils``. Created on demand.
-
-    Raises:
-        ValueError: ``COURSE_CACHE`` (or a folder above it) is a file, not a folder.
-    """
+    """Where downloads are cached, created on demand: ``COURSE_CACHE`` or ``~/.cache/course_utils``."""
     root = Path(os.environ.get("COURSE_CACHE", "") or Path.home() / ".cache" / "course_utils")
     blocker = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
@@ -141,10 +118,9 @@ def cache_dir() -> Path:
 
 def cpu_budget(*, environ: dict[str, str] | None = None, cpu_max: str | Path = "/sys/fs/cgroup/cpu.max",
                affinity: int | None = None) -> int:
-    """The CPUs this process may use, at least 1: the least of its CPU affinity
-    (``os.sched_getaffinity``), its cgroup v2 quota (``cpu.max``: ``"quota period"`` or
-    ``"max ..."``) and ``CPU_LIMIT`` (JupyterHub's spawners set it from ``cpu_limit``; it may
-    be a fraction), rounded down."""
+    """The CPUs this process may use, at least 1 (so that twenty kernels on a hub do not each
+    start a thread per core): the least of its CPU affinity, its cgroup v2 quota (``cpu.max``)
+    and JupyterHub's ``CPU_LIMIT`` (maybe a fraction), rounded down."""
     env = os.environ if environ is None else environ
     limits: list[float] = []
     if affinity is None:
@@ -168,8 +144,7 @@ def cpu_budget(*, environ: dict[str, str] | None = None, cpu_max: str | Path = "
 
 
 def set_threads(*, environ: dict[str, str] | None = None) -> int:
-    """Set torch's intra-op thread count from ``COURSE_THREADS`` or :func:`cpu_budget`
-    (see the module's docstring) and return it. Called once when the package is imported."""
+    """Set torch's thread count from ``COURSE_THREADS`` or :func:`cpu_budget` and return it."""
     env = os.environ if environ is None else environ
     value = env.get("COURSE_THREADS", "").strip()
     if value:

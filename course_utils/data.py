@@ -1,9 +1,8 @@
 """Sample images that need no network (notebook 00 shows them).
 
-Styles are generated below (seeded) and committed as PNGs in ``data/styles/``
-(``make styles`` rewrites them); content photos are CC0 / public-domain files in
-``data/content/`` (``data/README.md``); a few public-domain paintings can be fetched when
-online, and the course never needs them.
+Styles are generated below (seeded) and committed as PNGs in ``data/styles/`` (``make
+styles``); content photos are CC0 / public-domain files in ``data/content/``; a few
+public-domain paintings can be fetched when online (the course never needs them).
 """
 
 from __future__ import annotations
@@ -28,21 +27,20 @@ from .images import ImageLoadError, from_pil, load_image, resize_max_side
 
 #: Where the committed sample images live (override with ``COURSE_DATA_DIR``).
 DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", config.PROJECT_ROOT / "data"))
-
 #: Content photos shipped in ``data/content/`` (licences in ``data/README.md``).
-CONTENT_IMAGES = {
-    "chelsea": "chelsea.jpg",
-    "coffee": "coffee.jpg",
-    "astronaut": "astronaut.jpg",
-}
-
+CONTENT_IMAGES = {"chelsea": "chelsea.jpg", "coffee": "coffee.jpg", "astronaut": "astronaut.jpg"}
 STYLE_SIZE = 512
 
 
 # ------------------------------------- generated styles: (size, seed) -> RGB PIL image
+def _rgb(palette: list[str]) -> np.ndarray:
+    """Hex colours ``"#RRGGBB"`` → an ``(n, 3)`` float array of 0…255 values."""
+    return np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in palette], dtype=np.float64)
+
+
 def _palette_lookup(values: np.ndarray, palette: list[str]) -> np.ndarray:
     """Map values in [0, 1] to colours interpolated along ``palette`` (hex strings)."""
-    colours = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in palette], dtype=np.float64)
+    colours = _rgb(palette)
     pos = np.clip(values, 0, 1) * (len(palette) - 1)
     lo = np.floor(pos).astype(int).clip(0, len(palette) - 2)
     frac = (pos - lo)[..., None]
@@ -84,10 +82,7 @@ def swirl(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
 
 
 def stripes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
-    """Strongly oriented wavy stripes running horizontally (dominant orientation 0°).
-
-    Used in notebook 05 to show that rotating the style rotates the strokes.
-    """
+    """Wavy stripes running horizontally (orientation 0°): notebook 05 rotates them."""
     rng = np.random.default_rng(seed)
     x, y = _coords(size)
     wobble = 0.012 * np.sin(2 * np.pi * (3 * x + rng.uniform())) + 0.01 * (_smooth_noise(rng, size, 6) - 0.5)
@@ -105,8 +100,8 @@ def brush_strokes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     """Short thick brush strokes whose direction follows a smooth angle field."""
     rng = np.random.default_rng(seed)
     palette = ["#264653", "#2A9D8F", "#8AB17D", "#E9C46A", "#F4A261", "#E76F51", "#FAF3E0"]
-    cols = [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in palette]
-    img = Image.new("RGB", (size, size), cols[0])
+    cols = _rgb(palette)
+    img = Image.new("RGB", (size, size), tuple(int(c) for c in cols[0]))
     draw = ImageDraw.Draw(img)
     angle_field = _smooth_noise(rng, size, 4) * 2 * math.pi
     colour_field = _smooth_noise(rng, size, 3)
@@ -118,7 +113,7 @@ def brush_strokes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
         width = max(1, int(rng.uniform(5, 11) * scale))
         dx, dy = math.cos(a) * length / 2, math.sin(a) * length / 2
         k = colour_field[int(cy) % size, int(cx) % size] * (len(cols) - 2) + rng.normal(0, 0.8)
-        base = np.array(cols[int(np.clip(round(k), 0, len(cols) - 1))], dtype=float)
+        base = cols[int(np.clip(round(k), 0, len(cols) - 1))]
         colour = tuple(int(c) for c in np.clip(base * rng.uniform(0.85, 1.1), 0, 255))
         draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=colour, width=width)
     return img.filter(ImageFilter.GaussianBlur(radius=0.6 * scale))
@@ -130,8 +125,7 @@ def mosaic(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     n = 180
     seeds = rng.uniform(0, size, (n, 2))
     palette = ["#0072B2", "#009E73", "#E69F00", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#F5F0E6"]
-    cols = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in palette], dtype=float)
-    cell_colour = cols[rng.integers(0, len(cols), n)] * rng.uniform(0.8, 1.05, (n, 1))
+    cell_colour = _rgb(palette)[rng.integers(0, len(palette), n)] * rng.uniform(0.8, 1.05, (n, 1))
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     best = np.full((size, size), np.inf)
     second = np.full((size, size), np.inf)
@@ -166,18 +160,13 @@ def halftone(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
         local = np.clip(0.5 + 0.9 * np.sin(2 * np.pi * (tone + offset)) * 0.5, 0.05, 0.95)
         radius = 0.55 * np.sqrt(local)
         ink = np.clip((radius - dist) * 12.0, 0, 1)[..., None]
-        colour = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
-        rgb = rgb * (1 - 0.85 * ink) + colour * 0.85 * ink
+        rgb = rgb * (1 - 0.85 * ink) + _rgb([hex_colour])[0] * 0.85 * ink
     return _to_image(rgb)
 
 
 #: The generated styles by name.
 STYLE_GENERATORS: dict[str, Callable[[int, int], Image.Image]] = {
-    "swirl": swirl,
-    "stripes": stripes,
-    "brush_strokes": brush_strokes,
-    "mosaic": mosaic,
-    "halftone": halftone,
+    "swirl": swirl, "stripes": stripes, "brush_strokes": brush_strokes, "mosaic": mosaic, "halftone": halftone,
 }
 STYLE_NAMES = tuple(STYLE_GENERATORS)
 
@@ -226,9 +215,7 @@ def sample_image(name: str, max_side: int | None = None) -> torch.Tensor:
         return content_image(name, max_side)
     if name in STYLE_GENERATORS:
         return style_image(name, max_side)
-    raise ValueError(
-        f"Unknown sample image {name!r}; choose one of {', '.join(list_samples())}."
-    )
+    raise ValueError(f"Unknown sample image {name!r}; choose one of {', '.join(list_samples())}.")
 
 
 def list_samples() -> list[str]:
@@ -253,17 +240,14 @@ def painting_path(name: str) -> Path:
 
 
 def load_painting(name: str, max_side: int | None = 512, timeout: float = 10.0) -> torch.Tensor:
-    """A public-domain painting, from the cache or downloaded once when online. The download
-    records its SHA-256 beside the file and later loads check it; offline, a missing painting
-    raises an :class:`ImageLoadError` that says how to continue."""
+    """A public-domain painting, from the cache or downloaded once when online; the download
+    records its SHA-256 beside the file and later loads check it."""
     path = painting_path(name)
     if not path.exists():
         if config.OFFLINE:
-            raise ImageLoadError(
-                f"Cannot load painting '{name}': offline mode (COURSE_OFFLINE=1) forbids the "
-                f"download; copy the image to {path} or use a generated style such as "
-                "data.style_image('swirl')."
-            )
+            raise ImageLoadError(f"Cannot load painting '{name}': offline mode (COURSE_OFFLINE=1) forbids the "
+                                 f"download; copy the image to {path} or use a generated style such as "
+                                 "data.style_image('swirl').")
         _download(_COMMONS.format(PAINTINGS[name]), path, timeout)
     _check_recorded_hash(path)
     return load_image(path, max_side=max_side)
@@ -280,10 +264,8 @@ def _download(url: str, path: Path, timeout: float) -> None:
             digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         path.with_suffix(".sha256").write_text(digest + "\n")
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise ImageLoadError(
-            f"Cannot download '{path.stem}' ({exc}); check the network, or copy the image "
-            f"to {path} by hand, or use a generated style."
-        ) from None
+        raise ImageLoadError(f"Cannot download '{path.stem}' ({exc}); check the network, or copy the image "
+                             f"to {path} by hand, or use a generated style.") from None
 
 
 def _check_recorded_hash(path: Path) -> None:
@@ -291,7 +273,5 @@ def _check_recorded_hash(path: Path) -> None:
     if record.exists():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != record.read_text().strip():
-            raise ImageLoadError(
-                f"Cannot load '{path}': its SHA-256 no longer matches the one recorded at "
-                "download; delete the file and its .sha256 and download it again."
-            )
+            raise ImageLoadError(f"Cannot load '{path}': its SHA-256 no longer matches the one recorded at "
+                                 "download; delete the file and its .sha256 and download it again.")

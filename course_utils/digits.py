@@ -1,17 +1,14 @@
-"""Distorted digits made offline, after the STN paper's distorted MNIST, for notebooks 02 and 02b.
+"""Distorted digits made offline, after the STN paper's distorted MNIST (notebooks 02, 02b).
 
-MNIST cannot be downloaded offline, so the ten digits are *rendered* with Pillow's bundled
-font at several sizes and stroke weights, each with a small random style (jitter, slant,
-width), then distorted as in Jaderberg et al. (2015, section 4.1), whose variants are R, RTS,
-P and E (elastic). Made here: R, RTS and P, not E, plus the paper's cluttered MNIST:
+The digits are *rendered* with Pillow's bundled font (MNIST needs a download), each with a
+small random style, then distorted as in Jaderberg et al. (2015, section 4.1):
 
 * ``"R"``: turned by ±90°, on 28×28; ``"RTS"``: turned ±45°, scaled ×0.7…1.2 and moved, on 42×42;
 * ``"P"``: a projective distortion (corners moved at random, scaled ×0.75…1), on 28×28;
 * ``"cluttered"``: moved anywhere on 60×60 among six 6×6 fragments of other digits.
 
-Every sample keeps its true distortion parameters, so :func:`render_digits` reproduces the
-images from ``labels`` and ``params`` and a notebook can compare what a network learned with
-what was done. Pixels: float32 in [0, 1], white digit on black, ``(N, 1, S, S)``.
+Every sample keeps its true distortion parameters, so a notebook can compare what a network
+learned with what was done. Pixels: float32 in [0, 1], white digit on black, ``(N, 1, S, S)``.
 """
 
 from __future__ import annotations
@@ -36,6 +33,8 @@ FONT_SIZES = (18, 20, 22, 24, 26)
 STROKES = (0, 1, 2)  # extra stroke widths ("weights") in pixels
 CLUTTER_PIECES = 6
 CLUTTER_SIDE = 6
+#: The corners of the normalised square, in the order (-1,-1), (1,-1), (1,1), (-1,1).
+CORNERS = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
 
 
 class Digits(NamedTuple):
@@ -62,17 +61,15 @@ def _glyph_bank() -> torch.Tensor:
 
 def rst_thetas(angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
                shear: torch.Tensor | None = None, aspect: torch.Tensor | None = None) -> torch.Tensor:
-    """θ ``(N, 2, 3)`` of :func:`course_utils.geometry.theta_from_params` for ``(N,)`` tensors
-    (square images): scale (the width also by ``aspect``), slant by ``shear``, turn by
-    ``angle`` degrees, move by ``(tx, ty)``. The same formula, thousands of θ at once."""
+    """:func:`course_utils.geometry.theta_from_params` for ``(N,)`` tensors (square images), the
+    width scaled also by ``aspect``: thousands of θ ``(N, 2, 3)`` at once."""
     a = torch.deg2rad(angle)
     c, s = torch.cos(a), torch.sin(a)
     sh = torch.zeros_like(c) if shear is None else shear
     sx = scale if aspect is None else scale * aspect
-    sy = scale
     # θ = Scale⁻¹ · Shear⁻¹ · R(angle) · Translate(−t), as geometry.compose builds it.
     a00, a01 = (c - sh * s) / sx, (-s - sh * c) / sx
-    a10, a11 = s / sy, c / sy
+    a10, a11 = s / scale, c / scale
     b0 = -(a00 * tx + a01 * ty)
     b1 = -(a10 * tx + a11 * ty)
     return torch.stack([torch.stack([a00, a01, b0], -1), torch.stack([a10, a11, b1], -1)], dim=-2)
@@ -80,9 +77,9 @@ def rst_thetas(angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: t
 
 def homography_from_corners(corners: torch.Tensor) -> torch.Tensor:
     """The homographies ``(N, 3, 3)`` (``H[2, 2] = 1``) that send the output positions
-    ``corners`` ``(N, 4, 2)`` of the input's corners (-1,-1), (1,-1), (1,1), (-1,1) back to them."""
+    ``corners`` ``(N, 4, 2)`` of the input's :data:`CORNERS` back to them."""
     n = corners.shape[0]
-    src = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]).expand(n, 4, 2)
+    src = CORNERS.expand(n, 4, 2)
     x, y = corners[..., 0], corners[..., 1]
     u, v = src[..., 0], src[..., 1]
     zeros, ones = torch.zeros_like(x), torch.ones_like(x)
@@ -95,8 +92,8 @@ def homography_from_corners(corners: torch.Tensor) -> torch.Tensor:
 
 
 def projective_grid(homography: torch.Tensor, size: int) -> torch.Tensor:
-    """The sampling grid ``(N, S, S, 2)`` of homographies: each output pixel centre (the
-    identity θ's grid) sent to the input position read there."""
+    """The sampling grid ``(N, S, S, 2)`` of homographies: each output pixel centre sent to the
+    input position read there."""
     base = geometry.sampling_grid(geometry.identity_theta(), (size, size))[0]  # (S, S, 2)
     homog = torch.cat([base, torch.ones(size, size, 1)], dim=-1)  # (S, S, 3)
     mapped = torch.einsum("nij,hwj->nhwi", homography, homog)
@@ -138,10 +135,9 @@ def _sample_params(n: int, variant: str, size: int, gen: torch.Generator) -> dic
         ], dim=-1)
     elif variant == "P":
         scale = uniform(0.75, 1.0)
-        base = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
         noise = (torch.randn(n, 4, 2, generator=gen) * 0.1).clamp(-0.25, 0.25)
         p["scale"] = scale
-        p["corners"] = base * scale[:, None, None] + noise
+        p["corners"] = CORNERS * scale[:, None, None] + noise
         p["homography"] = homography_from_corners(p["corners"])
     if "angle" in p:
         p["theta"] = rst_thetas(p["angle"], p["scale"], p["tx"], p["ty"])
@@ -179,8 +175,7 @@ def render_glyphs(labels: torch.Tensor, params: dict[str, torch.Tensor]) -> torc
 
 def render_digits(labels: torch.Tensor, params: dict[str, torch.Tensor], variant: str,
                   size: int | None = None) -> torch.Tensor:
-    """The distorted digits ``(N, 1, S, S)`` of ``labels`` and the ``params`` of
-    :func:`make_digits` (which calls this, so the images come back exactly)."""
+    """The distorted digits ``(N, 1, S, S)`` of ``labels`` and the ``params`` of :func:`make_digits`."""
     size = _check_variant_size(variant, size)
     needs = {"P": ("homography",), "cluttered": ("theta", "clutter")}.get(variant, ("theta",))
     missing = [k for k in needs if not isinstance(params, Mapping) or k not in params]
@@ -231,12 +226,8 @@ def _check_variant_size(variant: str, size: int | None) -> int:
 
 def make_digits(n: int, variant: str = "RTS", seed: int = 0, *, split: str = "train",
                 size: int | None = None) -> Digits:
-    """``n`` distorted digits of ``variant`` (see the module docstring), with their true parameters.
-
-    The same ``(n, variant, seed, split)`` gives the same pixels; ``"train"`` and ``"test"``
-    use separate random streams. ``size`` is the canvas side (default: the variant's).
-    Returns :class:`Digits`: images ``(N, 1, S, S)``, labels ``(N,)`` int64 and ``params``,
-    ``(N, …)`` tensors:
+    """``n`` distorted digits of ``variant``, the same pixels for the same arguments; ``"train"``
+    and ``"test"`` use separate random streams, ``size`` is the canvas side. ``params``:
 
     * every variant: ``font_size``, ``stroke``, ``jitter`` (N, 2) px, ``slant``, ``width``;
     * R, RTS, cluttered: ``angle`` (degrees, anticlockwise), ``scale``, ``tx``, ``ty``
@@ -256,6 +247,3 @@ def make_digits(n: int, variant: str = "RTS", seed: int = 0, *, split: str = "tr
     params = _sample_params(n, variant, size, gen)
     return Digits(render_digits(labels, params, variant, size), labels, params)
 
-
-__all__ = ["CLUTTER_PIECES", "CLUTTER_SIDE", "Digits", "FONT_SIZES", "GLYPH", "STROKES", "VARIANTS", "VARIANT_NAMES",
-           "homography_from_corners", "make_digits", "projective_grid", "render_digits", "render_glyphs", "rst_thetas"]

@@ -1,12 +1,10 @@
 """VGG19 features by layer name (``conv1_1`` … ``pool5``), with honest weights (notebook 03).
 
-:class:`FeatureExtractor` runs the convolutional part of torchvision's VGG19 up to the deepest
-layer asked for and returns ``{name: tensor}``: it normalises ``[0, 1]`` images itself, is
-frozen, and its ReLUs are not in-place (torchvision's are: notebook 03 shows what that breaks).
-``.source`` says where its weights came from: ImageNet VGG19 when :mod:`course_utils.weights`
-finds or downloads it, else, with a printed notice, a seeded **random** VGG19. Random features
-still carry colours, blob sizes and stroke directions, but not a style's shapes; notebook
-``03b_choosing_the_offline_network`` tells how that fallback was chosen.
+:class:`FeatureExtractor` is frozen, normalises ``[0, 1]`` images itself and has out-of-place
+ReLUs (torchvision's are in-place: notebook 03 shows what that breaks). ``.source`` says where
+its weights came from: ImageNet VGG19, else, with a printed notice, a seeded **random** VGG19,
+whose features carry colours, blob sizes and stroke directions but not a style's shapes
+(notebook 03b tells how that fallback was chosen).
 """
 
 from __future__ import annotations
@@ -32,15 +30,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 GATYS_CONTENT_LAYER = "relu4_2"
 
-#: The offline fallback: seeded, with torchvision's own VGG initialisation (Kaiming-normal,
-#: fan-out, zero biases), chosen by ``benchmarks/fallback_choice.py`` (notebook 03b).
+#: The offline fallback: seeded, torchvision's VGG initialisation (``benchmarks/fallback_choice.py``).
 FALLBACK_SEED = 0
 FALLBACK_INIT = "kaiming"
 
 
 def layer_names(net: nn.Sequential) -> list[str]:
-    """The paper's name of every module of ``vgg19().features``, in order: block ``k``'s
-    ``i``-th convolution is ``convk_i``, its ReLU ``reluk_i``, the max-pool ending it ``poolk``."""
+    """The paper's name of every module of ``vgg19().features``, in order: ``convk_i``,
+    ``reluk_i`` (block ``k``, ``i``-th convolution) and ``poolk``."""
     names, block, conv = [], 1, 0
     for module in net:
         if isinstance(module, nn.Conv2d):
@@ -55,9 +52,8 @@ def layer_names(net: nn.Sequential) -> list[str]:
 
 
 def extract(net: nn.Sequential, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Run ``x`` (normalised as ``net`` expects) through ``net`` module by module and return
-    the named layers' outputs ``{name: (B, C, H', W')}`` in the order of ``layers``,
-    stopping after the last one needed."""
+    """Run ``x`` (normalised) through ``net`` and return the named layers' outputs
+    ``{name: (B, C, H', W')}`` in the order of ``layers``, stopping after the last one needed."""
     wanted = set(layers)
     out: dict[str, torch.Tensor] = {}
     for name, module in zip(layer_names(net), net, strict=True):
@@ -73,8 +69,7 @@ def extract(net: nn.Sequential, x: torch.Tensor, layers: Sequence[str]) -> dict[
 
 
 def build_vgg19_features() -> nn.Sequential:
-    """VGG19's ``features`` in torchvision's layout (so ``state_dict`` keys match), with
-    out-of-place ReLUs; load or initialise its parameters."""
+    """VGG19's ``features`` in torchvision's layout (its ``state_dict`` keys), ReLUs out of place."""
     layers: list[nn.Module] = []
     c = 3
     for v in wts.VGG19_CFG:
@@ -119,7 +114,7 @@ def channels(name: str) -> int:
 
 
 def stride(name: str) -> int:
-    """How many input pixels one step in the layer's feature map spans (1, 2, 4, 8, 16, 32)."""
+    """How many input pixels one step in the layer's feature map spans (1 … 32)."""
     return 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[: layer_index(name) + 1])
 
 
@@ -137,7 +132,7 @@ def receptive_field(name: str) -> int:
 
 def layers_for_scale(pixels: float) -> list[str]:
     """The Gatys style layers, shallow to deep, up to the first whose receptive field is at
-    least ``pixels`` (all five if none is): the fewest that see a texture element whole."""
+    least ``pixels`` (all five if none is)."""
     chosen = []
     for name in GATYS_STYLE_LAYERS:
         chosen.append(name)
@@ -161,23 +156,22 @@ def _random_state(seed: int) -> dict[str, torch.Tensor]:
 
 
 def random_vgg19_state(seed: int = FALLBACK_SEED) -> dict[str, torch.Tensor]:
-    """The offline fallback's weights: a VGG19 ``features`` state_dict, the same for a seed on every machine."""
+    """The offline fallback's VGG19 ``features`` state_dict, the same for a seed on every machine."""
     if not is_whole(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}; e.g. seed=0.")
     return {k: v.clone() for k, v in _random_state(seed).items()}
 
 
 @lru_cache(maxsize=2)
-def _imagenet_state(path: str, size: int, mtime_ns: int, prefix: str, origin: str):
+def _imagenet_state(path: str, size: int, mtime_ns: int, prefix: str, origin: str):  # again if the file changes
     return wts.load_vgg19_state(path, prefix, origin)
 
 
 def _load_file(found: wts.Located) -> dict[str, torch.Tensor]:
-    p = found.path
-    if not p.is_file():  # let load_vgg19_state word the error
-        return wts.load_vgg19_state(p, wts.SHA256_PREFIX, found.origin)
-    st = p.stat()
-    return _imagenet_state(str(p), st.st_size, st.st_mtime_ns, wts.SHA256_PREFIX, found.origin)
+    if not found.path.is_file():  # let load_vgg19_state word the error
+        return wts.load_vgg19_state(found.path, wts.SHA256_PREFIX, found.origin)
+    st = found.path.stat()
+    return _imagenet_state(str(found.path), st.st_size, st.st_mtime_ns, wts.SHA256_PREFIX, found.origin)
 
 
 NOTICE = "\n".join([
@@ -244,12 +238,10 @@ def _check_device(device: torch.device | str) -> torch.device:
 
 
 class FeatureExtractor(nn.Module):
-    """Frozen VGG19 that returns the requested layers by name.
+    """Frozen VGG19 that returns the requested layers by name: ``fx(image)["relu3_1"]``.
 
-    ``weights``: ``"auto"`` (ImageNet if found or downloadable, else the offline fallback with
-    a notice), ``"imagenet"`` (ImageNet or an error), ``"random"`` (the fallback, ``seed``) or
-    the path of torchvision's ``vgg19-dcbb9e9d.pth``. ``.source`` says which, ``.is_imagenet``
-    too. Call it on ``(B, 3, H, W)`` images in [0, 1]: ``fx(image)["relu3_1"]``.
+    ``weights``: ``"auto"`` (ImageNet if found or downloadable, else the offline fallback),
+    ``"imagenet"`` (ImageNet or an error), ``"random"`` (the fallback, ``seed``) or a file path.
     """
 
     def __init__(self, layers: Sequence[str] | str, weights: str | os.PathLike = "auto", *,
@@ -276,9 +268,7 @@ class FeatureExtractor(nn.Module):
         self.requires_grad_(False)
         self.eval()
         self.to(target)
-        if not self.is_imagenet and verbose:
-            # The full notice once per process, then one line each time: always visible,
-            # never a wall of boxes in a notebook that builds several extractors.
+        if not self.is_imagenet and verbose:  # the full notice once per process, then one line
             print(i18n.translate(SHORT_NOTICE if _NOTICE_SHOWN else NOTICE))  # in the notebook's language
             _NOTICE_SHOWN.append(True)
 
@@ -297,15 +287,10 @@ class FeatureExtractor(nn.Module):
             raise ValueError(f"images of {images.shape[-2]}x{images.shape[-1]} px are too small for layer '{deepest}', "
                              f"which needs at least {self._min_side} px per side (it follows "
                              f"{self._min_side.bit_length() - 1} 2x2 poolings); use a larger image or shallower layers.")
-        # Normalise in float32, then run the body in its own dtype (float32, or bfloat16 for
-        # the GPU fast path of course_utils.accel, which converts a copy of the body).
+        # Normalise in float32, then run the body in its own dtype (bfloat16 for course_utils.accel).
         x = (images.to(self.mean.device, torch.float32) - self.mean.float()) / self.std.float()
         return extract(self.body, x.to(self.body[0].weight.dtype), self.layers)
 
     def extra_repr(self) -> str:
         return f"layers={list(self.layers)}, source={self.source!r}"
 
-
-__all__ = ["FeatureExtractor", "GATYS_CONTENT_LAYER", "GATYS_STYLE_LAYERS", "LAYER_NAMES", "build_vgg19_features",
-           "channels", "check_layer_name", "extract", "layer_index", "layer_names", "layers_for_scale",
-           "random_vgg19_state", "receptive_field", "stride"]

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from .checks import is_whole
+from .geometry import normalised_to_pixel
 from .images import to_pil
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -49,10 +50,8 @@ def _to_hwc(image: torch.Tensor):
 
 
 def show_image(image: torch.Tensor, title: str | None = None, ax=None, **imshow_kwargs):
-    """Draw one image tensor (``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)``).
-
-    Single-channel images use a grey map unless ``cmap`` is given. Returns the axes.
-    """
+    """Draw one image tensor (``(1, 3, H, W)``, ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)``, grey
+    unless ``cmap`` is given); returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     array = _to_hwc(image)
@@ -70,7 +69,7 @@ def show_image(image: torch.Tensor, title: str | None = None, ax=None, **imshow_
 
 def show_images(images: Sequence[torch.Tensor] | Mapping[str, torch.Tensor], titles: Sequence[str] | None = None,
                 *, ncols: int | None = None, size: float = 3.0, suptitle: str | None = None):
-    """Show several images side by side (a dict gives ``{title: image}``). Returns the figure."""
+    """Show several images side by side (a dict gives ``{title: image}``); returns the figure."""
     if isinstance(images, Mapping):
         titles = list(images.keys())
         images = list(images.values())
@@ -99,8 +98,6 @@ def draw_grid(ax, grid: torch.Tensor, size: tuple[int, int], *, every: int = 4, 
     """Draw a sampling grid ``(H, W, 2)`` or ``(1, H, W, 2)`` (normalised x, y) over an axes
     that shows the *input* image of size ``size = (H, W)``: each line joins the input
     positions that one output row or column samples."""
-    from .geometry import normalised_to_pixel
-
     if not isinstance(grid, torch.Tensor) or grid.dim() not in (3, 4) or grid.shape[-1] != 2:
         shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
         raise ValueError(
@@ -164,7 +161,7 @@ class LivePreview:
         self.status = W.HTML("starting…")
         self.widget = W.VBox([W.HBox([self.image, self.curve]), self.status])
         self.frames = 0
-        if display and in_notebook():
+        if display and preview_possible():
             from IPython.display import display as show
 
             show(self.widget)
@@ -181,19 +178,9 @@ class LivePreview:
         self.frames += 1
 
 
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where widgets can be shown)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
 def loss_curve_png(history: Mapping[str, Sequence[float]], width: float = 3.6, height: float = 2.4) -> bytes:
-    """A small log-scale plot of the total and the terms as PNG bytes (an Agg canvas, not a
-    pyplot figure, so nothing else is shown)."""
+    """A small log-scale plot of the total and the terms as PNG bytes (on an Agg canvas, so
+    that no pyplot figure shows)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -217,12 +204,14 @@ def loss_curve_png(history: Mapping[str, Sequence[float]], width: float = 3.6, h
 
 
 def preview_possible() -> bool:
-    """True where a :class:`LivePreview` can be shown: in a notebook with ``ipywidgets``."""
+    """True where a :class:`LivePreview` can be shown: in a Jupyter kernel with ``ipywidgets``."""
     try:
         import ipywidgets  # noqa: F401
+        from IPython import get_ipython
     except ImportError:
         return False
-    return in_notebook()
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def png_bytes(img: Image.Image) -> bytes:

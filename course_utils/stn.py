@@ -1,9 +1,8 @@
 """The Spatial Transformer Network (Jaderberg et al., 2015), as notebook 02 writes it.
 
-A **localization network** (定位网络) regresses θ from the input, a **grid generator**
-(网格生成器, ``F.affine_grid``) turns θ into input positions, and a **sampler** (采样器,
-``F.grid_sample``) reads the input there; the seed's defects 1 and 2 are fixed. Then the digit
-classifiers, their training loop, evaluation and checkpoint-or-train of notebooks 02 and 02b.
+A **localization network** (定位网络) regresses θ, a **grid generator** (网格生成器,
+``F.affine_grid``) turns θ into input positions and a **sampler** (采样器, ``F.grid_sample``)
+reads the input there. Then the digit classifiers, their training and checkpoints (02, 02b).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import config, geometry
 from .files import atomic_path
+from .i18n import localised as _
 
 #: The transform families and how many numbers the localization net regresses for each.
 TRANSFORMS: dict[str, int] = {
@@ -57,8 +57,7 @@ def check_images(x: object, in_channels: int, who: str = "this network") -> None
 
 
 class LocalizationNet(nn.Module):
-    """The localization network (定位网络): image ``(B, C, H, W)`` → params ``(B, n_params)``.
-    Adaptive pooling gives the linear head one size for every input size (the seed hard-coded
+    """Image ``(B, C, H, W)`` → params ``(B, n_params)``, for any ``H, W`` (the seed hard-coded
     ``10 * 6 * 6``); ``channels=(8, 10)`` is the seed's width."""
 
     def __init__(self, in_channels: int, n_params: int, hidden: int = 32, pooled: int = 3,
@@ -92,8 +91,7 @@ class LocalizationNet(nn.Module):
 
 def init_identity_(layer: nn.Linear, transform: str = "affine") -> nn.Linear:
     """Make the localization net's last layer output the identity transform, in place: zero
-    weights (θ does not depend on the input at first) and the bias θ row by row,
-    ``[1, 0, 0, 0, 1, 0]`` (the seed's ``[1, 0, 0, 0, 0, 1]`` is not); 0 for the other families."""
+    weights and the identity as bias (the seed's ``[1, 0, 0, 0, 0, 1]`` is not)."""
     n = TRANSFORMS.get(transform, 6)
     if not isinstance(layer, nn.Linear) or layer.bias is None or layer.out_features != n:
         raise ValueError(f"init_identity_ needs the localization net's last nn.Linear with a bias and {n} outputs "
@@ -108,8 +106,7 @@ def init_identity_(layer: nn.Linear, transform: str = "affine") -> nn.Linear:
 
 
 def rotation_scale_theta(params: torch.Tensor) -> torch.Tensor:
-    """``(B, 2)`` (angle in radians, log-scale) → θ ``(B, 2, 3)`` = ``s · [[cos, -sin, 0], [sin, cos, 0]]``
-    (notebook 02's exercise 2; ``params = 0`` is the identity)."""
+    """``(B, 2)`` (angle in radians, log-scale) → θ ``(B, 2, 3)`` = ``s · [[cos, -sin, 0], [sin, cos, 0]]``."""
     angle, s = params[:, 0], torch.exp(params[:, 1])
     c, si = s * torch.cos(angle), s * torch.sin(angle)
     zero = torch.zeros_like(c)
@@ -119,10 +116,9 @@ def rotation_scale_theta(params: torch.Tensor) -> torch.Tensor:
 def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: float = 1.0) -> torch.Tensor:
     """The localization net's output ``(B, TRANSFORMS[transform])`` → θ ``(B, 2, 3)``.
 
-    ``"affine"``: θ row by row. ``"attention"`` ``(p, tx, ty)``: ``[[s, 0, tx], [0, s, ty]]``
-    with the scale ``s`` squashed smoothly into ×1/4 … ×4. ``"rotation"`` ``(u, v)``: the
-    rotation of direction ``(1 + u, v)``, which reaches every angle with nothing wrapping at
-    ±180°; ``aspect`` (width / height) keeps it a rotation on a non-square image.
+    ``"attention"`` ``(p, tx, ty)``: ``[[s, 0, tx], [0, s, ty]]``, ``s`` squashed into ×1/4 … ×4.
+    ``"rotation"`` ``(u, v)``: the rotation of direction ``(1 + u, v)``, which wraps nowhere;
+    ``aspect`` (width / height) keeps it a rotation on a non-square image.
     """
     check_transform(transform)
     n = TRANSFORMS[transform]
@@ -145,12 +141,9 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
 
 
 class SpatialTransformer(nn.Module):
-    """A spatial transformer: localization net → grid generator → sampler.
-
-    ``forward(x)``: ``(B, C, H, W)`` → ``(output (B, C, H, W), θ (B, 2, 3))``, and at first
-    ``output`` equals ``x`` exactly. ``padding_mode="border"`` repeats the edge pixel, the
-    background whatever the normalisation (``"zeros"`` reads a grey after normalisation).
-    """
+    """Localization net → grid generator → sampler: ``(B, C, H, W)`` → ``(output, θ (B, 2, 3))``,
+    at first ``output == x``. ``"border"`` padding repeats the edge, the background whatever the
+    normalisation (``"zeros"`` reads a grey after normalisation)."""
 
     def __init__(self, in_channels: int, transform: str = "affine", *, hidden: int = 32,
                  loc_channels: tuple[int, int] = (8, 10), pooled: int = 3,
@@ -181,9 +174,7 @@ class SpatialTransformer(nn.Module):
 
 
 class DigitCNN(nn.Module):
-    """A small CNN classifier, ``(B, in_channels, H, W)`` → logits ``(B, n_classes)`` for any
-    ``H, W``: two conv/BatchNorm/pool blocks (``width``, ``2 * width`` channels), adaptive
-    pooling, two linear layers (``hidden`` units)."""
+    """A small CNN, ``(B, in_channels, H, W)`` → logits ``(B, n_classes)`` for any ``H, W``."""
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 8, hidden: int = 64):
         super().__init__()
@@ -228,8 +219,7 @@ def count_parameters(model: nn.Module) -> int:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Sizes and counts of the CNN vs STN-CNN comparison: Adam's learning rate ``lr`` decays
-    along a cosine to zero; ``width`` and ``hidden`` size the STN-CNN's classifier."""
+    """Sizes and counts of the CNN vs STN-CNN comparison (``width``, ``hidden``: the classifier)."""
 
     n_train: int
     n_test: int
@@ -246,7 +236,7 @@ RECIPE_FAST = Recipe(n_train=2_000, n_test=500, epochs=4, name="fast")
 
 
 def recipe() -> Recipe:
-    """The recipe for this mode: ``config.pick(full=RECIPE_FULL, fast=RECIPE_FAST)``."""
+    """The recipe for this mode."""
     return config.pick(full=RECIPE_FULL, fast=RECIPE_FAST)
 
 
@@ -292,9 +282,8 @@ def build_models(r: Recipe, transform: str = "affine", seed: int = 0) -> dict[st
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, r: Recipe, *,
                      seed: int = 0, progress: bool = True, desc: str = "training",
                      loss_fn: Callable | None = None, max_grad_norm: float | None = None) -> list[float]:
-    """Train with Adam on the cross-entropy (or ``loss_fn(model, images, labels)``), the
-    learning rate decaying along a cosine to zero, gradients clipped to ``max_grad_norm`` if
-    given; shuffling is seeded. Returns the mean training loss of each epoch."""
+    """Train with Adam on the cross-entropy (or ``loss_fn(model, x, y)``), the learning rate
+    decaying along a cosine; returns the mean training loss of each epoch."""
     check_recipe(r)
     check_examples(images, labels)
     opt = torch.optim.Adam(model.parameters(), lr=r.lr)
@@ -347,11 +336,8 @@ def transform_batch(stn: SpatialTransformer, images: torch.Tensor, batch_size: i
 
 
 def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
-    """The rotation (degrees in (-180, 180], anticlockwise) of θ ``(2, 3)`` or ``(B, 2, 3)``:
-    the angle of the rotation nearest its 2×2 part, exact for a rotation whatever the scale."""
-    if not isinstance(theta, torch.Tensor) or theta.dim() not in (2, 3) or theta.shape[-2:] != (2, 3):
-        shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
-        raise ValueError(f"theta must have shape (2, 3) or (B, 2, 3), got {shape}.")
+    """The rotation (degrees in (-180, 180], anticlockwise) nearest θ's 2×2 part, whatever the scale."""
+    geometry.check_theta(theta)
     a = theta[..., :2, :2]
     return torch.rad2deg(torch.atan2(a[..., 1, 0] - a[..., 0, 1], a[..., 0, 0] + a[..., 1, 1]))
 
@@ -360,7 +346,7 @@ def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
 
 
 def checkpoint_path(name: str) -> Path:
-    """Where a committed checkpoint lives: ``data/checkpoints/<name>.pt`` in the project."""
+    """``data/checkpoints/<name>.pt`` in the project."""
     return config.PROJECT_ROOT / "data" / "checkpoints" / f"{name}.pt"
 
 
@@ -392,8 +378,7 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 
 def load_or_train(model: nn.Module, name: str | None, train: Callable[[], object]) -> str:
     """Load ``data/checkpoints/<name>.pt`` into ``model`` if it exists, else call ``train()``
-    (which trains ``model`` in place; ``name=None`` always trains). Returns
-    ``"loaded <path>"`` or ``"trained in <seconds> s"``, for the notebook to print."""
+    (``name=None`` always trains); returns a line saying which, for the notebook to print."""
     path = checkpoint_path(name) if name else None
     if path is not None and path.exists():
         state = read_checkpoint(path)
@@ -406,26 +391,17 @@ def load_or_train(model: nn.Module, name: str | None, train: Callable[[], object
             raise ValueError(f"checkpoint {_shown(path)} does not fit this model ({detail}); build the model as "
                              "it was saved (same recipe and transform) or delete the file to train again.") from None
         model.eval()
-        return f"loaded {_shown(path)}"
+        return _("loaded {path}").format(path=_shown(path))
     start = time.perf_counter()
     train()
-    return f"trained in {time.perf_counter() - start:.1f} s"
+    return _("trained in {seconds:.1f} s").format(seconds=time.perf_counter() - start)
 
 
-def save_checkpoint(model: nn.Module, name: str, half: bool = True) -> Path:
-    """Save ``model``'s state_dict to ``data/checkpoints/<name>.pt``, float16 by default to keep
-    the committed file small, written whole then renamed (never a damaged checkpoint)."""
+def save_checkpoint(model: nn.Module, name: str) -> Path:
+    """Save ``model``'s state_dict to ``data/checkpoints/<name>.pt`` in float16 (a small file)."""
     path = checkpoint_path(name)
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return path
 
-
-__all__ = [
-    "DigitCNN", "LocalizationNet", "PADDINGS", "RECIPE_FAST", "RECIPE_FULL", "Recipe",
-    "STNClassifier", "SpatialTransformer", "TRANSFORMS", "accuracy", "build_models", "check_examples",
-    "check_images", "check_recipe", "check_transform", "checkpoint_path", "count_parameters",
-    "init_identity_", "load_or_train", "params_to_theta", "predict", "read_checkpoint", "recipe",
-    "rotation_degrees", "rotation_scale_theta", "save_checkpoint", "train_classifier", "transform_batch",
-]

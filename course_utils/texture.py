@@ -1,13 +1,11 @@
 """Measure a texture's stroke orientation and scale, so that notebook 05's claims are numbers.
 
-* :func:`orientation`: the **structure tensor** ``J = Σ_p ∇I(p) ∇I(p)ᵀ`` of the luminance;
-  strokes run at right angles to its main eigenvector, and ``coherence = (λ₁ − λ₂) / (λ₁ + λ₂)``
-  is 1 for perfect stripes, 0 with no preferred direction (Bigün & Granlund 1987).
-* :func:`dominant_frequency`: the peak of the radially averaged power spectrum, per octave
-  (cycles per pixel): strokes twice as large have half the frequency.
+* :func:`orientation`: strokes run at right angles to the main eigenvector of the luminance's
+  **structure tensor** ``J = Σ_p ∇I(p) ∇I(p)ᵀ``; ``coherence = (λ₁ − λ₂) / (λ₁ + λ₂)`` is 1 for
+  perfect stripes, 0 with no preferred direction (Bigün & Granlund 1987).
+* :func:`dominant_frequency`: the peak of the power spectrum per octave (cycles per pixel).
 
-Angles are in degrees, anticlockwise on screen, modulo 180, as in
-:func:`course_utils.geometry.rotation_theta`: horizontal stripes are at 0°, vertical ones at 90°.
+Angles are in degrees, anticlockwise on screen, modulo 180 (horizontal stripes: 0°).
 """
 
 from __future__ import annotations
@@ -50,8 +48,8 @@ def _grey(image: torch.Tensor, what: str = "image") -> torch.Tensor:
 
 
 def structure_tensor(image: torch.Tensor, margin: int = 2) -> torch.Tensor:
-    """The structure tensor ``[[gx², gx·gy], [gx·gy, gy²]]`` averaged over the image (2×2),
-    x to the right and y **up**, ignoring ``margin`` pixels along each border."""
+    """The structure tensor ``[[gx², gx·gy], [gx·gy, gy²]]`` averaged over the image, x to the
+    right and y **up**, ignoring ``margin`` pixels along each border."""
     if not is_whole(margin) or margin < 0:
         raise ValueError(f"margin must be a whole number of pixels >= 0, got {margin!r}; e.g. margin=2.")
     g = _grey(image)
@@ -69,8 +67,7 @@ def structure_tensor(image: torch.Tensor, margin: int = 2) -> torch.Tensor:
 
 
 def orientation(image: torch.Tensor, margin: int = 2) -> Orientation:
-    """The strokes' dominant direction in [0, 180) and its coherence in [0, 1] (a flat image:
-    coherence 0, angle arbitrary)."""
+    """The strokes' dominant direction in [0, 180) and its coherence in [0, 1] (0 if flat)."""
     j = structure_tensor(image, margin).double()
     jxx, jyy, jxy = j[0, 0].item(), j[1, 1].item(), j[0, 1].item()
     energy = jxx + jyy
@@ -95,8 +92,7 @@ def angle_difference(a: float, b: float, period: float = 180.0) -> float:
 
 def radial_power_spectrum(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(frequencies, power)``: the mean power of the luminance's spectrum in rings ``k / N``
-    cycles per pixel, ``k = 1 … N/2`` (``N`` the shorter side). The mean is removed and a Hann
-    window applied first, so that the image's edges add no false energy."""
+    cycles per pixel, ``k = 1 … N/2`` (``N`` the shorter side), after a Hann window."""
     g = _grey(image).double()
     h, w = g.shape
     window = torch.outer(torch.hann_window(h, periodic=False, dtype=g.dtype),
@@ -115,12 +111,9 @@ def radial_power_spectrum(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def dominant_frequency(image: torch.Tensor) -> float:
-    """The strokes' frequency (cycles per pixel; ``1 /`` it is their period in pixels).
-
-    A photo's spectrum falls like ``1/f²`` (Field 1987), so ``P(f)`` always peaks at the
-    lowest frequency; power per octave, ``f²·P(f)``, is flat for such a background and a
-    texture's band stands out. The peak is refined by a parabola through the log values.
-    """
+    """The strokes' frequency in cycles per pixel (``1 /`` it: their period in pixels): the peak
+    of the power per octave ``f²·P(f)``, flat for a photo's ``1/f²`` background (Field 1987),
+    refined by a parabola through the log values."""
     freqs, power = radial_power_spectrum(image)
     if power.max() <= 0:
         raise ValueError("the image is flat (no power at any frequency); measure a texture, not a constant image.")
@@ -137,7 +130,7 @@ def dominant_frequency(image: torch.Tensor) -> float:
 
 def grating(size: tuple[int, int], degrees: float, frequency: float, *, phase: float = 0.0) -> torch.Tensor:
     """A sinusoidal grating ``(1, 3, H, W)`` in [0, 1], stripes at ``degrees`` with ``frequency``
-    cycles per pixel: a texture with a known answer, for testing the measurements."""
+    cycles per pixel: a texture with a known answer."""
     check_size(size)
     h, w = size
     for name, value in (("degrees", degrees), ("frequency", frequency), ("phase", phase)):
@@ -150,6 +143,3 @@ def grating(size: tuple[int, int], degrees: float, frequency: float, *, phase: f
     wave = torch.sin(2 * math.pi * frequency * (x * math.sin(a) + y * math.cos(a)) + phase)
     return (0.5 + 0.5 * wave).float().expand(1, 3, h, w).contiguous()
 
-
-__all__ = ["Orientation", "angle_difference", "dominant_frequency", "grating", "orientation",
-           "radial_power_spectrum", "structure_tensor"]

@@ -1,10 +1,7 @@
 """Where the ImageNet VGG19 weights come from: find, check, download (notebook 00 explains).
 
-:func:`locate` looks for torchvision's ``vgg19-dcbb9e9d.pth`` at a given path, then at
-``$COURSE_VGG19_WEIGHTS``, then in torch's hub cache; :func:`download` fetches it when the
-course is online, with a short time-out. Every file must start its SHA-256 with torchvision's
-``dcbb9e9d`` and is read with ``torch.load(weights_only=True)``. Teachers prepare an offline
-room once with ``python -m course_tools.weights_cli`` (``make weights``).
+Every file must start its SHA-256 with torchvision's ``dcbb9e9d`` and is read with
+``torch.load(weights_only=True)``. Teachers prepare an offline room once with ``make weights``.
 """
 
 from __future__ import annotations
@@ -19,15 +16,12 @@ import torch
 
 from . import config
 
-#: torchvision's download address for ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``).
+#: torchvision's ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``); the name holds its SHA-256's start.
 WEIGHTS_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-#: The file name torchvision uses; the part after the dash is the start of its SHA-256.
 WEIGHTS_FILENAME = "vgg19-dcbb9e9d.pth"
 SHA256_PREFIX = "dcbb9e9d"
 #: Environment variable that may point at a copy of the weights file.
 ENV_VAR = "COURSE_VGG19_WEIGHTS"
-#: Seconds to wait for the server (connecting and each read): a cell never hangs longer.
-TIMEOUT_S = 10.0
 
 #: VGG19's ``features`` layout (torchvision's configuration "E"): channels or "M" (max-pool).
 VGG19_CFG: tuple[int | str, ...] = (
@@ -37,10 +31,8 @@ VGG19_CFG: tuple[int | str, ...] = (
 
 #: The teacher's command line, and what a message tells a learner without good weights to do.
 CLI = "python -m course_tools.weights_cli"
-FIX = (
-    f"run `{CLI} fetch` where there is internet, or copy torchvision's {WEIGHTS_FILENAME} "
-    f"and run `{CLI} install FILE`"
-)
+FIX = (f"run `{CLI} fetch` where there is internet, or copy torchvision's {WEIGHTS_FILENAME} "
+       f"and run `{CLI} install FILE`")
 
 
 class WeightsError(RuntimeError):
@@ -48,8 +40,7 @@ class WeightsError(RuntimeError):
 
 
 def vgg19_state_shapes() -> dict[str, tuple[int, ...]]:
-    """The parameter shapes of VGG19's ``features``, keyed like its ``state_dict``
-    (``"0.weight"``, ``"0.bias"``, ``"2.weight"``, …; the index is the module's position)."""
+    """The parameter shapes of VGG19's ``features``, keyed like its ``state_dict`` (``"0.weight"``, …)."""
     shapes: dict[str, tuple[int, ...]] = {}
     index, channels = 0, 3
     for v in VGG19_CFG:
@@ -64,7 +55,7 @@ def vgg19_state_shapes() -> dict[str, tuple[int, ...]]:
 
 
 def cache_path() -> Path:
-    """Where torch (and torchvision) cache the file: ``<torch hub dir>/checkpoints/``."""
+    """Where torch and torchvision cache the file."""
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILENAME
 
 
@@ -77,9 +68,8 @@ class Located:
 
 
 def locate(path: str | os.PathLike | None = None) -> Located | None:
-    """The weights file in the course's order (given path, ``$COURSE_VGG19_WEIGHTS``, torch's
-    hub cache), or ``None``; never touches the network. A given path or variable is returned
-    even if the file is missing, so that loading it fails clearly instead of using another."""
+    """The weights file from the given path, ``$COURSE_VGG19_WEIGHTS`` or torch's hub cache, or
+    ``None``. A given path or variable is returned even if missing, so that loading it fails clearly."""
     if path is not None:
         return Located(Path(path).expanduser(), "the path you gave")
     env = os.environ.get(ENV_VAR, "").strip()
@@ -105,18 +95,11 @@ def _torch_load(p: Path) -> object:
         return torch.load(p, map_location="cpu", weights_only=True)
 
 
-def load_vgg19_state(
-    path: str | os.PathLike,
-    expected_sha256_prefix: str = SHA256_PREFIX,
-    origin: str = "the path you gave",
-) -> dict[str, torch.Tensor]:
-    """Check and load VGG19 ``features`` weights from a torchvision-format file: the full
-    model's ``state_dict`` (``features.0.weight``, …; the classifier is ignored) or a
-    features-only one (``0.weight``, …). ``origin`` says in errors how the file was found.
-
-    Raises:
-        WeightsError: one sentence naming the file, what was wrong and what to do.
-    """
+def load_vgg19_state(path: str | os.PathLike, expected_sha256_prefix: str = SHA256_PREFIX,
+                     origin: str = "the path you gave") -> dict[str, torch.Tensor]:
+    """Check and load VGG19 ``features`` weights from a torchvision file (the whole model's
+    ``state_dict`` or the features' only); a :class:`WeightsError` names the file (``origin``:
+    how it was found), what was wrong and what to do."""
     p = Path(path)
     where = f"The VGG19 weights file '{p}' (from {origin})"
     if not p.exists():
@@ -127,63 +110,44 @@ def load_vgg19_state(
         raise WeightsError(f"{where} is empty (0 bytes); delete it and {FIX}.")
     digest = sha256_of(p)
     if not digest.startswith(expected_sha256_prefix.lower()):
-        raise WeightsError(
-            f"{where} has SHA-256 {digest[:8]}…, not torchvision's {expected_sha256_prefix}…, "
-            f"so it is truncated, damaged or a different file; delete it and {FIX}."
-        )
+        raise WeightsError(f"{where} has SHA-256 {digest[:8]}…, not torchvision's {expected_sha256_prefix}…, "
+                           f"so it is truncated, damaged or a different file; delete it and {FIX}.")
     try:
         raw = _torch_load(p)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(
-            f"{where} cannot be read by torch.load(weights_only=True) ({reason}), so it is "
-            f"truncated or not a PyTorch weights file; delete it and {FIX}."
-        ) from None
+        raise WeightsError(f"{where} cannot be read by torch.load(weights_only=True) ({reason}), so it is "
+                           f"truncated or not a PyTorch weights file; delete it and {FIX}.") from None
     if not isinstance(raw, dict):
-        raise WeightsError(
-            f"{where} holds a {type(raw).__name__}, not a state_dict (a dict of tensors); "
-            f"use torchvision's {WEIGHTS_FILENAME}."
-        )
+        raise WeightsError(f"{where} holds a {type(raw).__name__}, not a state_dict (a dict of tensors); "
+                           f"use torchvision's {WEIGHTS_FILENAME}.")
     if any(str(k).startswith("features.") for k in raw):
         state = {k[len("features.") :]: v for k, v in raw.items() if k.startswith("features.")}
     else:
         state = dict(raw)
     for key, shape in vgg19_state_shapes().items():
         if key not in state:
-            raise WeightsError(
-                f"{where} has no tensor '{key}' (features.{key} in torchvision's layout), so it "
-                f"is not VGG19; use torchvision's {WEIGHTS_FILENAME}."
-            )
+            raise WeightsError(f"{where} has no tensor '{key}' (features.{key} in torchvision's layout), so it "
+                               f"is not VGG19; use torchvision's {WEIGHTS_FILENAME}.")
         value = state[key]
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
             got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise WeightsError(
-                f"{where} has '{key}' of shape {got}, expected {shape} for VGG19; "
-                f"use torchvision's {WEIGHTS_FILENAME}."
-            )
+            raise WeightsError(f"{where} has '{key}' of shape {got}, expected {shape} for VGG19; "
+                               f"use torchvision's {WEIGHTS_FILENAME}.")
     return {k: state[k].detach().to(torch.float32).clone() for k in vgg19_state_shapes()}
 
 
 _NETWORK_FAILED: list[str] = []  # remembered for this process: one failed try is enough
 
 
-def download(
-    dest: str | os.PathLike | None = None,
-    url: str = WEIGHTS_URL,
-    expected_sha256_prefix: str = SHA256_PREFIX,
-    timeout: float = TIMEOUT_S,
-    progress: bool = True,
-) -> Path:
-    """Download the weights to ``dest`` (default: torch's hub cache) and return the path.
-
-    ``torch.hub.download_url_to_file`` writes a temporary file and renames it only when its
-    SHA-256 matches; the socket time-out bounds each connection and read to ``timeout`` s.
-    """
+def download(dest: str | os.PathLike | None = None, url: str = WEIGHTS_URL,
+             expected_sha256_prefix: str = SHA256_PREFIX, timeout: float = 10.0, progress: bool = True) -> Path:
+    """Download the weights to ``dest`` (default: torch's hub cache) and return the path; torch
+    renames the file into place only when its SHA-256 matches. ``timeout`` (seconds) bounds
+    each connection and read, so a cell never hangs longer."""
     if config.OFFLINE:
-        raise WeightsError(
-            "Downloading the VGG19 weights is switched off by offline mode (COURSE_OFFLINE=1); "
-            f"unset it where there is internet, or copy {WEIGHTS_FILENAME} and run `{CLI} install FILE`."
-        )
+        raise WeightsError("Downloading the VGG19 weights is switched off by offline mode (COURSE_OFFLINE=1); unset "
+                           f"it where there is internet, or copy {WEIGHTS_FILENAME} and run `{CLI} install FILE`.")
     target = Path(dest) if dest is not None else cache_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     previous = socket.getdefaulttimeout()
@@ -191,10 +155,8 @@ def download(
     try:
         torch.hub.download_url_to_file(url, str(target), expected_sha256_prefix, progress=progress)
     except RuntimeError as exc:  # torch.hub's hash check (it deleted the file)
-        raise WeightsError(
-            f"The download from {url} has the wrong SHA-256 ({exc}), so it was corrupted on the "
-            f"way; it was deleted, run `{CLI} fetch` again."
-        ) from None
+        raise WeightsError(f"The download from {url} has the wrong SHA-256 ({exc}), so it was corrupted on the "
+                           f"way; it was deleted, run `{CLI} fetch` again.") from None
     except OSError as exc:  # no connection, a time-out, a full disk
         reason = getattr(exc, "reason", None) or exc
         _NETWORK_FAILED.append(str(reason))
