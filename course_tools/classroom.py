@@ -1,38 +1,23 @@
 """The classroom on nbgrader: assignments made from the course's notebooks, and safe grading.
 
-    python -m course_tools.classroom source              # build/classroom/: nbgrader's course folder
-    python -m course_tools.classroom source --lang zh    # build/classroom-zh/: from notebooks/zh/
+    python -m course_tools.classroom source [--lang zh]   # build/classroom[-zh]/: nbgrader's course folder
     cd build/classroom && nbgrader generate_assignment nb01   # release/: the student version
-    python -m course_tools.classroom autograde nb01      # nbgrader autograde, one confined run each
-    cd build/classroom && nbgrader generate_feedback nb01 && nbgrader export --to grades.csv
+    python -m course_tools.classroom autograde nb01       # nbgrader autograde, one confined run each
 
-nbgrader does the work: the student version (its solution regions cleared), the gradebook,
-autograding from the grader's own copy of the test cells, feedback, the exchange on a hub and
-the export. This module adds only what nbgrader does not do:
+nbgrader does the work (student versions, gradebook, feedback, exchange, export). This
+module adds what it does not do:
 
-* ``source`` writes nbgrader's *source* notebooks from the course's own notebooks, so that an
-  exercise lives once (the template, the checker call and the hidden ``solution`` cells in
-  ``notebooks/``; see CONTRIBUTING.md). Each exercise becomes an answer cell with a solution
-  region, then a read-only graded test cell (one point) whose hidden part checks the answer
-  with a **fresh copy** of the course's checker: loaded while the kernel's own ``course_utils``
-  modules are set aside, so a learner who patched ``ex04`` or ``losses`` patched a copy the
-  grader does not use. The test refuses an answer taken from the package (``my_f =
-  geometry.rotation_theta``) and one that calls the package's solution (the kernel's copy of
-  it raises while the test runs). Checkpoint cells become read-only cells, restored on grading.
-* ``autograde`` runs ``nbgrader autograde`` once per submission, each in its own process group
-  with a wall-clock limit (SIGKILL to the group when it runs over), so a hung or hostile
-  notebook costs only its own grade; the kernel itself runs under bubblewrap (``bwrap``): its
-  own PID namespace (nothing it starts outlives it), no capabilities, the whole file system
-  read-only (course data, package, gradebook, the other learners' files) except its own
-  autograded folder and a private ``/tmp``.
-* :class:`SafeCsvExportPlugin`: nbgrader's CSV export, written by :mod:`csv` with a cell that
-  would start a spreadsheet formula (``=``, ``+``, ``-``, ``@``) prefixed with ``'``.
-* :func:`run_notebook` executes a notebook in a fresh kernel for ``benchmarks/notebook_times.py``
-  (a measurement, not grading).
+* ``source``: each exercise of a course notebook becomes an answer cell with a solution
+  region and a read-only graded test cell, whose hidden part checks the answer with a
+  **fresh copy** of the course's checker (a learner who patched ``ex04`` or ``losses``
+  patched a copy the grader does not use) and refuses an answer taken from, or calling,
+  the package's own solution. Checkpoint cells become read-only.
+* ``autograde``: ``nbgrader autograde`` once per submission, in its own process group with
+  a wall-clock limit, its kernel under bubblewrap (own PID namespace, no capabilities, the
+  file system read-only except its autograded folder and a private ``/tmp``).
+* :class:`SafeCsvExportPlugin`: nbgrader's CSV export with formula-like cells escaped.
 
 Grading runs the learners' code: even confined, run it where you would run their notebooks.
-Code in the same kernel can still subvert Python itself (a tensor subclass that lies to
-``torch``, say); nbgrader's model has the same limit, so read any surprising full marks.
 """
 
 from __future__ import annotations
@@ -40,6 +25,8 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import importlib
+import inspect
 import json
 import os
 import re
@@ -56,37 +43,16 @@ from pathlib import Path
 
 from course_utils import config
 
-#: The course notebooks that carry exercises: ``notebooks/NN_*.ipynb``.
-ASSIGNMENT_PREFIX = "nb"
 POINTS = 1
 CLASSROOM_DIR = config.PROJECT_ROOT / "classroom"
 DEFAULT_COURSE_DIR = config.PROJECT_ROOT / "build" / "classroom"
-#: Where each language's notebooks are (the Chinese ones are built by ``make zh``: same code
-#: cells, so the same exercises and graded tests, with Chinese prose).
+#: Each language's notebooks (the Chinese ones have the same code cells, so the same exercises).
 NOTEBOOK_DIRS = {"en": config.PROJECT_ROOT / "notebooks", "zh": config.PROJECT_ROOT / "notebooks" / "zh"}
-_CHECK_CALL = re.compile(r"^(ex\d\d)\.(check_\w+)\(")
 
-# Where the notebook's hidden solution is the package's own function (no cell of code to
-# copy), the instructor's version gets this code, written in the notebook, instead.
-_SOLUTION_CODE = {
-    "ex07.check_conv_flops": '''\
-def my_conv_flops(c_in, c_out, k, out_hw):
-    h_out, w_out = out_hw
-    return 2 * c_in * c_out * k * k * h_out * w_out''',
-    "ex07.check_largest_side": '''\
-import math
-
-
-def my_largest_side(fit, seconds, steps):
-    per_step = seconds / steps - fit.a
-    return int(math.floor(math.sqrt(per_step / fit.c))) if per_step > 0 and fit.c > 0 else 0''',
-}
 # The package objects an exercise asks the learner to write again, when the hidden solution
 # does not say it with a ``#@save MODULE`` cell (``module``, ``attribute.path``).
 _REFERENCES = {
     "ex02.check_forward": [("stn", "SpatialTransformer.forward")],
-    "ex07.check_conv_flops": [("perf", "conv2d_flops")],
-    "ex07.check_largest_side": [("perf", "largest_side")],
 }
 # The checker's other arguments, as the grader computes them from the fresh package (the
 # learner's variables could be forged: check_mean_colour(my_mean, swirl) with a fake swirl).
@@ -159,21 +125,15 @@ def _defines(source: str, name: str) -> bool:
 
 def exercise_name(checker: str) -> str:
     """The display name a checker reports under (``"Exercise 2 (the smoothness term)"``)."""
-    import importlib
-    import inspect
-
     module, _, function = checker.partition(".")
     fn = getattr(importlib.import_module(f"course_exercises.{module}"), function)
-    match = re.search(r'check\(\s*"([^"]+)"', inspect.getsource(fn))
+    match = re.search(r'check\(\s*(?:N_\()?"([^"]+)"', inspect.getsource(fn))
     return match.group(1) if match else function
 
 
 def expected_checkers(notebook: str) -> list[str]:
     """The checkers of notebook ``"04"`` (``["ex04.check_style_loss", ...]``), in the order
     they are defined, which is the order of the exercises."""
-    import importlib
-    import inspect
-
     try:
         module = importlib.import_module(f"course_exercises.ex{notebook}")
     except ModuleNotFoundError:
@@ -228,10 +188,7 @@ def find_exercises(nb: dict, notebook: str) -> list[Exercise]:
                 code.append("\n".join(kept).strip("\n"))
         if arg is None:
             raise ValueError(f"notebook {notebook}: no solution cell asserts {checker}(...).passed.")
-        if checker in _SOLUTION_CODE:
-            solution = _SOLUTION_CODE[checker]
-        else:
-            solution = "\n\n".join(code) + (f"\n{answer} = {arg}" if arg != answer else "")
+        solution = "\n\n".join(code) + (f"\n{answer} = {arg}" if arg != answer else "")
         answer_cell = i
         for k in range(i, -1, -1):
             if cells[k]["cell_type"] == "code" and not _is_solution(cells[k]) and _defines(_source(cells[k]), answer):
@@ -309,10 +266,6 @@ def _nbgrader_meta(grade_id: str, *, solution: bool = False, grade: bool = False
     return meta
 
 
-def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
-
-
 def source_notebook(path: str | Path) -> tuple[dict, list[Exercise]]:
     """nbgrader's source version of a course notebook: each exercise's answer cell with a
     solution region, a graded test cell in place of its hidden solution cells, and the
@@ -339,7 +292,7 @@ def source_notebook(path: str | Path) -> tuple[dict, list[Exercise]]:
             out.append({"cell_type": "code", "execution_count": None, "id": f"{ex.grade_id}-test",
                         "metadata": {"nbgrader": _nbgrader_meta(f"{ex.grade_id}_test", grade=True, locked=True,
                                                                 points=POINTS)},
-                        "outputs": [], "source": _lines(test)})
+                        "outputs": [], "source": test.splitlines(keepends=True)})
             continue
         if i in solution_cells:
             continue
@@ -354,7 +307,7 @@ def source_notebook(path: str | Path) -> tuple[dict, list[Exercise]]:
                 src = "".join(lines[:at]) + region + "".join(lines[at:])
             else:
                 src = src.rstrip("\n") + "\n" + region
-            cell["source"] = _lines(src.rstrip("\n"))
+            cell["source"] = src.rstrip("\n").splitlines(keepends=True)
             cell["metadata"]["nbgrader"] = _nbgrader_meta(f"{ex.grade_id}_answer", solution=True)
         elif _is_checkpoint(cell):
             cell["metadata"]["nbgrader"] = _nbgrader_meta(f"checkpoint_{cell.get('id', i)}", locked=True)
@@ -373,7 +326,7 @@ def course_notebooks(lang: str = "en") -> list[Path]:
 
 def assignment_name(path: str | Path) -> str:
     """The nbgrader assignment of a course notebook: ``nb01`` for ``01_affine_...ipynb``."""
-    return ASSIGNMENT_PREFIX + Path(path).name[:2]
+    return "nb" + Path(path).name[:2]
 
 
 def write_source(course_dir: str | Path = DEFAULT_COURSE_DIR, notebooks: Sequence[str | Path] | None = None, *,
@@ -408,9 +361,7 @@ def write_source(course_dir: str | Path = DEFAULT_COURSE_DIR, notebooks: Sequenc
 
 # ------------------------------------------------------------------------------ grading
 def kernel_command(kernel_argv: Sequence[str]) -> list[str]:
-    """The bubblewrap command that runs a kernel confined: read-only file system except its
-    working folder (nbgrader's autograded/<student>/<assignment>/) and a private /tmp, its
-    own PID namespace (killed with its parent), no capabilities, a new session."""
+    """The bubblewrap command that runs a kernel confined (see the module docstring)."""
     cwd = os.getcwd()
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     # A course (or its Python) that lives under /tmp stays visible, read-only, over the private /tmp.
@@ -432,8 +383,7 @@ def kernel_command(kernel_argv: Sequence[str]) -> list[str]:
 
 
 def _confined_kernelspec(folder: Path) -> Path:
-    """A Jupyter data folder whose ``python3`` kernel runs through :func:`kernel_command`;
-    put first on ``JUPYTER_PATH``, it replaces the native kernel for nbgrader's runs."""
+    """A Jupyter data folder whose ``python3`` kernel runs through :func:`kernel_command`."""
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "course_tools.classroom", "kernel", "--",
@@ -454,10 +404,9 @@ class GradingRun:
 
 
 def _kill_marked(marker: str) -> int:
-    """SIGKILL every process whose environment holds ``COURSE_GRADING_RUN=marker``: the
-    confined kernels of one grading run, which jupyter_client starts in sessions of their
-    own (so killing nbgrader's process group misses them). Killing a kernel's outer
-    bubblewrap ends its PID namespace, and with it everything the notebook started."""
+    """SIGKILL every process whose environment holds ``COURSE_GRADING_RUN=marker``: one run's
+    confined kernels, which jupyter_client starts in sessions of their own (killing nbgrader's
+    process group misses them); killing a kernel's bubblewrap ends all it started."""
     needle = f"COURSE_GRADING_RUN={marker}".encode()
     killed = 0
     for proc in Path("/proc").iterdir():
@@ -481,9 +430,8 @@ def _students(course: Path, assignment: str) -> list[str]:
 
 def autograde(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR, *, students: Sequence[str] | None = None,
               timeout: float = 900, fast: bool = True) -> list[GradingRun]:
-    """``nbgrader autograde`` for each submission of ``assignment``, one at a time, each in
-    its own process group killed after ``timeout`` seconds, its kernel confined by
-    :func:`kernel_command`. One submission that fails or hangs never stops the others."""
+    """``nbgrader autograde`` for each submission, one at a time, each in its own process
+    group killed after ``timeout`` seconds, so one that fails or hangs never stops the others."""
     course = Path(course_dir)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", assignment):
         raise ValueError(f"the assignment name {assignment!r} should be letters, digits, '_' or '-', e.g. nb01.")
@@ -625,11 +573,9 @@ def _run_nbgrader(course: Path, *args: str) -> None:
 
 def prepare_hub(root: str | Path, assignments: Sequence[str] = ("nb01",), open_first: str | None = None) -> dict[str, str]:
     """Everything the local hub (classroom/jupyterhub_config.py) needs under ``root``: the
-    instructor's course folder (``course/``, the assignments generated and released), the
-    nbgrader exchange, the students' nbgrader config (``etc/``) and the handout repository
-    (``handout/``, a git repository of the student versions). Returns the nbgitpuller link
-    (a path on the hub) that clones the handout into a student's ``~/st-nst`` and opens the
-    first assignment, and the folders."""
+    course folder with the assignments released, the exchange, the students' nbgrader config
+    (``etc/``) and ``handout/``, a git repository of the student versions. Returns the
+    folders and the nbgitpuller link that clones the handout and opens the first assignment."""
     root = Path(root).resolve()
     course, exchange, handout = root / "course", root / "exchange", root / "handout"
     for name in assignments:
@@ -698,21 +644,13 @@ def demo(root: str | Path = config.PROJECT_ROOT / "build" / "classroom-hub", por
 
 
 # ------------------------------------------------------------------------------ measurement
-def run_notebook(nb, *, fast: bool, timeout: int, allow_errors: bool, env: dict[str, str] | None = None) -> None:
-    """Execute ``nb`` (a ``nbformat`` notebook, filled in place) in a fresh ``python3``
-    kernel, from a temporary ``notebooks/`` folder beside the course's data (for
-    ``benchmarks/notebook_times.py``: a measurement of the course's own notebooks).
-
-    Args:
-        fast: fast mode (``COURSE_FAST=1``) or full mode, whatever the caller's environment says.
-        timeout: seconds any one cell may run.
-        allow_errors: go on past a cell that raises or times out (it is interrupted);
-            otherwise the first one raises, as a measurement wants.
-        env: variables added to the kernel's environment.
-    """
+def run_notebook(nb, *, fast: bool, timeout: int, allow_errors: bool) -> None:
+    """Execute ``nb`` (filled in place) in a fresh kernel from a temporary ``notebooks/``
+    folder beside the course's data, for ``benchmarks/notebook_times.py``. ``timeout`` is
+    per cell; ``allow_errors`` goes on past a cell that raises or times out."""
     from nbclient import NotebookClient
 
-    kernel_env = dict(os.environ, **(env or {}))
+    kernel_env = dict(os.environ)
     if fast:
         kernel_env["COURSE_FAST"] = "1"
     else:
@@ -732,26 +670,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_tools.classroom",
                                      description="The course's classroom tools around nbgrader.")
     commands = parser.add_subparsers(dest="command", required=True)
-    src = commands.add_parser("source", help="write nbgrader's course folder from the course's notebooks",
-                              description="Write nbgrader's source notebooks (source/nbNN/) and "
-                                          "nbgrader_config.py into a course folder.")
-    src.add_argument("course_dir", nargs="?", help="the course folder (default build/classroom, "
-                                                   "build/classroom-zh with --lang zh)")
+    src = commands.add_parser("source", help="write nbgrader's course folder (source/nbNN/, nbgrader_config.py)")
+    src.add_argument("course_dir", nargs="?", help="default build/classroom, build/classroom-zh with --lang zh")
     src.add_argument("notebooks", nargs="*", help="course notebooks to convert (default: all)")
-    src.add_argument("--lang", choices=sorted(NOTEBOOK_DIRS), default="en",
-                     help="the notebooks' language: zh builds the assignments from notebooks/zh/ (default en)")
-    grade = commands.add_parser("autograde", help="nbgrader autograde, one confined run per submission",
-                                description="Run nbgrader autograde on each submission of an assignment, "
-                                            "each in its own process group with a time limit, its kernel "
-                                            "under bubblewrap. It runs the learners' code.")
+    src.add_argument("--lang", choices=sorted(NOTEBOOK_DIRS), default="en", help="zh: from notebooks/zh/")
+    grade = commands.add_parser("autograde", help="nbgrader autograde, one confined run per submission "
+                                                  "(it runs the learners' code)")
     grade.add_argument("assignment", help="the assignment, e.g. nb01")
     grade.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="default build/classroom")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--timeout", type=float, default=900, help="seconds per submission (default 900)")
     grade.add_argument("--full", action="store_true", help="full mode instead of fast mode (slower)")
-    dem = commands.add_parser("demo", help="a local JupyterHub with an instructor and two students",
-                              description="Prepare build/classroom-hub and run a local JupyterHub "
-                                          "(make classroom-demo); it prints what to click.")
+    dem = commands.add_parser("demo", help="a local JupyterHub with an instructor and two students")
     dem.add_argument("--port", type=int, default=8000)
     kernel = commands.add_parser("kernel", help=argparse.SUPPRESS)
     kernel.add_argument("kernel_argv", nargs=argparse.REMAINDER)
@@ -759,27 +689,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "kernel":
         cmd = kernel_command([a for a in args.kernel_argv if a != "--"])
         os.execvp(cmd[0], cmd)
-    if args.command == "demo":
-        try:
-            demo(port=args.port)
-        except (RuntimeError, ValueError) as exc:
-            parser.error(str(exc))
-        return 0
-    if args.command == "source":
-        try:
-            args.course_dir = args.course_dir or str(DEFAULT_COURSE_DIR.with_name(
-                "classroom" if args.lang == "en" else f"classroom-{args.lang}"))
-            written = write_source(args.course_dir, args.notebooks or None, lang=args.lang)
-        except (ValueError, NotADirectoryError, FileNotFoundError) as exc:
-            parser.error(str(exc))
-        print(f"wrote {len(written)} source notebook(s) and nbgrader_config.py to {args.course_dir}")
-        print(textwrap.dedent(f"""\
-            next: cd {args.course_dir} && nbgrader generate_assignment nb01   (the student version, in release/)"""))
-        return 0
     try:
+        if args.command == "demo":
+            demo(port=args.port)
+            return 0
+        if args.command == "source":
+            course_dir = args.course_dir or str(DEFAULT_COURSE_DIR) + ("" if args.lang == "en" else f"-{args.lang}")
+            written = write_source(course_dir, args.notebooks or None, lang=args.lang)
+            print(f"wrote {len(written)} source notebook(s) and nbgrader_config.py to {course_dir}")
+            print(f"next: cd {course_dir} && nbgrader generate_assignment nb01   (the student version, in release/)")
+            return 0
         runs = autograde(args.assignment, args.course_dir, students=args.student, timeout=args.timeout,
                          fast=not args.full)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, NotADirectoryError, FileNotFoundError, RuntimeError) as exc:
         parser.error(str(exc))
     for run in runs:
         print(f"{run.student}: {run.status} ({run.seconds:.0f} s)")
