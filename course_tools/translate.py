@@ -1,29 +1,22 @@
 """The Chinese course, built from the English one and its translation catalogs.
 
-One gettext PO file per notebook, ``locale/zh_CN/LC_MESSAGES/<stem>.po``, with one entry per
-markdown cell: ``msgctxt`` is the cell's id, ``msgid`` the English source exactly, ``msgstr``
-the Chinese markdown. Code cells are not translated: the Chinese notebook carries them
-unchanged. A markdown document (the teacher's guide, ``docs/teaching.md``) has one entry per
-block (paragraph, list, table, heading), keyed by its English text alone.
+One gettext PO file per notebook, ``locale/zh_CN/LC_MESSAGES/<stem>.po``: one entry per
+markdown cell (``msgctxt`` its id, ``msgid`` the English, ``msgstr`` the Chinese); code
+cells are copied unchanged. A markdown document (``docs/teaching.md``) has one entry per
+block, keyed by its English text alone.
 
     python -m course_tools.translate update [STEM ...]   # new/changed cells become entries to translate
     python -m course_tools.translate build  [STEM ...]   # write notebooks/zh/*.ipynb (and docs/zh/*.md)
-    python -m course_tools.translate status              # cells and words translated, per catalog
     python -m course_tools.translate messages            # the package's hints and notice, for translators
 
-``build`` refuses, naming the notebook and the cell id, when an entry is stale (the English
-cell changed since it was translated), fuzzy, empty or missing. ``update`` keeps a changed
-cell's old translation as a fuzzy hint with the old English as ``#| msgid`` (as msgmerge
-does), so the translator sees what changed; the build still refuses it until the entry is
-reviewed and its fuzzy flag removed. The Chinese notebooks carry ``"language": "zh-CN"`` in
-their metadata, and a relative link in their markdown gets one more ``../`` (they sit one
-folder deeper than the English ones).
+``update`` keeps a changed cell's old translation as a fuzzy hint with the old English as
+``#| msgid`` (as msgmerge does); ``build`` refuses, naming the notebook and the cell id, any
+entry that is stale, fuzzy, empty or missing.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import io
 import json
@@ -41,7 +34,7 @@ NOTEBOOKS = ROOT / "notebooks"
 LOCALE = "zh_CN"
 CATALOGS = ROOT / "locale" / LOCALE / "LC_MESSAGES"
 OUT_NOTEBOOKS = NOTEBOOKS / "zh"
-#: Markdown documents translated block by block: English source -> Chinese output.
+#: Markdown documents translated block by block: English source, Chinese output.
 DOCUMENTS = {"teaching": (ROOT / "docs" / "teaching.md", ROOT / "docs" / "zh" / "teaching.md")}
 LANGUAGE_TAG = "zh-CN"
 
@@ -52,14 +45,11 @@ class TranslationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Unit:
-    """One translatable piece of an English source: a markdown cell or a document block."""
+    """A markdown cell or a document block of an English source."""
 
     context: str | None  # the cell id (None for a document block)
     source: str
     where: str  # "cell c004" or "block 12 (line 40)"
-
-
-# -- reading the English ------------------------------------------------------------------
 
 
 def english_notebooks() -> list[Path]:
@@ -125,9 +115,6 @@ def units(path: Path) -> list[Unit]:
             for i, (line, block) in enumerate(markdown_blocks(path.read_text(encoding="utf-8")), 1)]
 
 
-# -- catalogs -----------------------------------------------------------------------------
-
-
 def catalog_path(stem: str) -> Path:
     return CATALOGS / f"{stem}.po"
 
@@ -183,7 +170,9 @@ def update_catalog(stem: str, path: Path, old: Catalog | None = None) -> tuple[C
     for unit in current:
         exact = old.get(unit.source, context=unit.context)
         if exact is not None:
-            fresh[unit.source] = _copy_message(exact, unit)
+            fresh[unit.source] = Message(unit.source, exact.string, context=unit.context, flags=set(exact.flags),
+                                         user_comments=list(exact.user_comments),
+                                         previous_id=list(exact.previous_id or []))
             used.add(id(exact))
             counts["kept"] += 1
             continue
@@ -223,19 +212,6 @@ def _name(path: Path) -> str:
         return path.name
 
 
-def _copy_message(m: Message, unit: Unit) -> Message:
-    out = Message(unit.source, m.string, context=unit.context, flags=set(m.flags),
-                  user_comments=list(m.user_comments), previous_id=list(m.previous_id or []))
-    return out
-
-
-def _with_context(catalog: Catalog, unit: Unit) -> Message | None:
-    return catalog.get(unit.source, context=unit.context)
-
-
-# -- checking and building ----------------------------------------------------------------
-
-
 def problems(stem: str, path: Path, catalog: Catalog | None = None) -> list[str]:
     """Why the Chinese version of one source cannot be built; empty when it can."""
     name = _name(path)
@@ -247,10 +223,9 @@ def problems(stem: str, path: Path, catalog: Catalog | None = None) -> list[str]
     out = []
     by_ctx = _by_context(catalog)
     for unit in units(path):
-        m = _with_context(catalog, unit)
+        m = catalog.get(unit.source, context=unit.context)
         if m is None:
-            stale = [x for x in by_ctx.get(unit.context, []) if unit.context is not None]
-            if stale:
+            if unit.context is not None and by_ctx.get(unit.context):
                 out.append(f"{name}: {unit.where} is stale: the English cell changed since it was "
                            "translated; run `python -m course_tools.translate update`, then revise "
                            "the fuzzy entry.")
@@ -277,25 +252,6 @@ def relink(markdown: str) -> str:
     return re.sub(r"((?:src|href)=\")([^\"]+)(\")", fix, markdown)
 
 
-def translated_notebook(path: Path, catalog: Catalog) -> dict:
-    nb = read_notebook(path)
-    out = copy.deepcopy(nb)
-    for cell in out["cells"]:
-        if cell["cell_type"] == "markdown":
-            text = relink(catalog.get(_cell_source(cell), context=cell["id"]).string)
-            cell["source"] = text.splitlines(keepends=True)
-    out["metadata"]["language"] = LANGUAGE_TAG
-    return out
-
-
-def translated_document(path: Path, catalog: Catalog) -> str:
-    text = path.read_text(encoding="utf-8")
-    parts = []
-    for _, block in markdown_blocks(text):
-        parts.append(catalog.get(block).string)
-    return "\n\n".join(parts) + "\n"
-
-
 def notebook_bytes(nb: dict) -> bytes:
     """A notebook as Jupyter writes it (indent 1, non-ASCII kept, trailing newline)."""
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
@@ -314,14 +270,25 @@ def render(stem: str) -> bytes:
     if issues:
         raise TranslationError("cannot build the Chinese version:\n  " + "\n  ".join(issues))
     catalog = load_catalog(stem)
-    if src.suffix == ".ipynb":
-        return notebook_bytes(translated_notebook(src, catalog))
-    return translated_document(src, catalog).encode("utf-8")
+    if src.suffix != ".ipynb":
+        blocks = markdown_blocks(src.read_text(encoding="utf-8"))
+        return ("\n\n".join(catalog.get(block).string for _, block in blocks) + "\n").encode("utf-8")
+    nb = read_notebook(src)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = relink(catalog.get(_cell_source(cell), context=cell["id"]).string)
+            cell["source"] = text.splitlines(keepends=True)
+    nb["metadata"]["language"] = LANGUAGE_TAG
+    return notebook_bytes(nb)
 
 
-def translated_stems() -> list[str]:
-    """The sources that have a catalog."""
-    return [s for s in sources() if catalog_path(s).exists()]
+def _write(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` unless it holds them already; whether it wrote."""
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
 
 
 def _pick(stems: list[str]) -> list[str]:
@@ -336,11 +303,8 @@ def _pick(stems: list[str]) -> list[str]:
 def cmd_update(stems: list[str]) -> int:
     for stem in _pick(stems) or list(sources()):
         catalog, counts = update_catalog(stem, sources()[stem])
-        data = dump_catalog(catalog)
         path = catalog_path(stem)
-        if not path.exists() or path.read_bytes() != data:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        _write(path, dump_catalog(catalog))
         print(f"{_name(path)}: {counts['kept']} kept, {counts['new']} new, "
               f"{counts['changed']} changed (fuzzy), {counts['obsolete']} obsolete")
     return 0
@@ -373,10 +337,7 @@ def cmd_messages() -> int:
     from course_tools import translate_messages as tm
 
     catalog, counts = tm.update()
-    data = dump_catalog(catalog)
-    if not tm.PO.exists() or tm.PO.read_bytes() != data:
-        tm.PO.parent.mkdir(parents=True, exist_ok=True)
-        tm.PO.write_bytes(data)
+    _write(tm.PO, dump_catalog(catalog))
     print(f"{_name(tm.PO)}: {counts['kept']} kept, {counts['new']} new, {counts['fuzzy']} changed "
           f"(fuzzy), {counts['obsolete']} obsolete")
     return 0
@@ -387,15 +348,13 @@ def build_messages() -> list[str]:
     from course_tools import translate_messages as tm
 
     catalog = tm.load()
-    data = tm.mo_bytes(catalog)
-    if not tm.MO.exists() or tm.MO.read_bytes() != data:
-        tm.MO.write_bytes(data)
+    if _write(tm.MO, tm.mo_bytes(catalog)):
         print(f"wrote {_name(tm.MO)}")
     return message_problems(catalog)
 
 
 def cmd_build(stems: list[str], strict: bool) -> int:
-    chosen = _pick(stems) or (list(sources()) if strict else translated_stems())
+    chosen = _pick(stems) or [s for s in sources() if strict or catalog_path(s).exists()]
     failed = [] if stems else build_messages()
     for stem in chosen:
         try:
@@ -403,50 +362,11 @@ def cmd_build(stems: list[str], strict: bool) -> int:
         except TranslationError as e:
             failed.append(str(e))
             continue
-        out = output_path(stem)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists() or out.read_bytes() != data:
-            out.write_bytes(data)
-            print(f"wrote {_name(out)}")
+        if _write(output_path(stem), data):
+            print(f"wrote {_name(output_path(stem))}")
     if failed:
         print("\n".join(failed), file=sys.stderr)
         return 1
-    return 0
-
-
-def stats(stem: str) -> dict[str, int]:
-    catalog = load_catalog(stem)
-    done = [m for m in catalog if m.id and m.string.strip() and not m.fuzzy]
-    return {"units": sum(1 for m in catalog if m.id), "translated": len(done),
-            "english_words": sum(len(m.id.split()) for m in done),
-            "chinese_chars": sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for m in done)}
-
-
-def cmd_status() -> int:
-    def line(name: str, s: dict[str, int]) -> str:
-        return (f"{name}: {s['translated']}/{s['units']} translated, {s['english_words']} English "
-                f"words, {s['chinese_chars']} Chinese characters")
-
-    totals: dict[str, dict[str, int]] = {}
-    for stem in sources():
-        if not catalog_path(stem).exists():
-            print(f"{stem}: no catalog")
-            continue
-        s = stats(stem)
-        print(line(stem, s))
-        group = totals.setdefault("documents" if stem in DOCUMENTS else "notebooks", dict.fromkeys(s, 0))
-        for k, v in s.items():
-            group[k] += v
-    for group, s in totals.items():
-        print(line(f"all {group} ({'blocks' if group == 'documents' else 'markdown cells'})", s))
-    from course_tools import translate_messages as tm
-
-    wanted = tm.extract()
-    msgs = [m for m in tm.load() if m.id and m.id in wanted]
-    done = [m for m in msgs if m.string.strip() and not m.fuzzy]
-    print(line("package messages (course_utils.po)", {
-        "translated": len(done), "units": len(msgs), "english_words": sum(len(m.id.split()) for m in done),
-        "chinese_chars": sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for m in done)}))
     return 0
 
 
@@ -459,16 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     bu.add_argument("stems", nargs="*")
     bu.add_argument("--strict", action="store_true",
                     help="every source must have a catalog (default: build those that have one)")
-    sub.add_parser("status", help="cells and words translated, per catalog")
     sub.add_parser("messages", help="refresh the package's catalog (checker hints, offline notice)")
     args = parser.parse_args(argv)
     if args.command == "messages":
         return cmd_messages()
     if args.command == "update":
         return cmd_update(args.stems)
-    if args.command == "build":
-        return cmd_build(args.stems, args.strict)
-    return cmd_status()
+    return cmd_build(args.stems, args.strict)
 
 
 if __name__ == "__main__":
