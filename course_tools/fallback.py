@@ -1,21 +1,12 @@
 """Research behind the offline fallback network: the candidates, and scores that use no network.
 
-The course's fallback (:func:`course_utils.features.random_vgg19_state`) is a seeded random
-VGG19 with torchvision's own initialisation; ``benchmarks/fallback_choice.py`` chose it among
-four candidates by synthesising textures and reconstructing a photo with each (notebook 03b
-tells the story). Learners never need this module. The candidates:
-
-* ``"kaiming"``: torchvision's VGG initialisation (Kaiming-normal, fan-out, zero biases), the fallback;
-* ``"torch-default"``: PyTorch's default ``nn.Conv2d`` initialisation (uniform weights and
-  biases): good texture statistics, but its biases swamp the deep layers, which then answer
-  nearly the same for every picture;
-* ``"kaiming+standardise"``: each filter's response standardised (mean 0, std 1 before its
-  ReLU) on fixed seeded images, layer by layer, folded into the weights and biases;
-* ``"kaiming+rescale"``: the same, but only the standard deviation (biases stay 0).
-
-The scores (:func:`scores`, :func:`layout_correlation`) use no network, so that no candidate
-grades itself: colour (1-D Wasserstein distance of pixel values), orientation and frequency
-(total-variation distances of gradient-orientation and octave-band power histograms).
+The fallback (:func:`course_utils.features.random_vgg19_state`) is a seeded random VGG19;
+``benchmarks/fallback_choice.py`` chose it among four candidates (notebook 03b tells the
+story): ``"kaiming"``, torchvision's VGG initialisation, the fallback; ``"torch-default"``,
+``nn.Conv2d``'s uniform initialisation, whose biases swamp the deep layers;
+``"kaiming+standardise"``, each filter's response standardised before its ReLU on fixed
+seeded images, layer by layer; ``"kaiming+rescale"``, the same for the scale only.
+The scores use no network, so that no candidate grades itself.
 """
 
 from __future__ import annotations
@@ -35,9 +26,8 @@ CANDIDATES = ("kaiming", "kaiming+standardise", "kaiming+rescale", "torch-defaul
 
 
 def calibration_images(n: int = 4, size: int = 96, seed: int = 0) -> torch.Tensor:
-    """``(n, 3, size, size)`` images in [0, 1] with a natural 1/f amplitude spectrum and
-    correlated colour channels, made from a seed (no data set needed): what the
-    standardised candidates are calibrated on. The same seed always gives the same images."""
+    """``(n, 3, size, size)`` seeded images in [0, 1] with a natural 1/f amplitude spectrum and
+    correlated colour channels: what the standardised candidates are calibrated on."""
     g = torch.Generator().manual_seed(seed)
     fy = torch.fft.fftfreq(size).abs()[:, None]
     fx = torch.fft.rfftfreq(size)[None, :]
@@ -96,8 +86,7 @@ def candidate_state(seed: int, init: str) -> dict[str, torch.Tensor]:
 
 
 def candidate_extractor(layers, init: str, seed: int = features.FALLBACK_SEED) -> features.FeatureExtractor:
-    """A CPU :class:`~course_utils.features.FeatureExtractor` for ``layers`` whose weights are
-    candidate ``init``'s."""
+    """A CPU ``FeatureExtractor`` for ``layers`` with candidate ``init``'s weights."""
     fx = features.FeatureExtractor(layers, weights="random", seed=seed, verbose=False, device="cpu")
     state = candidate_state(seed, init)
     fx.body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < fx.depth})
@@ -106,9 +95,8 @@ def candidate_extractor(layers, init: str, seed: int = features.FALLBACK_SEED) -
 
 def lbfgs_image(x0: torch.Tensor, loss_of: Callable[[torch.Tensor], torch.Tensor],
                 evals: int) -> tuple[torch.Tensor, float, float]:
-    """Optimise the pixels of ``x0`` with L-BFGS (strong Wolfe line search), clamped to [0, 1]
-    after each step, for at least ``evals`` evaluations of ``loss_of(x)``: the measurement's
-    loop for texture synthesis and reconstruction. Returns ``(x, first loss, seconds per evaluation)``."""
+    """L-BFGS on the pixels of ``x0``, clamped to [0, 1] after each step, for at least ``evals``
+    evaluations of ``loss_of(x)``. Returns ``(x, first loss, seconds per evaluation)``."""
     x = x0.clone().requires_grad_(True)
     opt = torch.optim.LBFGS([x], max_iter=20, history_size=20, line_search_fn="strong_wolfe")
     count = [0]
@@ -129,9 +117,6 @@ def lbfgs_image(x0: torch.Tensor, loss_of: Callable[[torch.Tensor], torch.Tensor
     return x.detach(), first, (time.perf_counter() - start) / max(count[0], 1)
 
 
-# --------------------------------------------------------------- statistics (no network)
-# Scores of a synthesised texture against its style that use no network, so they can
-# compare networks fairly; each is 0 for identical statistics.
 def colour_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over channels of the 1-D Wasserstein distance between pixel-value distributions."""
     q = torch.linspace(0, 1, 257)
@@ -195,7 +180,3 @@ def layout_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     gb = torch.nn.functional.avg_pool2d(_grey(b)[None, None], 4).flatten()
     ga, gb = ga - ga.mean(), gb - gb.mean()
     return float((ga * gb).sum() / (ga.norm() * gb.norm()).clamp_min(1e-12))
-
-
-__all__ = ["CANDIDATES", "calibration_images", "candidate_extractor", "candidate_state", "colour_distance",
-           "frequency_histogram", "layout_correlation", "lbfgs_image", "orientation_histogram", "scores"]

@@ -1,15 +1,11 @@
 """Regenerate the README's figures from the course's own code: ``make gallery``.
 
-Each figure is made by the same functions the notebooks teach, so the README can never
-show something the course cannot do. Figures that involve a feature network say which one
-in their label (ImageNet VGG19, or the offline fallback).
-
-Every figure is one function ``figure(out_dir, settings) -> Path`` listed in
-:data:`FIGURES`; adding a figure is writing one such function and adding it there::
+Each figure is made by the functions the notebooks teach, and one that uses a feature
+network names it in its label. A figure is a function ``figure(out_dir, settings) -> Path``
+listed in :data:`FIGURES`::
 
     python -m course_tools.gallery                       # all figures into docs/gallery/
-    python -m course_tools.gallery --only texture        # one figure
-    python -m course_tools.gallery --quick --out /tmp/g  # tiny sizes, a few seconds (smoke test)
+    python -m course_tools.gallery --only texture_synthesis --quick --out /tmp/g   # tiny, seconds
 """
 
 from __future__ import annotations
@@ -33,37 +29,23 @@ GALLERY_DIR = config.PROJECT_ROOT / "docs" / "gallery"
 
 @dataclass(frozen=True)
 class GallerySettings:
-    """Sizes and counts of the gallery's figures.
+    """Sizes (longest side, px) and L-BFGS steps of the figures."""
 
-    Attributes:
-        size: longest side (px) of the style-transfer and deformable-transfer results.
-        steps: L-BFGS steps of the style transfer (at half size, then half as many at full
-            size) and of the texture.
-        stroke_size: longest side (px) of each oriented-strokes result (three runs).
-        stroke_steps: L-BFGS steps of each oriented-strokes run.
-        texture_size: side (px) of the synthesised texture.
-        n_digits: digits in the STN before/after figure.
-        weights: the feature network (see :class:`course_utils.transfer.TransferConfig`).
-        seed: seeds every random choice.
-    """
-
-    size: int = 256  # at 192 px the cat was hard to make out in the README
-    steps: int = 100
-    stroke_size: int = 128
-    stroke_steps: int = 60
+    size: int = 256  # style and deformable transfer; at 192 px the cat was hard to make out
+    steps: int = 100  # style transfer (half as many again at full size) and texture
+    stroke_size: int = 128  # each of the three oriented-strokes runs
+    stroke_steps: int = 60  # oriented strokes and deformable transfer
     texture_size: int = 128
-    n_digits: int = 8
-    weights: str = "auto"
+    n_digits: int = 8  # digits in the STN before/after figure
+    weights: str = "auto"  # the feature network, as transfer.TransferConfig takes it
     seed: int = 0
 
 
-#: The README's figures (``make gallery``): about two minutes on an idle 2-core CPU.
 DEFAULT = GallerySettings()
 #: Tiny sizes and few steps: the whole gallery in seconds (tests, ``--quick``).
 QUICK = GallerySettings(size=48, steps=3, stroke_size=32, stroke_steps=2, texture_size=32, n_digits=3)
 
 
-# ------------------------------------------------------------------------------ layout
 def _label(img: Image.Image, text: str) -> Image.Image:
     """``img`` under a caption; the canvas widens if the caption is wider than the image."""
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -107,14 +89,10 @@ def _network_line(result: transfer.TransferResult) -> str:
     return f"feature network: {transfer.short_source(result.source)}"
 
 
-#: The README's figures stay small: a PNG above this many bytes is saved with 256 colours.
-MAX_BYTES = 200 * 1024
-
-
 def _save(img: Image.Image, out_dir: Path, name: str) -> Path:
     path = Path(out_dir) / name
     img.save(path, optimize=True)
-    if path.stat().st_size > MAX_BYTES:  # photos: an adaptive 256-colour palette, dithered
+    if path.stat().st_size > 200 * 1024:  # keep the README small: 256 colours, dithered
         img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
             path, optimize=True)
     return path
@@ -125,7 +103,6 @@ def _stylise(content: torch.Tensor, style: torch.Tensor, s: GallerySettings, **s
     return transfer.stylise(content, style, weights=s.weights, seed=s.seed, progress=False, **settings)
 
 
-# ----------------------------------------------------------------------------- figures
 def theta_playground_frames(out_dir: Path, s: GallerySettings = DEFAULT) -> Path:
     """Three frames of the θ playground (notebook 01): rotate, zoom out with reflection, shear."""
     cat = data.content_image("chelsea", max_side=240)
@@ -238,9 +215,8 @@ def deformable_transfer(out_dir: Path, s: GallerySettings = DEFAULT) -> Path:
                         + _network_line(plain)), out_dir, "deformable_transfer.png")
 
 
-Figure = Callable[[Path, GallerySettings], Path]
-#: name → figure function, in README order; ``make gallery`` runs them all.
-FIGURES: dict[str, Figure] = {
+#: name → figure function, in README order.
+FIGURES: dict[str, Callable[[Path, GallerySettings], Path]] = {
     "theta_playground": theta_playground_frames,
     "samples": sample_images,
     "stn_before_after": stn_before_after,

@@ -1,16 +1,13 @@
 """The rotation experiment of the optional notebook 02b: does an STN discover rotation?
 
-Maintainer code behind ``benchmarks/stn_accuracy.py`` and the committed checkpoint
-``data/checkpoints/stn02_r_stn.pt``; notebook 02b runs it and explains each part. The
-recipe, in two stages (:func:`train_upright_then_stn`):
+Behind ``benchmarks/stn_accuracy.py`` and ``data/checkpoints/stn02_r_stn.pt``; notebook 02b
+runs it and explains each part. Two stages (:func:`train_upright_then_stn`):
 
 1. train a reader (:class:`course_utils.stn.DigitCNN`) on **upright** digits, plus copies
-   turned by 45°…180° (:func:`turned_outliers`) whose target is "cannot tell", the uniform
-   distribution (*outlier exposure*, Hendrycks et al. 2019; :func:`classification_loss`);
+   turned by 45°…180° whose target is "cannot tell", the uniform distribution (*outlier
+   exposure*, Hendrycks et al. 2019);
 2. freeze the reader, put a rotation-only STN in front of it, and train only the STN on
    **R** digits with the class labels and :func:`upright_search_loss`. No angle is given.
-
-Then :func:`rotation_scores` measures how well the STN's rotation follows the hidden one.
 """
 
 from __future__ import annotations
@@ -26,35 +23,25 @@ from course_utils import config, geometry, stn
 
 @dataclass(frozen=True)
 class RotationRecipe:
-    """Sizes and weights of the rotation experiment.
+    """Sizes and weights of the rotation experiment (``batch_size``, ``lr``, ``width`` and
+    ``hidden`` as in :class:`course_utils.stn.Recipe`)."""
 
-    Attributes:
-        n_train, n_test: R digits to train on and to test on.
-        batch_size, lr, width, hidden: as in :class:`course_utils.stn.Recipe`.
-        reader_epochs: epochs of the reader on upright digits (learning rate ``lr``).
-        stn_only_epochs, stn_only_lr: then epochs and learning rate of the STN alone.
-        loc_channels, loc_hidden, pooled: the rotation STN's localization net. Telling
-            *which way up* a digit lying on its side is takes more than finding where it is.
-        reader_outlier_share, outlier_min_degrees: the reader also sees this share (of the
-            upright set) of digits turned by ``outlier_min_degrees`` … 180°.
-        half_turn_weight, half_turn_margin, upright_prior: the terms of
-            :func:`upright_search_loss` beyond the cross-entropy.
-    """
-
-    n_train: int = 16_000
+    n_train: int = 16_000  # R digits
     n_test: int = 2_000
     batch_size: int = 32
     lr: float = 3e-3
     width: int = 8
     hidden: int = 64
-    reader_epochs: int = 2
-    stn_only_epochs: int = 12
+    reader_epochs: int = 2  # stage 1, at ``lr``
+    stn_only_epochs: int = 12  # stage 2
     stn_only_lr: float = 5e-3
+    # the localization net: telling which way up a digit on its side is takes more than finding it
     loc_channels: tuple[int, int] = (16, 32)
     loc_hidden: int = 64
     pooled: int = 4
-    reader_outlier_share: float = 0.5
+    reader_outlier_share: float = 0.5  # turned copies, as a share of the upright digits
     outlier_min_degrees: float = 45.0
+    # upright_search_loss's terms beyond the cross-entropy
     half_turn_weight: float = 1.0
     half_turn_margin: float = 0.5
     upright_prior: float = 0.3
@@ -84,9 +71,8 @@ def rotation_recipe() -> RotationRecipe:
 
 
 def build_rotation_model(r: RotationRecipe, seed: int = 0) -> stn.STNClassifier:
-    """A rotation-only STN in front of the :class:`~course_utils.stn.DigitCNN` that will read
-    upright digits, seeded. Rotation only, because that is the question: an STN that may
-    also zoom and shift can lower the loss in other ways."""
+    """A seeded rotation-only STN (an STN that may also zoom and shift can lower the loss in
+    other ways) in front of the reader."""
     config.seed_everything(seed)
     return stn.STNClassifier(1, 10, r.width, r.hidden, transform="rotation", loc_channels=r.loc_channels,
                              loc_hidden=r.loc_hidden, pooled=r.pooled)
@@ -204,22 +190,3 @@ def circular_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     da = torch.sin(a - torch.atan2(a.sin().mean(), a.cos().mean()))
     db = torch.sin(b - torch.atan2(b.sin().mean(), b.cos().mean()))
     return ((da * db).sum() / (da.square().sum() * db.square().sum()).sqrt()).item()
-
-
-def rotation_scores(model: stn.STNClassifier, images: torch.Tensor, applied: torch.Tensor) -> dict[str, float]:
-    """How well the STN's rotation undoes the ``applied`` one (degrees, ``(N,)``): Pearson's
-    ``r`` (negative: it undoes it), the circular r, the share turned back to within 20°
-    and the share left the wrong way up (off by more than 135°)."""
-    _, thetas = stn.transform_batch(model.stn, images)
-    predicted = stn.rotation_degrees(thetas)
-    error = (predicted + applied + 180) % 360 - 180  # 0 where the STN exactly undoes the rotation
-    return {"r": pearson(predicted, applied), "circ r": circular_correlation(predicted, applied),
-            "within 20": (error.abs() <= 20).float().mean().item(),
-            "half turns": (error.abs() > 135).float().mean().item()}
-
-
-__all__ = [
-    "ABLATIONS", "NOT_UPRIGHT", "ROTATION_FAST", "ROTATION_FULL", "RotationRecipe", "build_rotation_model",
-    "circular_correlation", "classification_loss", "pearson", "rotation_params",
-    "rotation_recipe", "rotation_scores", "train_upright_then_stn", "turned_outliers", "upright_search_loss",
-]
