@@ -1,9 +1,5 @@
-"""The stored benchmark figures that notebook 07 shows (not measured by the notebook).
-
-``benchmarks/bench_transfer.py --device cuda`` writes ``benchmarks/results/bench_transfer_cuda.json``;
-:func:`load_benchmark` reads it back with its schema checked and :func:`benchmark_markdown`
-turns it into a table headed by where the figures came from.
-"""
+"""The stored GPU benchmark that notebook 07 shows, as ``benchmarks/bench_transfer.py --device cuda``
+wrote it (not measured by the notebook)."""
 
 from __future__ import annotations
 
@@ -15,20 +11,13 @@ from typing import Any
 from course_utils import config as course_config
 
 BENCH_CUDA_JSON = course_config.PROJECT_ROOT / "benchmarks" / "results" / "bench_transfer_cuda.json"
-
-
 _BENCH_KEYS = {"device": str, "torch": str, "date": str, "command": str, "rows": list}
 _ROW_KEYS = ("size", "variant", "ms_per_step", "peak_mem_mb", "tflops", "ratio_vs_baseline", "note")
 
 
 def load_benchmark(path: str | Path = BENCH_CUDA_JSON) -> dict[str, Any] | None:
-    """The stored GPU benchmark of ``benchmarks/bench_transfer.py``, or ``None`` if the
-    file does not exist (no GPU run has been recorded).
-
-    Raises:
-        ValueError: the file exists but does not follow the schema (the message says what
-            is missing).
-    """
+    """The stored benchmark with its schema checked (ValueError says what is missing), or
+    ``None`` if no GPU run has been recorded."""
     p = Path(path)
     if not p.exists():
         return None
@@ -49,9 +38,7 @@ def load_benchmark(path: str | Path = BENCH_CUDA_JSON) -> dict[str, Any] | None:
 
 
 def benchmark_markdown(bench: Mapping[str, Any], path: str | Path = BENCH_CUDA_JSON) -> str:
-    """A Markdown table of a stored benchmark (from :func:`load_benchmark`), headed by its
-    source: file, device, torch version, date and command."""
-
+    """A Markdown table of a stored benchmark, headed by its file, device, torch, date and command."""
     if not isinstance(bench, Mapping):
         raise ValueError(
             f"bench must be a stored benchmark from load_benchmark, got {type(bench).__name__}; "

@@ -1,20 +1,12 @@
 """Single source: the code a notebook teaches is the package's code, checked.
 
-A notebook cell whose first line is ``#@save losses`` (the name of a ``course_utils``
-module) says "this cell's functions and classes are ``course_utils.losses``'s own". The
-check parses the cell and the module and compares every ``def`` and ``class`` of the cell
-with the module's definition of the same name, as syntax trees with the docstrings left out
-(a notebook may give a shorter docstring, since its prose explains the code). Anything else
-in the cell must be an import. So a learner reads, line for line, the code that later
-notebooks import, and a change to one without the other fails ``make test``:
+A code cell whose first line is ``#@save losses`` says "this cell's functions and classes
+are ``course_utils.losses``'s own"; each is compared with the module's definition of the
+same name as a syntax tree, docstrings left out (CONTRIBUTING.md says why a comparison and
+not an export)::
 
     python -m course_tools.single_source            # every course notebook; exit 1 on drift
     python -m course_tools.single_source notebooks/04_style_transfer_by_optimisation.ipynb
-
-Why a comparison and not an export (d2l's ``#@save`` writes the package from the
-notebooks; nbdev does the same): the package modules also hold input checks, helpers no
-lesson needs and the code of several notebooks, and they are read and reviewed as Python
-files. Comparing keeps both as they are read, and still fails on any drift.
 """
 
 from __future__ import annotations
@@ -37,8 +29,7 @@ PACKAGE = config.PROJECT_ROOT / "course_utils"
 
 @dataclass(frozen=True)
 class SavedCell:
-    """A ``#@save`` cell: its notebook, its index (0-based, as nbformat counts), the module
-    it claims to be part of and its source."""
+    """A ``#@save MODULE`` cell (``index`` 0-based)."""
 
     notebook: Path
     index: int
@@ -83,8 +74,7 @@ def _definitions(tree: ast.Module) -> dict[str, ast.AST]:
 
 
 def cell_problems(cell: SavedCell, package: Path = PACKAGE) -> list[str]:
-    """What differs between ``cell`` and the module it names: one sentence per problem
-    (with a diff for changed code); an empty list when they agree."""
+    """What differs between ``cell`` and the module it names, one sentence (and diff) each."""
     module_path = package / f"{cell.module}.py"
     if not module_path.exists():
         return [f"{cell.where} is marked '#@save {cell.module}' but course_utils/{cell.module}.py does not exist."]
@@ -133,8 +123,7 @@ def course_notebooks() -> list[Path]:
 
 
 def problems(notebooks: Iterable[str | Path] | None = None) -> list[str]:
-    """Every drift between the ``#@save`` cells of ``notebooks`` (default: the course's)
-    and the package."""
+    """Every drift between the ``#@save`` cells of ``notebooks`` (default: all) and the package."""
     found = []
     for nb in course_notebooks() if notebooks is None else notebooks:
         for cell in saved_cells(nb):
@@ -143,8 +132,7 @@ def problems(notebooks: Iterable[str | Path] | None = None) -> list[str]:
 
 
 def taught() -> dict[str, list[str]]:
-    """``{"losses.gram_matrix": ["03_features_and_gram_matrices.ipynb cell 12"], ...}``:
-    which package definitions which notebook cells show."""
+    """Which cells show which package definitions: ``{"losses.gram_matrix": ["03_... cell 12"]}``."""
     out: dict[str, list[str]] = {}
     for nb in course_notebooks():
         for cell in saved_cells(nb):

@@ -20,11 +20,8 @@ from course_utils.files import atomic_path
 from course_utils.weights import SHA256_PREFIX, WeightsError
 
 
-def install(
-    src: str | os.PathLike,
-    dest: str | os.PathLike | None = None,
-    expected_sha256_prefix: str = SHA256_PREFIX,
-) -> Path:
+def install(src: str | os.PathLike, dest: str | os.PathLike | None = None,
+            expected_sha256_prefix: str = SHA256_PREFIX) -> Path:
     """Check a copied weights file (hash and load) and copy it into the cache atomically."""
     weights.load_vgg19_state(src, expected_sha256_prefix, origin="the file to install")
     target = Path(dest) if dest is not None else weights.cache_path()
@@ -36,32 +33,25 @@ def install(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m course_tools.weights_cli",
-        description="Prepare the ImageNet VGG19 weights once, so that the course runs offline.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m course_tools.weights_cli", description=__doc__.split("::")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="say where the weights would come from")
-    p_fetch = sub.add_parser("fetch", help="download into torch's hub cache (progress bar)")
-    p_fetch.add_argument("--dest", help="write here instead of the cache")
+    sub.add_parser("fetch", help="download into torch's hub cache (progress bar)")
     p_inst = sub.add_parser("install", help="check a copied file and put it in the cache")
     p_inst.add_argument("file")
-    p_inst.add_argument("--dest", help="write here instead of the cache")
     p_ver = sub.add_parser("verify", help="hash- and load-check the file that would be used")
     p_ver.add_argument("file", nargs="?")
     for p in (p_inst, p_ver):
-        p.add_argument(
-            "--expected-sha256", default=SHA256_PREFIX, metavar="PREFIX",
-            help=f"start of the expected SHA-256 (default: torchvision's {SHA256_PREFIX})",
-        )
+        p.add_argument("--expected-sha256", default=SHA256_PREFIX, metavar="PREFIX",
+                       help=f"start of the expected SHA-256 (default: torchvision's {SHA256_PREFIX})")
     args = parser.parse_args(argv)
     try:
         if args.command == "status":
             print(weights.status())
         elif args.command == "fetch":
-            print(f"OK: downloaded and verified {weights.download(dest=args.dest)}")
+            print(f"OK: downloaded and verified {weights.download()}")
         elif args.command == "install":
-            print(f"OK: verified and installed {install(args.file, args.dest, args.expected_sha256)}")
+            print(f"OK: verified and installed {install(args.file, expected_sha256_prefix=args.expected_sha256)}")
         elif args.command == "verify":
             found = weights.locate(args.file)
             if found is None:
