@@ -1,17 +1,10 @@
 """Run the course with the real ImageNet VGG19 weights and report what changed.
 
-``make verify-imagenet`` (``python -m course_tools.imagenet_report``) needs the weights
-(``make weights``, or ``COURSE_VGG19_WEIGHTS``). It executes every notebook in full mode
-with them (nbclient, errors allowed so that every checkpoint is tried) and writes
-``build/imagenet-report/``:
-
-* ``index.html``: each notebook's time, each checkpoint's outcome, and every figure side by
-  side with the one the offline fallback network makes in the same cell;
-* ``report.json``: the same facts for a program; ``summary.md``: a short table (CI shows it).
-
-The offline network's figures come from the site's jupyter-cache for the same mode
-(``build/site-cache/<mode>-offline``), executed there if not yet cached. It exits 1 when a
-checkpoint failed or a notebook did not use the ImageNet weights, 2 without weights.
+``make verify-imagenet`` (needs ``make weights`` or ``COURSE_VGG19_WEIGHTS``) executes every
+notebook in full mode with them, errors allowed so every checkpoint is tried, and writes
+``build/imagenet-report/``: ``index.html`` (times, checkpoint outcomes, each figure beside
+the offline network's from the site's cache), ``report.json`` and ``summary.md``. Exit
+status 1 when a checkpoint failed or a notebook did not use the weights, 2 without weights.
 """
 
 from __future__ import annotations
@@ -44,9 +37,8 @@ FALLBACK_MARKS = ("OFFLINE FALLBACK", "[offline fallback]")
 
 
 def _surely_absent(path: str | None) -> bool:
-    """True when no weights can be there, decided without importing torch (a few seconds):
-    no path given, COURSE_VGG19_WEIGHTS unset, and no file where torch's hub cache keeps it
-    ($TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch)."""
+    """True when no weights can be there (no path, no COURSE_VGG19_WEIGHTS, nothing in torch's
+    hub cache), decided without importing torch, which takes seconds."""
     if path or os.environ.get("COURSE_VGG19_WEIGHTS", "").strip():
         return False
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -70,19 +62,10 @@ def find_weights(path: str | None, expected_sha256: str) -> Path:
     return found.path.resolve()
 
 
-def _kernel_env(weights_file: Path, fast: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(COURSE_FAST="1" if fast else "0", COURSE_OFFLINE="1", MPLBACKEND=site.KERNEL_MPLBACKEND)
-    env["COURSE_VGG19_WEIGHTS"] = str(weights_file)
-    return env
-
-
 def run_notebook(path: Path, env: dict[str, str], expected_sha256: str, timeout: int) -> tuple[nbformat.NotebookNode, float]:
     """Execute one notebook in its folder with ``env``; every cell runs even after an error.
-
-    With a hash other than torchvision's (a test's own weights file), a first cell sets the
-    course's expected hash, as the weights tests do; it is removed before anything is read.
-    """
+    With a hash other than torchvision's (a test's weights file), a first cell, removed
+    afterwards, sets the course's expected hash."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -99,15 +82,8 @@ def run_notebook(path: Path, env: dict[str, str], expected_sha256: str, timeout:
         nb, timeout=timeout, allow_errors=True, record_timing=True, kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)  # the kernel inherits this process's environment
     start = time.monotonic()
-    try:
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    client.execute(env=env)
     seconds = time.monotonic() - start
     if injected:
         nb.cells.pop(0)
@@ -126,7 +102,6 @@ def _text(cell) -> str:
 
 def checkpoints(nb) -> list[dict]:
     """Each ``# Checkpoint`` cell: its first line and 'passed', or the error it raised."""
-
     found = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.lstrip().startswith("# Checkpoint"):
@@ -227,7 +202,7 @@ run {e(meta['date'])}; {meta['total_seconds']:.0f} s in all.</p>
 
 def verify(
     out: Path = OUT, weights_path: str | None = None, only: Sequence[str] = (), fast: bool = False,
-    expected_sha256: str | None = None, compare: bool = True, timeout: int = 3600,
+    expected_sha256: str | None = None, timeout: int = 3600,
 ) -> int:
     if _surely_absent(weights_path):  # before importing torch: stop at once
         print(NO_WEIGHTS, file=sys.stderr)
@@ -243,7 +218,8 @@ def verify(
             print(f"error: no notebook starts with {', '.join(only)}; see notebooks/.", file=sys.stderr)
             return 2
     start = time.monotonic()
-    env = _kernel_env(weights_file, fast)
+    env = dict(os.environ, COURSE_FAST="1" if fast else "0", COURSE_OFFLINE="1",
+               MPLBACKEND=site.KERNEL_MPLBACKEND, COURSE_VGG19_WEIGHTS=str(weights_file))
     # notebooks that ran cleanly with torchvision's file are the site's too (no second run)
     handoff = None
     if expected == weights.SHA256_PREFIX:
@@ -255,18 +231,19 @@ def verify(
     for path in paths:
         print(f"{path.name}: running with the ImageNet weights ...", flush=True)
         nb, seconds = run_notebook(path, env, expected, timeout)
-        if handoff is not None and not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", [])):
+        errors = sum(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+        if handoff is not None and not errors:
             handoff.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
                                           check_validity=False, overwrite=True)
         text = "\n".join(_text(c) for c in nb.cells)
         results.append({
             "notebook": path.name, "seconds": round(seconds, 1), "checkpoints": checkpoints(nb),
             "used_imagenet": "ImageNet VGG19 (" in text and not any(m in text for m in FALLBACK_MARKS),
-            "errors": sum(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", [])),
+            "errors": errors,
             "figures": figures(nb),
             "sources": {i: c.source.splitlines()[0][:100] if c.source else "" for i, c in enumerate(nb.cells)},
         })
-    offline = offline_notebooks(paths, fast) if compare else {}
+    offline = offline_notebooks(paths, fast)
     meta = {
         "weights": str(weights_file), "sha256": weights.sha256_of(weights_file),
         "mode": "fast" if fast else "full", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -287,12 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", help="the weights file (default: the course's search order)")
     parser.add_argument("--only", nargs="*", default=[], metavar="PREFIX", help="notebooks to run, e.g. 00 04")
     parser.add_argument("--fast", action="store_true", help="fast mode (for testing this tool)")
-    parser.add_argument("--no-compare", action="store_true", help="skip the offline network's figures")
     parser.add_argument("--expected-sha256", metavar="PREFIX",
                         help="start of the file's SHA-256 (default: torchvision's; tests pass their own)")
     args = parser.parse_args(argv)
-    return verify(Path(args.out), args.weights, args.only, args.fast, args.expected_sha256,
-                  not args.no_compare)
+    return verify(Path(args.out), args.weights, args.only, args.fast, args.expected_sha256)
 
 
 if __name__ == "__main__":

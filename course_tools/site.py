@@ -1,18 +1,10 @@
 """The course as a website: run the notebooks once, then Sphinx + myst-nb + sphinx-book-theme.
 
-``make site`` (``python -m course_tools.site build``) does three things:
-
-1. executes every notebook with jupyter-cache, so that an unchanged notebook is not run
-   again; the cache lives in ``build/site-cache/<mode>-<network>/`` (fast and full mode,
-   offline network and ImageNet weights never share outputs);
-2. runs ``sphinx-build -c docs . build/site``; ``docs/conf.py`` reads the notebooks
-   through :func:`read_executed`, which takes their outputs from that cache and prepares
-   them for a page (solutions folded, widgets as still pictures);
-3. writes ``build/site/colab/<notebook>.ipynb``: each notebook with the one set-up cell
-   Colab needs first (the Colab button opens these from the published site's branch).
-
-Everything is offline; the same command with ``COURSE_FAST=0`` and the ImageNet weights
-builds the published site (``.github/workflows/weekly.yml``).
+``make site`` (``python -m course_tools.site build``) executes every notebook with
+jupyter-cache (an unchanged notebook is not run again; fast and full mode, offline network
+and ImageNet weights never share a cache), runs ``sphinx-build -c docs . build/site`` (whose
+``docs/conf.py`` reads the outputs back through :func:`read_executed`) and writes
+``build/site/colab/``: each notebook with the set-up cell Colab needs first.
 """
 
 from __future__ import annotations
@@ -23,7 +15,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,16 +35,15 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "site"
 CACHE_ROOT = ROOT / "build" / "site-cache"
-#: Where the repository lives: pyproject.toml's [project.urls] Repository (the one place it
-#: is written; the README's Binder badge is checked against it), or COURSE_REPO_URL (CI).
+#: pyproject.toml's [project.urls] Repository (the README's Binder badge is checked against
+#: it); COURSE_REPO_URL overrides it.
 DEFAULT_REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 DEFAULT_BRANCH = "main"
 #: The branch the published site is pushed to (the Colab copies are read from it).
 PAGES_BRANCH = "gh-pages"
 WIDGET_NOTE = "A still picture of an interactive widget: run the notebook to use it."
 SOLUTION_PROMPT = "Show the solution (try the exercise first)"
-#: A kernel's own matplotlib backend (figures become outputs); MPLBACKEND=Agg, which the
-#: tests set for themselves, would leave every page without its figures.
+#: The kernels' matplotlib backend: figures become outputs (the tests' MPLBACKEND=Agg would not).
 KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
 
 
@@ -76,10 +67,9 @@ LANGUAGES = {
 
 
 class SiteError(RuntimeError):
-    """The site cannot be built (message says which notebook or file, and what to do)."""
+    """The site cannot be built (the message says which notebook or file, and what to do)."""
 
 
-# ------------------------------------------------------------------------ settings
 def repo_url() -> str:
     return os.environ.get("COURSE_REPO_URL", "").strip().rstrip("/") or DEFAULT_REPO_URL
 
@@ -91,11 +81,8 @@ def fast_mode() -> bool:
 
 
 def feature_network() -> tuple[str, bool]:
-    """What the notebooks' ``FeatureExtractor`` will use here: (sentence, is_imagenet).
-
-    Asked in this process with the environment the kernels inherit, so the answer is the
-    one the notebooks print under their setup cell.
-    """
+    """(sentence, is_imagenet): what the notebooks' ``FeatureExtractor`` will use here, asked
+    with the environment the kernels inherit."""
     from course_utils import features
 
     fx = features.FeatureExtractor(["relu1_1"], device="cpu", verbose=False)
@@ -103,9 +90,8 @@ def feature_network() -> tuple[str, bool]:
 
 
 def code_version() -> str:
-    """A hash of what the notebooks import (course_utils, the sample data's names and
-    sizes): jupyter-cache keys a notebook by its own code only, so a changed package must
-    change the cache folder, or the site would show old outputs."""
+    """A hash of course_utils and the data's names and sizes: jupyter-cache keys a notebook by
+    its own code only, so a changed package must change the cache folder."""
     import hashlib
 
     h = hashlib.sha256()
@@ -124,22 +110,17 @@ def cache_dir(is_imagenet: bool, fast: bool | None = None) -> Path:
 
 
 def notebooks(lang: str = "en", only: Sequence[str] = ()) -> list[Path]:
-    """The lesson notebooks in course order (their names sort in course order); ``only``
-    keeps those whose name starts with one of its prefixes (``COURSE_SITE_ONLY``, comma-
-    separated, when not given: a quick partial site while writing one lesson)."""
+    """The lesson notebooks in course order; ``only`` (else ``COURSE_SITE_ONLY``, comma-separated)
+    keeps those whose name starts with one of its prefixes."""
     folder = ROOT / LANGUAGES[lang].notebooks
     only = only or [o for o in os.environ.get("COURSE_SITE_ONLY", "").split(",") if o.strip()]
     paths = sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d[a-z]?_", p.name))
     return [p for p in paths if not only or any(p.name.startswith(o.strip()) for o in only)]
 
 
-# ------------------------------------------------------------------------ execution
 def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str, float]:
-    """Run the notebooks that are not cached yet (jupyter-cache, in their own folder).
-
-    Returns ``{notebook name: seconds}`` for every notebook (cached ones keep the time of
-    the run that made their outputs). Raises SiteError naming each notebook that failed.
-    """
+    """Run the notebooks not cached yet; ``{notebook name: seconds}`` of the runs that made
+    every notebook's outputs. Raises SiteError naming each notebook that failed."""
     from jupyter_cache import get_cache
     from jupyter_cache.executors import load_executor
 
@@ -148,26 +129,15 @@ def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str
     for path in paths:
         jc.add_nb_to_project(str(path))
     uris = [str(p) for p in paths]
-    saved = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = KERNEL_MPLBACKEND  # the kernels inherit it: figures inline
-    try:
-        result = load_executor("local-serial", jc).run_and_cache(
-            filter_uris=uris, timeout=timeout, allow_errors=False
-        )
-    finally:
-        if saved is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = saved
-    failed = [*result.excepted, *result.errored]
+    with mock.patch.dict(os.environ, MPLBACKEND=KERNEL_MPLBACKEND):  # the kernels inherit it
+        result = load_executor("local-serial", jc).run_and_cache(filter_uris=uris, timeout=timeout,
+                                                                 allow_errors=False)
+    failed = []
+    for uri in [*result.excepted, *result.errored]:
+        traceback = re.sub(r"\x1b\[[0-9;]*m", "", jc.get_project_record(uri).traceback or "")
+        failed.append(f"{Path(uri).name}: " + " | ".join([t for t in traceback.splitlines() if t.strip()][-2:]))
     if failed:
-        lines = []
-        for uri in failed:
-            record = jc.get_project_record(uri)
-            lines_ = re.sub(r"\x1b\[[0-9;]*m", "", record.traceback or "").strip().splitlines()
-            tail = [t for t in lines_ if t.strip()][-2:]
-            lines.append(f"{Path(uri).name}: " + " | ".join(tail))
-        raise SiteError("These notebooks failed, so the site was not built: " + "; ".join(lines))
+        raise SiteError("These notebooks failed, so the site was not built: " + "; ".join(failed))
     times = {}
     for path in paths:
         pk = jc.get_project_record(str(path)).pk
@@ -178,7 +148,6 @@ def execute(paths: Sequence[Path], cache: Path, timeout: int = 1800) -> dict[str
     return times
 
 
-# ------------------------------------------------------------------------ reading
 def link_repository_files(markdown: str, doc_dir: Path, pages: Sequence[str]) -> str:
     """Links to repository files that are not pages of the site (``CONTRIBUTING.md``,
     ``data/README.md``, a module) point at the file in the repository instead of nowhere."""
@@ -201,11 +170,8 @@ def link_repository_files(markdown: str, doc_dir: Path, pages: Sequence[str]) ->
 
 def read_executed(text: str, cache_dir: str, notebook_dir: str = "notebooks",
                   pages: Sequence[str] = ()) -> nbformat.NotebookNode:
-    """myst-nb's notebook reader for the site: the notebook with its cached outputs.
-
-    Cells tagged ``solution`` are folded behind a "show" button (input and output), and
-    every ipywidgets view becomes a still picture of its last state with a note.
-    """
+    """myst-nb's reader: the notebook with its cached outputs, ``solution`` cells folded
+    behind a button, and each widget a still picture of its last state."""
     import nbformat
     from jupyter_cache import get_cache
 
@@ -293,7 +259,6 @@ def still_html(model_id: str, models: dict) -> str:
     return f'<div class="course-widget-still">{body}{note}</div>'
 
 
-# ------------------------------------------------------------------------ Colab
 def colab_setup_source(repo: str, folder: str = "notebooks") -> str:
     """The one cell Colab needs: the repository (code and sample images), the PyTorch the
     course is checked against (pyproject.toml's pins; notebook 00 checks them) and the
@@ -333,8 +298,7 @@ def write_colab_copies(paths: Sequence[Path], out: Path, repo: str) -> list[Path
     return written
 
 
-# ------------------------------------------------------------------------ build
-def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str = "1") -> dict:
+def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = ()) -> dict:
     """Execute (cached), run Sphinx, write the Colab copies; returns a summary dict."""
     start = time.monotonic()
     network, is_imagenet = feature_network()
@@ -345,15 +309,9 @@ def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str
     times = execute(paths, cache)
     executed_s = time.monotonic() - start
     target = out / LANGUAGES[lang].out if LANGUAGES[lang].out else out
-    env = {
-        **os.environ,
-        "COURSE_SITE_CACHE": str(cache),
-        "COURSE_SITE_NETWORK": network,
-        "COURSE_SITE_IMAGENET": "1" if is_imagenet else "0",
-        "COURSE_SITE_LANG": lang,
-        "COURSE_SITE_ONLY": ",".join(p.stem for p in paths),
-    }
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", jobs, "-c", str(ROOT / "docs"),
+    env = dict(os.environ, COURSE_SITE_CACHE=str(cache), COURSE_SITE_NETWORK=network, COURSE_SITE_LANG=lang,
+               COURSE_SITE_IMAGENET="1" if is_imagenet else "0", COURSE_SITE_ONLY=",".join(p.stem for p in paths))
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "1", "-c", str(ROOT / "docs"),
            str(ROOT), str(target), "-d", str(out.with_name(out.name + "-doctrees") / lang)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
     if proc.returncode != 0:
@@ -365,24 +323,15 @@ def build(out: Path = OUT, lang: str = "en", only: Sequence[str] = (), jobs: str
         f'<link rel="canonical" href="{home}"><a href="{home}">{html.escape(home)}</a>\n')
     (target / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ and _images/ as they are
     summary = {
-        "network": network,
-        "imagenet": is_imagenet,
-        "fast": fast_mode(),
-        "cache": str(cache),
-        "repo_url": repo_url(),
-        "hub_url": os.environ.get("COURSE_HUB_URL", "").strip(),
-        "notebook_seconds": times,
-        "execute_seconds": round(executed_s, 1),
+        "network": network, "imagenet": is_imagenet, "fast": fast_mode(), "cache": str(cache),
+        "repo_url": repo_url(), "hub_url": os.environ.get("COURSE_HUB_URL", "").strip(),
+        "notebook_seconds": times, "execute_seconds": round(executed_s, 1),
         "total_seconds": round(time.monotonic() - start, 1),
         "pages": sum(1 for p in target.rglob("*.html") if "_static" not in p.relative_to(target).parts),
         "colab_copies": len(colab),
     }
     (target / "build-info.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def clean(out: Path = OUT) -> None:
-    shutil.rmtree(out, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -392,11 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--lang", default="en", choices=sorted(LANGUAGES))
     p.add_argument("--only", nargs="*", default=[], metavar="PREFIX", help="only these notebooks, e.g. 00 01")
-    p.add_argument("--clean", action="store_true", help="delete the old site first (the cache stays)")
     args = parser.parse_args(argv)
     try:
-        if args.clean:
-            clean(Path(args.out))
         summary = build(Path(args.out), args.lang, args.only)
     except SiteError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,16 +1,7 @@
-"""Sphinx configuration of the course website (``make site``; see course_tools/site.py).
-
-The source folder is the repository itself (``sphinx-build -c docs . build/site``), so a
-page's "download" and "launch" buttons name the real notebook. ``course_tools.site build``
-executes the notebooks first and passes, through the environment:
-
-* ``COURSE_SITE_CACHE``: the jupyter-cache folder that holds the executed notebooks;
-* ``COURSE_SITE_NETWORK``: the sentence saying which feature network made the pictures;
-* ``COURSE_SITE_LANG``: which entry of ``course_tools.site.LANGUAGES`` to build (a language
-  is its notebooks' folder, its home page, its teachers' pages and Sphinx's ``language``).
-
-Other settings: ``COURSE_REPO_URL`` (repository, for Binder/Colab/JupyterHub links),
-``COURSE_HUB_URL`` (a JupyterHub with nbgitpuller; no JupyterHub button when empty).
+"""Sphinx configuration of the course website (``make site``; see course_tools/site.py, which
+executes the notebooks first and passes ``COURSE_SITE_CACHE``, ``COURSE_SITE_NETWORK``,
+``COURSE_SITE_IMAGENET`` and ``COURSE_SITE_LANG``; ``COURSE_REPO_URL`` and ``COURSE_HUB_URL`` set
+the launch buttons). The source folder is the repository, so buttons name the real notebook.
 """
 
 from __future__ import annotations
@@ -89,9 +80,8 @@ html_context = {"default_mode": "auto", "course_network": NETWORK}
 
 
 def _add_course_toctree(app, docname, source):
-    """The sidebar in course order: the lessons, then the teachers' pages (the home page is
-    the README, which stays plain markdown on GitHub, so the toctree is added here). Links
-    to repository files that are not pages point at the repository."""
+    """Links to repository files that are not pages point at the repository; the home page
+    (the README, plain markdown on GitHub) gets the sidebar: lessons, then teachers' pages."""
     doc_dir = (ROOT / docname).parent
     source[0] = site.link_repository_files(source[0], doc_dir, [*_PAGES, "docs/site/about.md"])
     if docname != root_doc:
@@ -106,8 +96,7 @@ def _add_course_toctree(app, docname, source):
 
 
 def _colab_opens_the_copy_with_its_setup_cell(app, pagename, templatename, context, doctree):
-    """Colab opens ``colab/<notebook>.ipynb`` from the published site's branch: the notebook
-    with the one set-up cell Colab needs (course_tools.site.write_colab_copies)."""
+    """Colab opens ``colab/<notebook>.ipynb`` (site.write_colab_copies) from the site's branch."""
     for group in context.get("header_buttons", []):
         for button in group.get("buttons", []) if group.get("label") == "launch-buttons" else []:
             if button.get("text") == "Colab":
@@ -116,8 +105,7 @@ def _colab_opens_the_copy_with_its_setup_cell(app, pagename, templatename, conte
                                  f"{site.PAGES_BRANCH}/colab/{name}")
 
 
-#: Set by `make site`, which builds every language beside the others (English in build/site/,
-#: Chinese in build/site/zh/): each page then links to the same page in the other language.
+#: `make site` builds English in build/site/ and Chinese in build/site/zh/, linked page to page.
 _SWITCH = os.environ.get("COURSE_SITE_SWITCH") == "1"
 _SAME_PAGE = {"README": "README.zh-CN", "docs/teaching": "docs/zh/teaching"}  # English -> Chinese
 
