@@ -66,7 +66,8 @@ def check_largest_side(fn: Callable[[perf.QuadraticFit, float, int], int] | None
             assert got == want, _(
                 "with fit.a={a}, fit.c={c}, {seconds} s for {steps} steps the answer is {want} px, you "
                 "return {got}; hint: solve steps·(a + c·s²) = seconds for s, round down, and return 0 if "
-                "even the overhead does not fit").format(a=a, c=c, seconds=seconds, steps=steps, want=want, got=got)
+                "even the overhead does not fit").format(
+                    a=a, c=c, seconds=seconds, steps=steps, want=want, got=got)
 
     return check(N_("Exercise 2 (the largest side in a time budget)"), fn, test,
                  N_("s = ⌊√((seconds/steps − a) / c)⌋, 0 when the overhead alone is too much."))

@@ -57,7 +57,8 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
         raise ImageLoadError(_("Cannot load image {label}: the file does not exist; check the path "
                                "(current folder: {folder}).").format(label=label, folder=Path.cwd()))
     if p.is_dir():
-        raise ImageLoadError(_("Cannot load image {label}: it is a folder, not an image file.").format(label=label))
+        raise ImageLoadError(_("Cannot load image {label}: it is a folder, not an image file.").format(
+            label=label))
     if p.stat().st_size == 0:
         raise ImageLoadError(_("Cannot load image {label}: the file is empty (0 bytes); copy it again.").format(
             label=label))
@@ -65,7 +66,8 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
         fh = open(p, "rb")
     except PermissionError:
         raise ImageLoadError(_("Cannot load image {label}: you have no permission to read it; copy it "
-                               "somewhere you can read or change its rights (chmod u+r).").format(label=label)) from None
+                               "somewhere you can read or change its rights (chmod u+r).").format(
+            label=label)) from None
     with fh:
         return _decode(fh, label, max_side)
 
@@ -81,7 +83,8 @@ def load_image_bytes(
             "for a file on disk use load_image(path)."
         )
     if not data:
-        raise ImageLoadError(_("Cannot load image {label}: it is empty (0 bytes); upload it again.").format(label=label))
+        raise ImageLoadError(_("Cannot load image {label}: it is empty (0 bytes); upload it again.").format(
+            label=label))
     return _decode(io.BytesIO(data), label, max_side)
 
 
@@ -173,13 +176,7 @@ def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
         raise ValueError(f"max_side must be a positive number of pixels, got {max_side!r}; e.g. 256.")
     h, w = image.shape[-2:]
     scale = max_side / max(h, w)
-    if scale >= 1:
-        return image
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    out = torch.nn.functional.interpolate(
-        image, size=size, mode="bilinear", antialias=True, align_corners=False
-    )
-    return out.clamp_(0.0, 1.0)
+    return image if scale >= 1 else resize(image, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -187,9 +184,8 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     _check_batch(image)
     check_size(size, example="(256, 256)")
     shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
-    out = torch.nn.functional.interpolate(
-        image, size=tuple(size), mode="bilinear", antialias=shrinking, align_corners=False
-    )
+    out = torch.nn.functional.interpolate(image, size=tuple(size), mode="bilinear", antialias=shrinking,
+                                          align_corners=False)
     return out.clamp(0.0, 1.0)
 
 
@@ -248,10 +244,8 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     p = Path(path)
     fmt = _SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise ValueError(
-            f"Cannot save '{p}': unknown suffix '{p.suffix}'; use one of "
-            f"{', '.join(sorted(_SAVE_FORMATS))}."
-        )
+        raise ValueError(f"Cannot save '{p}': unknown suffix '{p.suffix}'; use one of "
+                         f"{', '.join(sorted(_SAVE_FORMATS))}.")
     if isinstance(image, torch.Tensor) and image.is_floating_point() and not torch.isfinite(image).all():
         raise ValueError(
             f"Cannot save '{p}': the image holds NaN or infinite values, which have no colour; "

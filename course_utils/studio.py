@@ -109,8 +109,7 @@ class StyleStudio:
         }
         free = memory.free_bytes()  # the size slider ends where a run would not fit in memory
         fits = 512 if free is None else memory.largest_fitting_side((512, 512), (512, 512), free)
-        if fits < 512:
-            c["size"].max = max(64, fits // 32 * 32)
+        c["size"].max = max(64, min(fits, 512) // 32 * 32)
         self.run_button = W.Button(description=_("Run"), icon="play", button_style="success")
         self.stop_button = W.Button(description=_("Stop"), icon="stop", button_style="danger", disabled=True)
         self.save_button = W.Button(description=_("Save"), icon="save", disabled=True)
@@ -150,7 +149,8 @@ class StyleStudio:
         note = _("The style is warped (reflection padding) before its Gram targets are computed: "
                  "rotation turns the strokes, zoom scales them.")
         geometry_box = W.VBox([c["style_rotation"], c["style_zoom"], W.HTML(f"<small>{html.escape(note)}</small>")])
-        tabs = W.Tab(children=[basics, advanced, geometry_box], titles=(_("Basics"), _("Advanced"), _("Style geometry")))
+        tabs = W.Tab(children=[basics, advanced, geometry_box],
+                     titles=(_("Basics"), _("Advanced"), _("Style geometry")))
         pickers = W.HBox([
             W.VBox([c["content"], c["content_upload"], self.content_view]),
             W.VBox([c["style"], c["style_upload"], self.style_view]),
@@ -158,11 +158,9 @@ class StyleStudio:
         buttons = W.HBox([self.run_button, self.stop_button, self.save_button])
         live = W.HBox([W.VBox([_bold(_("live preview")), self.preview]),
                        W.VBox([_bold(_("losses")), self.loss_plot])])
-        self.widget = W.VBox([
-            W.HTML("<h3 style='margin:0'>" + html.escape(_("Style studio")) + "</h3>"), self.network, pickers, tabs,
-            buttons, self.progress, self.status, live,
-            _bold(_("history (newest first)")), self.history_strip,
-        ])
+        title = W.HTML("<h3 style='margin:0'>" + html.escape(_("Style studio")) + "</h3>")
+        self.widget = W.VBox([title, self.network, pickers, tabs, buttons, self.progress, self.status, live,
+                              _bold(_("history (newest first)")), self.history_strip])
         self.widget.add_class("style-studio")
         self._show_inputs()
 
@@ -170,14 +168,11 @@ class StyleStudio:
     def _network_line(shown: str) -> str:
         return "<small>" + html.escape(_("feature network: {name}")).format(name=f"<b>{html.escape(shown)}</b>") + "</small>"
 
-    # ----------------------------------------------------------------------- inputs
     def _image(self, which: str) -> torch.Tensor:
         name = self.controls[which].value
         if (which, name) in self._uploads:
             return self._uploads[(which, name)]
-        if which == "content":
-            return data.content_image(name, max_side=UPLOAD_MAX_SIDE)
-        return data.style_image(name)
+        return data.content_image(name, max_side=UPLOAD_MAX_SIDE) if which == "content" else data.style_image(name)
 
     def content_image(self) -> torch.Tensor:
         """The chosen content image, ``(1, 3, H, W)``."""
@@ -229,7 +224,6 @@ class StyleStudio:
         self.error = text if error else None
         self.status.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
 
-    # --------------------------------------------------------------------- settings
     def settings(self) -> dict:
         """The engine settings the controls describe (what Run passes to the runner)."""
         c = self.controls
@@ -254,7 +248,6 @@ class StyleStudio:
                    style_zoom=float(c["style_zoom"].value))
         return out
 
-    # ------------------------------------------------------------------------ run
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -360,7 +353,6 @@ class StyleStudio:
                                  W.HTML(f"<small>{html.escape(caption)}</small>")]))
         self.history_strip.children = tiles
 
-    # ----------------------------------------------------------------------- save
     def save(self):
         """Write the last result as ``studio-<time>-<content>-<style>[-n].png`` in ``output_dir``
         and its settings as JSON beside it, both or neither (an upload's name never chooses the
@@ -369,7 +361,8 @@ class StyleStudio:
             self._say(_("Nothing to save yet: press Run first."), error=True)
             return None
         snap = self.history[0][1] if self.history else self.describe_settings()
-        content, style = ("upload" if snap[k].startswith("upload:") else safe_name(snap[k]) for k in ("content", "style"))
+        content, style = ("upload" if snap[k].startswith("upload:") else safe_name(snap[k])
+                          for k in ("content", "style"))
         record = {**snap, "stopped_reason": self.result.stopped_reason, "steps_done": self.result.steps_done,
                   "feature_network": self.result.source,
                   "final_losses": {k: self.result.final(k) for k in ("total", "content", "style", "tv")}}

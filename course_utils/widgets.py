@@ -42,12 +42,8 @@ def render_warp_panels(image: torch.Tensor, theta: torch.Tensor, *, mode: str = 
     draw = ImageDraw.Draw(left)
     rows = sorted({round(i * (h - 1) / (lines - 1)) for i in range(lines)})
     cols = sorted({round(i * (w - 1) / (lines - 1)) for i in range(lines)})
-    for r in rows:
-        pts = [((x + 0.5) * sx, (y + 0.5) * sy) for x, y in pix[r, :].tolist()]
-        draw.line(pts, fill=_GRID_COLOUR, width=2)
-    for c in cols:
-        pts = [((x + 0.5) * sx, (y + 0.5) * sy) for x, y in pix[:, c].tolist()]
-        draw.line(pts, fill=_GRID_COLOUR, width=2)
+    for line in [pix[r, :] for r in rows] + [pix[:, c] for c in cols]:
+        draw.line([((x + 0.5) * sx, (y + 0.5) * sy) for x, y in line.tolist()], fill=_GRID_COLOUR, width=2)
     canvas = Image.new("RGB", (left.width + right.width + 12, height), (255, 255, 255))
     canvas.paste(left, (0, 0))
     canvas.paste(right, (left.width + 12, 0))
@@ -110,12 +106,9 @@ class ThetaPlayground(_Shown):
         c = self.controls
         self.theta = geometry.theta_from_params(
             angle=c["angle"].value, scale=c["scale"].value, shear=c["shear"].value,
-            tx=c["tx"].value, ty=c["ty"].value, aspect=self.aspect,
-        )
-        panels = render_warp_panels(
-            self.image, self.theta, mode=c["mode"].value, padding_mode=c["padding"].value,
-            align_corners=c["align_corners"].value,
-        )
+            tx=c["tx"].value, ty=c["ty"].value, aspect=self.aspect)
+        panels = render_warp_panels(self.image, self.theta, mode=c["mode"].value,
+                                    padding_mode=c["padding"].value, align_corners=c["align_corners"].value)
         self.view.value = plotting.png_bytes(panels)
         rows = "".join(
             "<tr>" + "".join(f"<td style='padding:0 8px;text-align:right'>{v:+.3f}</td>" for v in row) + "</tr>"
