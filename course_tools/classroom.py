@@ -421,13 +421,6 @@ def _kill_marked(marker: str) -> int:
     return killed
 
 
-def _students(course: Path, assignment: str) -> list[str]:
-    submitted = course / "submitted"
-    if not submitted.is_dir():
-        return []
-    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
-
-
 def autograde(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR, *, students: Sequence[str] | None = None,
               timeout: float = 900, fast: bool = True) -> list[GradingRun]:
     """``nbgrader autograde`` for each submission, one at a time, each in its own process
@@ -441,11 +434,12 @@ def autograde(assignment: str, course_dir: str | Path = DEFAULT_COURSE_DIR, *, s
     if shutil.which("bwrap") is None:
         raise RuntimeError("grading confines each kernel with bubblewrap, which is not installed: "
                            "`apt-get install bubblewrap` (Debian/Ubuntu).")
-    known = _students(course, assignment)
+    submitted = course / "submitted"
+    known = sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.is_dir() else []
     chosen = list(students) if students else known
     unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise ValueError(f"no submission of {assignment} from {', '.join(unknown)} in {course / 'submitted'}.")
+        raise ValueError(f"no submission of {assignment} from {', '.join(unknown)} in {submitted}.")
     nbgrader = Path(sys.executable).with_name("nbgrader")
     runs = []
     with tempfile.TemporaryDirectory(prefix="course-grading-") as tmp:

@@ -155,12 +155,15 @@ def write_report(out: Path, results: list[dict], offline: dict, meta: dict) -> N
     figs.mkdir(parents=True, exist_ok=True)
     e = html.escape
     rows, sections = [], []
+    lines = ["| notebook | seconds | checkpoints passed | used ImageNet |", "|---|---|---|---|"]
+    failures = []
     for r in results:
-        passed = sum(c["outcome"] == "passed" for c in r["checkpoints"])
-        rows.append(
-            f"<tr><td>{e(r['notebook'])}</td><td>{r['seconds']:.0f}</td>"
-            f"<td>{passed}/{len(r['checkpoints'])}</td><td>{'yes' if r['used_imagenet'] else 'NO'}</td></tr>"
-        )
+        passed = f"{sum(c['outcome'] == 'passed' for c in r['checkpoints'])}/{len(r['checkpoints'])}"
+        used = "yes" if r["used_imagenet"] else "NO"
+        rows.append(f"<tr><td>{e(r['notebook'])}</td><td>{r['seconds']:.0f}</td><td>{passed}</td><td>{used}</td></tr>")
+        lines.append(f"| {r['notebook']} | {r['seconds']:.0f} | {passed} | {used} |")
+        failures += [f"- {r['notebook']}: `{c['checkpoint']}` {c['outcome']}" for c in r["checkpoints"]
+                     if c["outcome"] != "passed"]
         items = "".join(
             f"<li class='{'ok' if c['outcome'] == 'passed' else 'bad'}'><code>{e(c['checkpoint'])}</code>: "
             f"{e(c['outcome'])}</li>" for c in r["checkpoints"]
@@ -186,15 +189,7 @@ run {e(meta['date'])}; {meta['total_seconds']:.0f} s in all.</p>
 <table><tr><th>notebook</th><th>seconds</th><th>checkpoints passed</th><th>used ImageNet</th></tr>
 {''.join(rows)}</table>{''.join(sections)}</body></html>"""
     (out / "index.html").write_text(page)
-    lines = ["| notebook | seconds | checkpoints passed | used ImageNet |", "|---|---|---|---|"]
-    for r in results:
-        passed = sum(c["outcome"] == "passed" for c in r["checkpoints"])
-        lines.append(f"| {r['notebook']} | {r['seconds']:.0f} | {passed}/{len(r['checkpoints'])} | "
-                     f"{'yes' if r['used_imagenet'] else 'NO'} |")
-    for r in results:
-        lines += [f"- {r['notebook']}: `{c['checkpoint']}` {c['outcome']}" for c in r["checkpoints"]
-                  if c["outcome"] != "passed"]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / "summary.md").write_text("\n".join(lines + failures) + "\n")
     slim = [{k: v for k, v in r.items() if k not in ("figures", "sources")} | {"figures": len(r["figures"])}
             for r in results]
     (out / "report.json").write_text(json.dumps({**meta, "notebooks": slim}, indent=2))
