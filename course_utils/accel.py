@@ -158,20 +158,13 @@ def prepare_network(extractor: torch.nn.Module, p: Plan) -> torch.nn.Module:
         net = copy.deepcopy(extractor)
         net.body.to(dtype=p.dtype)  # mean/std stay float32: normalisation is done in fp32
         if p.dtype != torch.float32:  # features leave in float32: Grams and losses stay float32
-            net.register_forward_hook(_features_to_float32)
-        if p.channels_last:
+            net.register_forward_hook(lambda module, args, out: {name: f.float() for name, f in out.items()})
+        if p.channels_last:  # the copy takes images in either layout
             net.body.to(memory_format=torch.channels_last)
-            net.register_forward_pre_hook(_to_channels_last)  # the copy takes images in either layout
+            net.register_forward_pre_hook(
+                lambda module, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
         _NETWORK_CACHE[key] = net
     return net
-
-
-def _features_to_float32(module: torch.nn.Module, args: Any, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {name: f.float() for name, f in out.items()}
-
-
-def _to_channels_last(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
 
 
 class GraphedAdam:

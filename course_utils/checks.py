@@ -37,8 +37,13 @@ def check_size(size: object, what: str = "size", example: str = "(64, 64)") -> N
         raise ValueError(f"{what} must be (H, W), two positive integers, got {size!r}; e.g. {example}.")
 
 
+def shape_of(x: object) -> object:
+    """What an error message says a value is: a tensor's shape, else its type's name."""
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+
+
 def feature_maps(x: object, who: str) -> None:
     """``x`` must be a batch of feature maps ``(B, C, H, W)``."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{who} expects features of shape (B, C, H, W), got {shape}; add a batch dimension with x[None].")
+        raise ValueError(f"{who} expects features of shape (B, C, H, W), got {shape_of(x)}; "
+                         "add a batch dimension with x[None].")

@@ -10,12 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path`` (parents created) to write to, e.g.
@@ -28,7 +22,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; use normal rights
+        umask = os.umask(0)  # reading the umask means setting it: set it back at once
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; use normal rights
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -149,12 +150,10 @@ def count_flops(fn: Callable[[], Any]) -> FlopCount:
     counter = FlopCounterMode(display=False)
     with counter:
         fn()
-    by_op: dict[str, int] = {}
+    by_op: Counter[str] = Counter()
     for op, n in counter.get_flop_counts().get("Global", {}).items():
-        name = str(op)
-        by_op[name] = by_op.get(name, 0) + int(n)
-    by_op = dict(sorted(by_op.items(), key=lambda kv: -kv[1]))
-    return FlopCount(int(counter.get_total_flops()), by_op)
+        by_op[str(op)] += int(n)
+    return FlopCount(int(counter.get_total_flops()), dict(by_op.most_common()))
 
 
 def conv2d_flops(c_in: int, c_out: int, kernel: int | tuple[int, int], out_hw: tuple[int, int],

@@ -17,36 +17,28 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import geometry
-from .checks import check_size, is_whole, number
-
-
-def _check_grid_size(grid_size: object) -> None:
-    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(is_whole(v) and v >= 2 for v in grid_size)):
-        raise ValueError(f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
-                         "e.g. (6, 6).")
+from .checks import check_size, is_whole, number, shape_of
 
 
 def _check_grid(grid: object, what: str = "grid") -> None:
     if not isinstance(grid, torch.Tensor) or grid.dim() != 4 or grid.shape[-1] != 2:
-        shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
-        raise ValueError(f"{what} must be a sampling grid (B, H, W, 2), got {shape}; add a batch dimension with "
-                         f"{what}[None], or turn a θ into a grid with geometry.sampling_grid(theta, size).")
+        raise ValueError(f"{what} must be a sampling grid (B, H, W, 2), got {shape_of(grid)}; add a batch dimension "
+                         f"with {what}[None], or turn a θ into a grid with geometry.sampling_grid(theta, size).")
 
 
 def check_control(control: object) -> None:
     """Control displacements must be ``(B, 2, gh, gw)`` with at least 2×2 points."""
     if not isinstance(control, torch.Tensor) or control.dim() != 4 or control.shape[1] != 2:
-        shape = tuple(control.shape) if isinstance(control, torch.Tensor) else type(control).__name__
-        raise ValueError(f"control displacements must have shape (B, 2, gh, gw) (x and y per control point), got {shape}.")
+        raise ValueError("control displacements must have shape (B, 2, gh, gw) (x and y per control point), "
+                         f"got {shape_of(control)}.")
     if control.shape[-1] < 2 or control.shape[-2] < 2:
         raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
 
 
 def point_pairs(source: object, target: object, size: tuple[int, int] | None = None, *,
-                names: tuple[str, str] = ("source_px", "target_px"),
-                batched: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two lists of (x, y) pixel positions as float tensors ``(K, 2)`` (or ``(B, K, 2)`` if
-    ``batched``) that pair up one to one; with ``size`` ``(H, W)``, all on that image."""
+                names: tuple[str, str] = ("source_px", "target_px")) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two lists of (x, y) pixel positions as float tensors ``(K, 2)`` that pair up one to
+    one; with ``size`` ``(H, W)``, all on that image."""
     out = []
     for what, points in zip(names, (source, target), strict=True):
         if not isinstance(points, torch.Tensor):
@@ -54,9 +46,8 @@ def point_pairs(source: object, target: object, size: tuple[int, int] | None = N
                 points = torch.as_tensor(points, dtype=torch.float32)
             except (TypeError, ValueError):
                 raise ValueError(f"{what} must be (K, 2) pixel positions (x, y), got {type(points).__name__}.") from None
-        if points.shape[-1:] != (2,) or points.dim() not in ((2, 3) if batched else (2,)) or points.shape[-2] < 1:
-            expected = "(K, 2) or (B, K, 2)" if batched else "(K, 2)"
-            raise ValueError(f"{what} must have shape {expected}, one (x, y) pixel position per point, got "
+        if points.dim() != 2 or points.shape[-1] != 2 or len(points) < 1:
+            raise ValueError(f"{what} must have shape (K, 2), one (x, y) pixel position per point, got "
                              f"{tuple(points.shape)}; e.g. torch.tensor([[10.0, 20.0], [30.0, 5.0]]).")
         points = points.float()
         if size is not None:
@@ -66,16 +57,15 @@ def point_pairs(source: object, target: object, size: tuple[int, int] | None = N
                     and (y >= -0.5).all() and (y <= h - 0.5).all()):
                 raise ValueError(f"{what} has points outside the {h}x{w} px image; give (x, y) pixels inside it.")
         out.append(points)
-    if out[0].shape[-2:] != out[1].shape[-2:]:
+    if out[0].shape != out[1].shape:
         raise ValueError(f"{names[0]} {tuple(out[0].shape)} and {names[1]} {tuple(out[1].shape)} must pair up one "
                          "to one; give the same number of points in each.")
     return out[0], out[1]
 
 
 def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
-    """Turn (anticlockwise) and zoom a style image ``(B, 3, H, W)`` about its centre before its
-    Gram targets are computed, with **reflection** padding so that no empty border enters the
-    statistics: the result's strokes turn with it, and grow with ``zoom > 1``."""
+    """Turn (anticlockwise) and zoom a style image ``(B, 3, H, W)`` about its centre, with
+    **reflection** padding so that no empty border enters its Gram statistics."""
     if degrees == 0 and zoom == 1:
         return style
     h, w = style.shape[-2:]
@@ -84,8 +74,6 @@ def warp_style(style: torch.Tensor, degrees: float = 0.0, zoom: float = 1.0) -> 
 
 
 # ------------------------------------------------------------------- fields and masks
-
-
 def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torch.Tensor:
     """The identity sampling grid ``(B, H, W, 2)``: every output pixel reads itself."""
     check_size(size)
@@ -96,14 +84,15 @@ def identity_grid(size: tuple[int, int], batch: int = 1, *, device=None) -> torc
 
 def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: bool = False) -> torch.Tensor:
     """Control displacements ``(B, 2, gh, gw)`` of the identity field (all zeros)."""
-    _check_grid_size(grid_size)
+    if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(is_whole(v) and v >= 2 for v in grid_size)):
+        raise ValueError(f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
+                         "e.g. (6, 6).")
     return torch.zeros(batch, 2, *grid_size).requires_grad_(requires_grad)
 
 
 def upsample_field(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Dense displacements ``(B, H, W, 2)`` from control displacements ``(B, 2, gh, gw)``:
-    bicubic, with the control points on the image's corners (``align_corners=True`` here
-    only), so smooth, exact at the control points and differentiable in them."""
+    bicubic with the control points on the image's corners (``align_corners=True`` here only)."""
     check_control(control)
     check_size(size)
     dense = F.interpolate(control, size=tuple(size), mode="bicubic", align_corners=True)
@@ -121,8 +110,8 @@ def warp_with_grid(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bili
     """``grid_sample`` of ``image`` ``(B, C, H, W)`` on ``grid`` ``(B, H_out, W_out, 2)`` (a
     batch of 1 serves every image), with the course's ``align_corners=False``."""
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image must be a (B, C, H, W) tensor, got {shape}; add a batch dimension with image[None].")
+        raise ValueError(f"image must be a (B, C, H, W) tensor, got {shape_of(image)}; "
+                         "add a batch dimension with image[None].")
     _check_grid(grid)
     if grid.shape[0] not in (1, image.shape[0]):
         raise ValueError(f"the grid has a batch of {grid.shape[0]} but the image batch is {image.shape[0]}; "
@@ -141,8 +130,7 @@ def warp_mask(mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = T
     """Warp region masks ``(B, R, H, W)`` with the image's grid or θ, so that they move exactly
     with it: bilinear edges if ``soft``, else the nearest pixel (a hard 0/1 mask); 0 outside."""
     if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
-        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must have shape (B, R, H, W), one channel per region, got {shape}; "
+        raise ValueError(f"mask must have shape (B, R, H, W), one channel per region, got {shape_of(mask)}; "
                          "add dimensions with mask[None, None].")
     if not isinstance(grid_or_theta, torch.Tensor):
         raise ValueError(f"grid_or_theta must be a sampling grid (B, H, W, 2) or a θ (2, 3) tensor, got "
@@ -154,8 +142,6 @@ def warp_mask(mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = T
 
 
 # ------------------------------------------------------------- what a grid measures
-
-
 def grid_in_pixels(grid: torch.Tensor) -> torch.Tensor:
     """A normalised grid ``(B, H, W, 2)`` → the same positions in input pixels."""
     _check_grid(grid)
@@ -185,9 +171,8 @@ def sample_grid_at(grid: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
     _check_grid(grid)
     if not isinstance(points_px, torch.Tensor) or points_px.dim() != 3 or points_px.shape[0] != grid.shape[0] \
             or points_px.shape[-1] != 2:
-        got = tuple(points_px.shape) if isinstance(points_px, torch.Tensor) else type(points_px).__name__
         raise ValueError(f"points_px must be (B, K, 2) pixel positions with the grid's batch B={grid.shape[0]}, "
-                         f"got {got}; add a batch dimension with points_px[None].")
+                         f"got {shape_of(points_px)}; add a batch dimension with points_px[None].")
     h, w = grid.shape[1:3]
     where = geometry.pixel_to_normalised(points_px.float(), (h, w)).unsqueeze(2)  # (B, K, 1, 2)
     values = F.grid_sample(grid.permute(0, 3, 1, 2), where, mode="bilinear", padding_mode="border", align_corners=False)
@@ -195,12 +180,11 @@ def sample_grid_at(grid: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
 
 
 def keypoint_loss(grid: torch.Tensor, source_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance (pixels²) between where each target point reads from and its
-    source point ``(K, 2)`` or ``(B, K, 2)``: 0 when the warp carries every source onto its target."""
-    src, tgt = point_pairs(source_px, target_px, batched=True)
-    src = src if src.dim() == 3 else src.unsqueeze(0)
-    tgt = tgt if tgt.dim() == 3 else tgt.unsqueeze(0)
-    return (sample_grid_at(grid, tgt.to(grid.device)) - src.to(grid.device)).pow(2).sum(-1).mean()
+    """Mean squared distance (pixels²) between where each target point ``(K, 2)`` reads from
+    on ``grid`` ``(1, H, W, 2)`` and its source point: 0 when the warp carries every source
+    onto its target."""
+    src, tgt = point_pairs(source_px, target_px)
+    return (sample_grid_at(grid, tgt[None].to(grid.device)) - src.to(grid.device)).pow(2).sum(-1).mean()
 
 
 def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0) -> float:
@@ -220,22 +204,18 @@ def end_point_error(grid_a: torch.Tensor, grid_b: torch.Tensor, margin: int = 0)
 
 
 # ------------------------------------------------------ fitting a warp to point pairs
-
-
 def fit_field_to_points(source_px: torch.Tensor, target_px: torch.Tensor, size: tuple[int, int], *,
                         grid_size: tuple[int, int] = (6, 6), smooth_weight: float = 0.01,
                         steps: int = 100) -> torch.Tensor:
     """Control displacements ``(1, 2, gh, gw)`` of the smooth field that carries ``source_px``
-    onto ``target_px`` ``(K, 2)`` on an image of ``size``: the mean squared keypoint distance
-    in normalised units (so that the field does not depend on the image size) plus
-    ``smooth_weight`` × :func:`smoothness`, a quadratic that L-BFGS solves without any image."""
+    onto ``target_px`` ``(K, 2)`` on an image of ``size``: L-BFGS on the keypoint distance in
+    normalised units (independent of the size) plus ``smooth_weight`` × :func:`smoothness`."""
     source_px, target_px = point_pairs(source_px, target_px)
     check_size(size)
-    _check_grid_size(grid_size)
+    control = zero_control(grid_size, requires_grad=True)
     if not is_whole(steps) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (L-BFGS iterations), got {steps!r}.")
     scale = max(size) / 2.0
-    control = zero_control(tuple(grid_size), requires_grad=True)
     opt = torch.optim.LBFGS([control], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-12, tolerance_change=1e-15)
 
@@ -271,14 +251,12 @@ def fit_affine_to_points(source_px: torch.Tensor, target_px: torch.Tensor, size:
 
 
 # ----------------------------------------------------------------------- registration
-
-
 def _check_registration(moving: object, fixed: object, steps: object, scales: object, lr: object) -> None:
     """Checked before any step: a NaN image would crash ``grid_sample``'s backward."""
     for what, image in (("moving", moving), ("fixed", fixed)):
         if not isinstance(image, torch.Tensor) or image.dim() != 4:
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise ValueError(f"{what} must be a (B, C, H, W) image tensor, got {shape}; add a batch dimension with {what}[None].")
+            raise ValueError(f"{what} must be a (B, C, H, W) image tensor, got {shape_of(image)}; "
+                             f"add a batch dimension with {what}[None].")
         if not torch.isfinite(image).all():
             raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
     if moving.shape != fixed.shape:
@@ -288,7 +266,8 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
         raise ValueError(f"steps must be an integer >= 0 (steps per scale), got {steps!r}.")
     if not (isinstance(scales, Sequence)
             and all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in scales)):
-        raise ValueError(f"scales must be a list of sizes > 0 (fractions of the image), got {scales!r}; e.g. (0.25, 0.5, 1.0).")
+        raise ValueError(f"scales must be a list of sizes > 0 (fractions of the image), got {scales!r}; "
+                         "e.g. (0.25, 0.5, 1.0).")
     if not number("lr", lr) > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.01.")
 
@@ -296,7 +275,8 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
 def _coarse_to_fine(parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                     moving: torch.Tensor, fixed: torch.Tensor, *, steps: int, scales: Sequence[float], lr: float,
                     desc: str, progress: bool) -> list[float]:
-    """Adam on ``parameter`` minimising ``loss_at(moving, fixed)`` resized to each scale in turn."""
+    """Adam on ``parameter`` minimising ``loss_at(moving, fixed)`` resized to each scale in
+    turn: small blurred copies first (a wide basin, cheap steps)."""
     def resized(image: torch.Tensor, scale: float) -> torch.Tensor:
         if scale == 1.0:
             return image
@@ -321,9 +301,8 @@ def _coarse_to_fine(parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, to
 def register_affine(moving: torch.Tensor, fixed: torch.Tensor, *, steps: int = 100,
                     scales: Sequence[float] = (0.25, 0.5, 1.0), lr: float = 0.02,
                     progress: bool = True) -> tuple[torch.Tensor, list[float]]:
-    """``(θ, losses)``: the θ ``(2, 3)`` with ``geometry.warp(moving, θ) ≈ fixed``, by Adam on θ
-    through ``grid_sample`` from the identity, coarse to fine (small blurred copies first: a
-    wide basin, cheap steps); the loss is the mean squared pixel error, no labels."""
+    """``(θ, losses)``: the θ ``(2, 3)`` with ``geometry.warp(moving, θ) ≈ fixed``, by Adam on
+    θ from the identity, coarse to fine, on the mean squared pixel error."""
     _check_registration(moving, fixed, steps, scales, lr)
     theta = geometry.identity_theta().clone().requires_grad_(True)
     history = _coarse_to_fine(

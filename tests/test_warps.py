@@ -156,7 +156,7 @@ _PTS = torch.tensor([[2.0, 3.0], [10.0, 4.0], [6.0, 12.0]])
         (lambda: warps.warp_with_grid(_IMG.expand(2, -1, -1, -1), warps.identity_grid((16, 16), 3)),
          "the grid has a batch of 3 but the image batch is 2"),
         (lambda: warps.jacobian_determinant(_GRID[0]), r"grid must be a sampling grid .* got \(16, 16, 2\); add a batch dimension"),
-        (lambda: warps.keypoint_loss(_GRID, torch.zeros(3), _PTS), r"source_px must have shape \(K, 2\) or \(B, K, 2\)"),
+        (lambda: warps.keypoint_loss(_GRID, torch.zeros(3), _PTS), r"source_px must have shape \(K, 2\)"),
         (lambda: warps.keypoint_loss(_GRID, "eyes", _PTS), "source_px must be .* pixel positions .* got str"),
         (lambda: warps.point_pairs(_PTS, _PTS + 20, (16, 16)), "target_px has points outside the 16x16 px image"),
         (lambda: warps.keypoint_loss(_GRID, _PTS, _PTS[:2]), "must pair up one to one"),
