@@ -16,9 +16,7 @@ from ._core import CheckResult, check
 _PIXEL_TOLERANCE = 0.03
 
 
-def check_loaded_image(
-    image: torch.Tensor | None, max_side: int = 256, name: str = "coffee"
-) -> CheckResult:
+def check_loaded_image(image: torch.Tensor | None, max_side: int = 256, name: str = "coffee") -> CheckResult:
     """Exercise 1: ``data/content/coffee.jpg`` loaded with ``load_image(path, max_side=256)``:
     the course's own loader's shape for photo ``name``, and its pixels up to a tolerance."""
     filename = data.CONTENT_IMAGES[name]

@@ -72,9 +72,7 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
         return _decode(fh, label, max_side)
 
 
-def load_image_bytes(
-    data: bytes, name: str = "uploaded image", max_side: int | None = None
-) -> torch.Tensor:
+def load_image_bytes(data: bytes, name: str = "uploaded image", max_side: int | None = None) -> torch.Tensor:
     """:func:`load_image` for an image in memory (an upload); ``name`` only labels errors."""
     label = f"'{name}'"
     if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):

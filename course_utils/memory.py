@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 
@@ -41,16 +42,8 @@ def numbers_per_pixel(deepest_layer: str = "relu5_1") -> float:
     return sum(features.channels(n) / features.stride(n) ** 2 for n in names)
 
 
-def estimate(
-    out_hw: Sequence[int],
-    style_hw: Sequence[int],
-    *,
-    deepest_layer: str = "relu5_1",
-    optimiser: str = "lbfgs",
-    history_size: int = 100,
-    scales: int = 1,
-    batch: int = 1,
-) -> dict[str, int]:
+def estimate(out_hw: Sequence[int], style_hw: Sequence[int], *, deepest_layer: str = "relu5_1",
+             optimiser: str = "lbfgs", history_size: int = 100, scales: int = 1, batch: int = 1) -> dict[str, int]:
     """The memory (bytes) of a run whose result is ``out_hw`` (coarse to fine: its last, largest
     level) and whose style is ``style_hw`` (after ``style_scale``).
 
@@ -77,13 +70,9 @@ def estimate(
 def network_numbers(deepest_layer: str = "relu5_1") -> int:
     """Weights and biases of VGG19's convolutions up to ``deepest_layer``."""
     last = features.layer_index(features.check_layer_name(deepest_layer))
-    convs = [n for n in features.LAYER_NAMES[: last + 1] if n.startswith("conv")]
-    total, c_in = 0, 3
-    for name in convs:
-        c_out = features.channels(name)
-        total += c_out * c_in * 9 + c_out
-        c_in = c_out
-    return total
+    names = features.LAYER_NAMES[: last + 1]
+    channels = [3] + [features.channels(n) for n in names if n.startswith("conv")]
+    return sum(c_out * c_in * 9 + c_out for c_in, c_out in pairwise(channels))
 
 
 def available_bytes() -> int | None:
