@@ -57,8 +57,7 @@ def device() -> torch.device:
         return _requested_device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -74,20 +73,15 @@ def _requested_device(requested: str) -> torch.device:
         if count == 0:
             raise ValueError(f"COURSE_DEVICE={requested} was requested but PyTorch sees no CUDA GPU; {fix}.")
         if index and int(index) >= count:
-            raise ValueError(
-                f"COURSE_DEVICE={requested} was requested but PyTorch sees {count} CUDA GPU(s), "
-                f"numbered 0 to {count - 1}; {fix}, or pick one of those."
-            )
+            raise ValueError(f"COURSE_DEVICE={requested} was requested but PyTorch sees {count} CUDA GPU(s), "
+                             f"numbered 0 to {count - 1}; {fix}, or pick one of those.")
         return torch.device(requested)
     if kind == "mps" and not index:
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
+        if not torch.backends.mps.is_available():
             raise ValueError(f"COURSE_DEVICE=mps was requested but this machine has no Apple GPU (MPS); {fix}.")
         return torch.device("mps")
-    raise ValueError(
-        f"COURSE_DEVICE={requested!r} is not a device the course runs on: use cpu, cuda, cuda:N "
-        "(a GPU's number) or mps, or unset it to let the course choose."
-    )
+    raise ValueError(f"COURSE_DEVICE={requested!r} is not a device the course runs on: use cpu, cuda, cuda:N "
+                     "(a GPU's number) or mps, or unset it to let the course choose.")
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -108,10 +102,8 @@ def cache_dir() -> Path:
     root = Path(os.environ.get("COURSE_CACHE", "") or Path.home() / ".cache" / "course_utils")
     blocker = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
-        raise ValueError(
-            f"The course's cache folder {root} (COURSE_CACHE, or ~/.cache/course_utils) cannot be "
-            f"created because {blocker} is a file; point COURSE_CACHE at a folder or move that file."
-        )
+        raise ValueError(f"The course's cache folder {root} (COURSE_CACHE, or ~/.cache/course_utils) cannot be "
+                         f"created because {blocker} is a file; point COURSE_CACHE at a folder or move that file.")
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -122,10 +114,9 @@ def cpu_budget(*, environ: dict[str, str] | None = None, cpu_max: str | Path = "
     start a thread per core): the least of its CPU affinity, its cgroup v2 quota (``cpu.max``)
     and JupyterHub's ``CPU_LIMIT`` (maybe a fraction), rounded down."""
     env = os.environ if environ is None else environ
-    limits: list[float] = []
     if affinity is None:
         affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    limits.append(affinity)
+    limits: list[float] = [affinity]
     try:
         quota, period = Path(cpu_max).read_text().split()[:2]
         if quota != "max" and float(period) > 0:

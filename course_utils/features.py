@@ -226,9 +226,8 @@ def _check_device(device: torch.device | str) -> torch.device:
     except (RuntimeError, TypeError):
         raise ValueError(f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it out "
                          "to let config.device() choose.") from None
-    mps = getattr(torch.backends, "mps", None)
     if (dev.type == "cuda" and not torch.cuda.is_available()) or (
-            dev.type == "mps" and not (mps is not None and mps.is_available())):
+            dev.type == "mps" and not torch.backends.mps.is_available()):
         raise ValueError(f"device={device!r} is not available on this machine; leave it out to let config.device() "
                          "choose, or use 'cpu'.")
     return dev
