@@ -176,13 +176,12 @@ def update_catalog(stem: str, path: Path, old: Catalog | None = None) -> tuple[C
             used.add(id(exact))
             counts["kept"] += 1
             continue
-        if unit.context is not None:
-            candidates = old_by_ctx.get(unit.context, [])
-        else:
+        if unit.context is not None:  # the same cell, changed
+            previous = old_by_ctx.get(unit.context, [None])[0]
+        else:  # a document block: the closest unused old one
             pool = {m.id: m for m in old_sources if m.context is None and id(m) not in used}
             close = difflib.get_close_matches(unit.source, list(pool), n=1, cutoff=0.6)
-            candidates = [pool[close[0]]] if close else []
-        previous = candidates[0] if candidates else None
+            previous = pool[close[0]] if close else None
         msg = Message(unit.source, "", context=unit.context)
         if previous is not None and previous.string:
             used.add(id(previous))
