@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .checks import shape_of
+
 #: RGB → YIQ (NTSC 1953). Y is the luminance; I and Q carry the chroma.
 RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]],
@@ -19,11 +21,10 @@ YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)  # computed, so that a round trip is e
 
 def _check(image: torch.Tensor, name: str, channels: int = 3) -> None:
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != channels:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         what, fix = (("an RGB image batch of shape (B, 3, H, W) in [0, 1]", "add a batch dimension with image[None]")
                      if channels == 3 else
                      ("a luminance batch of shape (B, 1, H, W)", "take it with colour.luminance(image)"))
-        raise ValueError(f"{name} must be {what}, got {shape}; {fix}.")
+        raise ValueError(f"{name} must be {what}, got {shape_of(image)}; {fix}.")
 
 
 def _check_same_size(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from . import geometry
-from .checks import is_whole
+from .checks import is_whole, shape_of
 
 #: The distortions and their canvas sides in pixels.
 VARIANTS: dict[str, int] = {"R": 28, "RTS": 42, "P": 28, "cluttered": 60}
@@ -146,8 +146,8 @@ def _sample_params(n: int, variant: str, size: int, gen: torch.Generator) -> dic
 
 def _check_labels_params(labels: object, params: object, keys: tuple[str, ...]) -> None:
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point():
-        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a (N,) tensor of digits 0…9, got {got}; e.g. torch.tensor([3, 1, 4]).")
+        raise ValueError(f"labels must be a (N,) tensor of digits 0…9, got {shape_of(labels)}; "
+                         "e.g. torch.tensor([3, 1, 4]).")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise ValueError(f"labels must be digits 0…9, got values from {labels.min().item()} to {labels.max().item()}.")
     if not isinstance(params, Mapping):

@@ -19,7 +19,7 @@ from torch import nn
 
 from . import config, i18n
 from . import weights as wts
-from .checks import is_whole
+from .checks import is_whole, shape_of
 
 #: ImageNet statistics that torchvision's VGG19 was trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -278,9 +278,8 @@ class FeatureExtractor(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(B, 3, H, W)`` images in [0, 1] → ``{name: (B, C, H', W')}`` in request order."""
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"FeatureExtractor expects images of shape (B, 3, H, W) in [0, 1], got {shape}; "
-                             "add a batch dimension with image[None] or convert grey images to RGB.")
+            raise ValueError(f"FeatureExtractor expects images of shape (B, 3, H, W) in [0, 1], got {shape_of(images)}"
+                             "; add a batch dimension with image[None] or convert grey images to RGB.")
         if min(images.shape[-2:]) < self._min_side:
             deepest = max(self.layers, key=layer_index)
             raise ValueError(f"images of {images.shape[-2]}x{images.shape[-1]} px are too small for layer '{deepest}', "

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import check_size, number
+from .checks import check_size, number, shape_of
 
 # ---------------------------------------------------------------- 1. coordinates
 
@@ -186,8 +186,7 @@ def check_theta(theta: object, batch: int | None = None) -> None:
 def check_image(image: object) -> None:
     """``image`` must be a tensor ``(B, C, H, W)`` or ``(C, H, W)``."""
     if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4):
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image must be a (B, C, H, W) or (C, H, W) tensor, got {shape}.")
+        raise ValueError(f"image must be a (B, C, H, W) or (C, H, W) tensor, got {shape_of(image)}.")
 
 
 def check_choice(name: str, value: object, options: tuple[str, ...]) -> None:

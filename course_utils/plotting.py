@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import torch
 from PIL import Image
 
-from .checks import is_whole
+from .checks import is_whole, shape_of
 from .geometry import normalised_to_pixel
 from .images import to_pil
 
@@ -99,9 +99,8 @@ def draw_grid(ax, grid: torch.Tensor, size: tuple[int, int], *, every: int = 4, 
     that shows the *input* image of size ``size = (H, W)``: each line joins the input
     positions that one output row or column samples."""
     if not isinstance(grid, torch.Tensor) or grid.dim() not in (3, 4) or grid.shape[-1] != 2:
-        shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
         raise ValueError(
-            f"grid must be a sampling grid (H, W, 2) or (1, H, W, 2), got {shape}; "
+            f"grid must be a sampling grid (H, W, 2) or (1, H, W, 2), got {shape_of(grid)}; "
             "make one from θ with geometry.sampling_grid(theta, size)."
         )
     if not (isinstance(size, Sequence) and len(size) == 2):

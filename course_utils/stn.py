@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config, geometry
+from .checks import shape_of
 from .files import atomic_path
 from .i18n import localised as _
 
@@ -44,10 +45,9 @@ def check_transform(transform: object) -> None:
 def check_images(x: object, in_channels: int, who: str = "this network") -> None:
     """``x`` must be ``(B, in_channels, H, W)``; the error says how to fix it."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         grey_batch = isinstance(x, torch.Tensor) and x.dim() == 3 and in_channels == 1 and x.shape[0] != 1
         fix = "add a channel dimension with x[:, None]" if grey_batch else "add a batch dimension with x[None]"
-        raise ValueError(f"x must be a (B, {in_channels}, H, W) tensor, got {shape}; {fix}.")
+        raise ValueError(f"x must be a (B, {in_channels}, H, W) tensor, got {shape_of(x)}; {fix}.")
     if x.shape[1] != in_channels:
         raise ValueError(f"x has {x.shape[1]} channels but {who} was built for {in_channels}; "
                          f"build it with in_channels={x.shape[1]}.")
@@ -123,8 +123,7 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
     check_transform(transform)
     n = TRANSFORMS[transform]
     if not isinstance(params, torch.Tensor) or params.dim() != 2 or params.shape[1] != n:
-        shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
-        raise ValueError(f"params must have shape (B, {n}) for transform {transform!r}, got {shape}.")
+        raise ValueError(f"params must have shape (B, {n}) for transform {transform!r}, got {shape_of(params)}.")
     if transform == "affine":
         return params.view(-1, 2, 3)
     if transform == "rotation_scale":
@@ -252,10 +251,9 @@ def check_recipe(r: object) -> None:
 def check_examples(images: object, labels: object, what: str = "images") -> None:
     """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         three_d = isinstance(images, torch.Tensor) and images.dim() == 3
         fix = f"add a channel dimension with {what}[:, None]" if three_d else "e.g. make_digits(...).images"
-        raise ValueError(f"{what} must be an (N, C, H, W) tensor, got {shape}; {fix}.")
+        raise ValueError(f"{what} must be an (N, C, H, W) tensor, got {shape_of(images)}; {fix}.")
     if len(images) == 0:
         raise ValueError(f"{what} is empty; pass at least one image.")
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex():

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .checks import check_size, is_whole, number
+from .checks import check_size, is_whole, number, shape_of
 
 
 class Orientation(NamedTuple):
@@ -29,8 +29,7 @@ class Orientation(NamedTuple):
 def _grey(image: torch.Tensor, what: str = "image") -> torch.Tensor:
     """One image ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``, C = 1 or 3 → ``(H, W)`` luminance."""
     if not isinstance(image, torch.Tensor) or image.dim() not in (2, 3, 4):
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"{what} must be an image tensor (1, C, H, W), (C, H, W) or (H, W), got {shape}.")
+        raise ValueError(f"{what} must be an image tensor (1, C, H, W), (C, H, W) or (H, W), got {shape_of(image)}.")
     t = image.detach().float().cpu()
     if t.dim() == 4:
         if t.shape[0] != 1:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from . import config
+from .checks import shape_of
 
 #: torchvision's ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``); the name holds its SHA-256's start.
 WEIGHTS_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -131,8 +132,7 @@ def load_vgg19_state(path: str | os.PathLike, expected_sha256_prefix: str = SHA2
                                f"is not VGG19; use torchvision's {WEIGHTS_FILENAME}.")
         value = state[key]
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise WeightsError(f"{where} has '{key}' of shape {got}, expected {shape} for VGG19; "
+            raise WeightsError(f"{where} has '{key}' of shape {shape_of(value)}, expected {shape} for VGG19; "
                                f"use torchvision's {WEIGHTS_FILENAME}.")
     return {k: state[k].detach().to(torch.float32).clone() for k in vgg19_state_shapes()}
 
