@@ -293,8 +293,7 @@ def stylise(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
         out = loop.Outcome("interrupted", 0, None)
     finally:
         recorder.close()
-    best = image if image is not None else resize(content, out_hw)
-    result_image = best.float()
+    result_image = (image if image is not None else resize(content, out_hw)).float()
     if tuple(result_image.shape[-2:]) != out_hw:
         result_image = F.interpolate(result_image, size=out_hw, mode="bilinear", align_corners=False)
     result_image = result_image.clamp(0, 1)
