@@ -249,7 +249,10 @@ def load_painting(name: str, max_side: int | None = 512, timeout: float = 10.0) 
                                  f"download; copy the image to {path} or use a generated style such as "
                                  "data.style_image('swirl').")
         _download(_COMMONS.format(PAINTINGS[name]), path, timeout)
-    _check_recorded_hash(path)
+    record = path.with_suffix(".sha256")
+    if record.exists() and hashlib.sha256(path.read_bytes()).hexdigest() != record.read_text().strip():
+        raise ImageLoadError(f"Cannot load '{path}': its SHA-256 no longer matches the one recorded at "
+                             "download; delete the file and its .sha256 and download it again.")
     return load_image(path, max_side=max_side)
 
 
@@ -266,12 +269,3 @@ def _download(url: str, path: Path, timeout: float) -> None:
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise ImageLoadError(f"Cannot download '{path.stem}' ({exc}); check the network, or copy the image "
                              f"to {path} by hand, or use a generated style.") from None
-
-
-def _check_recorded_hash(path: Path) -> None:
-    record = path.with_suffix(".sha256")
-    if record.exists():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != record.read_text().strip():
-            raise ImageLoadError(f"Cannot load '{path}': its SHA-256 no longer matches the one recorded at "
-                                 "download; delete the file and its .sha256 and download it again.")
