@@ -33,7 +33,8 @@ def install(src: str | os.PathLike, dest: str | os.PathLike | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_tools.weights_cli", description=__doc__.split("::")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.weights_cli",
+                                     description="Prepare the ImageNet VGG19 weights once, so that the course runs offline.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="say where the weights would come from")
     sub.add_parser("fetch", help="download into torch's hub cache (progress bar)")
