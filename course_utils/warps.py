@@ -120,10 +120,9 @@ def warp_with_grid(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bili
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
-def warp_with_field(image: torch.Tensor, control: torch.Tensor, *, mode: str = "bilinear",
-                    padding_mode: str = "border") -> torch.Tensor:
+def warp_with_field(image: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
     """Warp ``image`` ``(B, C, H, W)`` with the smooth field of ``control`` ``(B, 2, gh, gw)``."""
-    return warp_with_grid(image, field_grid(control, image.shape[-2:]), mode=mode, padding_mode=padding_mode)
+    return warp_with_grid(image, field_grid(control, image.shape[-2:]))
 
 
 def warp_mask(mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = True) -> torch.Tensor:
