@@ -155,11 +155,7 @@ def frequency_histogram(x: torch.Tensor) -> torch.Tensor:
     fx = torch.fft.fftfreq(w, dtype=torch.float64).abs()[None, :]
     f = torch.sqrt(fx**2 + fy**2)  # cycles per pixel, 0 … ~0.7
     edges = [1 / 128, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0]
-    out = []
-    for lo, hi in zip([0.0, *edges[:-1]], edges, strict=True):
-        m = (f > lo) & (f <= hi)
-        out.append(p[m].sum())
-    out = torch.stack(out)
+    out = torch.stack([p[(f > lo) & (f <= hi)].sum() for lo, hi in zip([0.0, *edges[:-1]], edges, strict=True)])
     return out / out.sum().clamp_min(1e-12)
 
 

@@ -68,9 +68,7 @@ def _without_docstrings(node: ast.AST) -> ast.AST:
 
 
 def _definitions(tree: ast.Module) -> dict[str, ast.AST]:
-    return {
-        n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    }
+    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 def cell_problems(cell: SavedCell, package: Path = PACKAGE) -> list[str]:
@@ -89,29 +87,21 @@ def cell_problems(cell: SavedCell, package: Path = PACKAGE) -> list[str]:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            problems.append(
-                f"{cell.where}: line {node.lineno} is neither an import nor a definition; "
-                "a #@save cell holds only the package's code, so move it to the next cell."
-            )
+            problems.append(f"{cell.where}: line {node.lineno} is neither an import nor a definition; "
+                            "a #@save cell holds only the package's code, so move it to the next cell.")
             continue
         defined += 1
         theirs = module.get(node.name)
         if theirs is None:
-            problems.append(
-                f"{cell.where} defines {node.name} but course_utils/{cell.module}.py has no {node.name}; "
-                "add it there, or mark the cell with the module that holds it."
-            )
+            problems.append(f"{cell.where} defines {node.name} but course_utils/{cell.module}.py has no "
+                            f"{node.name}; add it there, or mark the cell with the module that holds it.")
             continue
         ours, package_code = _without_docstrings(node), _without_docstrings(theirs)
         if ast.dump(ours) != ast.dump(package_code):
-            diff = difflib.unified_diff(
-                ast.unparse(package_code).splitlines(), ast.unparse(ours).splitlines(),
-                f"course_utils/{cell.module}.py", cell.where, lineterm="", n=1,
-            )
-            problems.append(
-                f"{cell.where}: {node.name} differs from course_utils/{cell.module}.py's; "
-                "change both the same way (docstrings may differ, code may not):\n" + "\n".join(diff)
-            )
+            diff = difflib.unified_diff(ast.unparse(package_code).splitlines(), ast.unparse(ours).splitlines(),
+                                        f"course_utils/{cell.module}.py", cell.where, lineterm="", n=1)
+            problems.append(f"{cell.where}: {node.name} differs from course_utils/{cell.module}.py's; change both "
+                            "the same way (docstrings may differ, code may not):\n" + "\n".join(diff))
     if defined == 0:
         problems.append(f"{cell.where} is marked '#@save {cell.module}' but defines nothing.")
     return problems
@@ -147,8 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p in found:
         print(p, end="\n\n")
     if not found:
-        shown = taught()
-        print(f"single source: {len(shown)} definitions taught in notebooks match course_utils.")
+        print(f"single source: {len(taught())} definitions taught in notebooks match course_utils.")
     return 1 if found else 0
 
 
