@@ -120,11 +120,9 @@ def plan(cfg: Any, device: torch.device) -> Plan:
     if cfg.cuda_graphs is None:
         graphs = graphable
     elif cfg.cuda_graphs and not graphable:
-        raise ValueError(
-            "cuda_graphs=True needs a CUDA device, optimiser='adam' and a pixel_range other "
-            f"than 'clamp' (got device {device}, optimiser {cfg.optimiser!r}, pixel_range "
-            f"{cfg.pixel_range!r}); use cuda_graphs=None to let the engine decide."
-        )
+        raise ValueError("cuda_graphs=True needs a CUDA device, optimiser='adam' and a pixel_range other than "
+                         f"'clamp' (got device {device}, optimiser {cfg.optimiser!r}, pixel_range "
+                         f"{cfg.pixel_range!r}); use cuda_graphs=None to let the engine decide.")
     else:
         graphs = bool(cfg.cuda_graphs)
     mode = cfg.compile if isinstance(cfg.compile, str) else "default"
