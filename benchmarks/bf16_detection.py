@@ -1,18 +1,12 @@
 """Benchmark: how ``precision="auto"`` should tell whether this CPU computes bfloat16 fast.
 
-Two detectors are compared, each in ``--runs`` fresh processes (as a learner's kernel
-would run it, once per process):
-
-* **capability query**: ``torch.cpu.get_capabilities()`` (cpuinfo's CPUID flags), bf16
-  where it names ``amx_bf16`` or ``avx512_bf16`` (what :func:`course_utils.accel.cpu_bf16_units`
-  does);
-* **micro-benchmark**: one VGG-like convolution (128 -> 128 channels, 3x3, 64x64 px,
-  forward and input-backward, as the engine's step does) timed in float32 and under a
-  bfloat16 copy; bf16 where it is at least ``--margin`` times faster.
-
-For each it prints the time the detection took inside the process (``import torch``
-excluded, it is paid anyway) and the verdicts; for the micro-benchmark also the bf16/fp32
-time ratio of every run, so its stability can be judged. Usage::
+Two detectors, each in ``--runs`` fresh processes (once per process, as a learner's kernel
+runs it): the **capability query** ``torch.cpu.get_capabilities()`` (bf16 where it names
+``amx_bf16`` or ``avx512_bf16``, as :func:`course_utils.accel.cpu_bf16_units` does) and a
+**micro-benchmark**: one VGG-like 3x3 convolution (128 channels, 64x64 px, forward and
+input-backward) in float32 and in bfloat16, bf16 where it is ``--margin`` times faster. It
+prints each one's time inside the process and its verdicts, and the micro-benchmark's
+bf16/fp32 ratio per run. Usage::
 
     .venv/bin/python benchmarks/bf16_detection.py            # 10 fresh processes
     .venv/bin/python benchmarks/bf16_detection.py --runs 3
@@ -30,6 +24,7 @@ import time
 
 import torch
 
+#: ``course_utils.accel.CPU_BF16_FLAGS``, not imported: importing the package sets the threads
 FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -67,18 +62,14 @@ def micro_benchmark(margin: float, repeats: int = 3) -> dict:
             "fp32_ms": 1000 * fp32, "bf16_ms": 1000 * bf16}
 
 
-def child(margin: float) -> None:
-    print(json.dumps({"query": capability_query(), "bench": micro_benchmark(margin)}))
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--margin", type=float, default=1.2, help="bf16 must be this many times faster")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.child:
-        child(args.margin)
+    if args.child:  # one fresh process's detections
+        print(json.dumps({"query": capability_query(), "bench": micro_benchmark(args.margin)}))
         return 0
     caps = torch.cpu.get_capabilities()
     print(f"CPU: {caps.get('cpu_name', '?')}, {os.cpu_count()} cores, torch {torch.__version__}, "

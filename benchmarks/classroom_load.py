@@ -4,13 +4,10 @@ the thread rule (course_utils.config.cpu_budget).
     python benchmarks/classroom_load.py                # N = 1, 2, 4, 8
     python benchmarks/classroom_load.py --learners 1 2
 
-Each learner is a fresh kernel running the whole notebook (``course_tools.classroom.run_notebook``,
-fast mode), all N started together, as N learners pressing "Run all" at once.
-"with the rule": each kernel gets ``CPU_LIMIT`` = cores / N, as a hub's spawner sets it from
-``cpu_limit``, and sets its torch threads from it. "without": ``COURSE_THREADS=0``, torch's own
-default (one thread per core in every kernel). Per learner it reports the wall time and the
-kernel's peak RSS (``getrusage`` in the kernel), and the throughput (notebooks per minute);
-the ratio column compares the rule with torch's default in the same run.
+Each learner is a fresh kernel running the whole notebook, all N started together. "rule":
+each kernel gets ``CPU_LIMIT`` = cores / N, as a hub's spawner sets it; "default":
+``COURSE_THREADS=0``, torch's own thread count. It prints per learner the wall time and the
+kernel's peak RSS, and the throughput (notebooks per minute) of both in the same run.
 """
 
 from __future__ import annotations
@@ -31,9 +28,7 @@ NOTEBOOK = ROOT / "notebooks" / "04_style_transfer_by_optimisation.ipynb"
 def one_learner() -> None:
     """Run notebook 04 once in a fresh kernel; print a JSON line with its time and peak RSS."""
     import nbformat
-
-    sys.path.insert(0, str(ROOT))
-    from notebook_times import run_measured  # the script beside this one
+    from notebook_times import run_measured
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # a failing checkpoint still costs its time
@@ -42,13 +37,9 @@ def one_learner() -> None:
 
 
 def run_class(n: int, rule: bool, cores: int) -> dict:
-    env = dict(os.environ, COURSE_FAST="1", COURSE_OFFLINE="1", MPLBACKEND="Agg")
-    env.pop("CPU_LIMIT", None)
-    env.pop("COURSE_THREADS", None)
-    if rule:
-        env["CPU_LIMIT"] = f"{cores / n:g}"
-    else:
-        env["COURSE_THREADS"] = "0"
+    env = {k: v for k, v in os.environ.items() if k not in ("CPU_LIMIT", "COURSE_THREADS")}
+    env.update(COURSE_FAST="1", COURSE_OFFLINE="1", MPLBACKEND="Agg")
+    env.update({"CPU_LIMIT": f"{cores / n:g}"} if rule else {"COURSE_THREADS": "0"})
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, __file__, "--one"], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(n)]

@@ -1,17 +1,12 @@
 """Which random VGG19 makes the best offline fallback?  A network-independent measurement.
 
 For each candidate initialisation of ``course_tools.fallback`` (and ImageNet VGG19 when its
-weights are here): reconstruct a photo from the content layer ``relu4_2`` alone and score
-``layout`` (correlation of 4×4-block grey levels with the photo: 1 = same layout, about 0
-for noise) and ``cat≠coffee`` (the relative relu4_2 distance of two photos; near 0 means the
-layer cannot tell them apart); then synthesise textures from Gram matrices alone (relu1_1 …
-relu5_1, L-BFGS from seeded noise) and score ``colour``, ``orient`` and ``freq`` against the
-style with :func:`course_tools.fallback.scores`, which use no network. Two rows bracket
-them: ``noise`` (the start) and ``same style, other seed``. Texture statistics alone can be
-fooled by deep layers that carry no information (then only the shallow ones are matched),
-hence the content test. The table and the decision: ``benchmarks/README.md``, notebook 03b.
-
-Usage (about 5–10 minutes on an idle 2-core CPU with the defaults)::
+weights are here): reconstruct a photo from ``relu4_2`` alone and score ``layout`` (4×4-block
+grey-level correlation with the photo) and ``cat≠coffee`` (the relative relu4_2 distance of
+two photos); then synthesise textures from Gram matrices alone and score them against the
+style with :func:`course_tools.fallback.scores`, which use no network (``noise`` and ``same
+style, other seed`` bracket them). The table and the decision: ``benchmarks/README.md``,
+notebook 03b. Usage (about 5–10 minutes on an idle 2-core CPU with the defaults)::
 
     python benchmarks/fallback_choice.py
     python benchmarks/fallback_choice.py --size 96 --evals 60 --styles swirl stripes
@@ -84,9 +79,7 @@ def main() -> None:
         return
     candidates = {init: fallback.candidate_extractor(STYLE_LAYERS, init) for init in args.inits}
     try:
-        candidates["ImageNet VGG19"] = features.FeatureExtractor(
-            STYLE_LAYERS, weights="imagenet", device="cpu"
-        )
+        candidates["ImageNet VGG19"] = features.FeatureExtractor(STYLE_LAYERS, weights="imagenet", device="cpu")
     except Exception as exc:  # the usual case on machines without the weights
         print(f"(no ImageNet row: {str(exc)[:90]}…)")
 

@@ -1,10 +1,8 @@
 """How long each notebook, and each of its slowest cells, takes to run top to bottom, and
 how much memory its kernel needs at its peak.
 
-The teacher's guide (``docs/teaching.md``) quotes these figures. Each notebook runs in a
-fresh ``python3`` kernel on a temporary copy (``course_tools.classroom.run_notebook``, so
-nothing is written next to the course), and the
-cell times come from the kernel's own execution timestamps.
+Each notebook runs in a fresh kernel on a temporary copy (``course_tools.classroom.run_notebook``);
+the cell times are the kernel's own execution timestamps. The teacher's guide quotes them.
 
     python benchmarks/notebook_times.py                 # full mode, every notebook
     python benchmarks/notebook_times.py --fast 01 04    # fast mode, two notebooks
