@@ -9,13 +9,12 @@ Notebook 04 builds this up; later notebooks and the studio call it::
     result.config       # the TransferConfig the caller asked for
 
 :func:`stylise` builds the targets once per scale (:class:`~course_utils.objective.Objective`),
-optimises ``z`` with image ``sigmoid(z)`` so that every iterate is a valid image
-(``pixel_range``), runs the course's one loop (:func:`course_utils.loop.optimise`) coarse to
-fine over ``scales``, and returns the best image seen. A NaN, infinite or exploding loss
-raises :class:`TransferError` carrying the best image so far; Ctrl-C or a callback that
-returns ``True`` stop the run with the best image, and a loss that rose far and came back
-ends as ``"recovered"`` with a warning. On a GPU, :mod:`course_utils.accel`
-chooses the precision and the fast path; what it chose is on ``result.plan``.
+optimises ``z`` whose image ``sigmoid(z)`` is always valid (``pixel_range``) with the course's
+one loop (:func:`course_utils.loop.optimise`), coarse to fine over ``scales``, and returns the
+best image seen. A diverging loss raises :class:`TransferError` carrying that image; Ctrl-C or
+a callback returning ``True`` stop the run; a loss that rose far and came back ends as
+``"recovered"`` with a warning. What :mod:`course_utils.accel` chose for the device (precision,
+fast path) is on ``result.plan``.
 """
 
 from __future__ import annotations
