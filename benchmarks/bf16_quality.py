@@ -1,21 +1,12 @@
 """Benchmark: is a bfloat16 network good enough for style transfer, per optimiser?
 
-For each optimiser, three runs of ``transfer.stylise`` on the same images (Chelsea and the
-generated ``swirl`` style, N x N, offline network, seeded): float32, bfloat16
-(``precision="bf16"``: the network in bf16, its features, Grams, losses and the image in
-float32), and float32 from the content nudged by seeded noise of half an 8-bit grey level
-(0.5/255). Both results are scored on the float32 objective. A configuration **passes**
-when
-
-* its final loss is within 2 % of float32's, and
-* the bf16 image is no further (RMS over pixels) from float32's than the nudged run's is:
-  the change that rounding the start to a grey level could make anyway.
-
-A configuration that fails belongs in ``course_utils.accel.BF16_QUALITY_FAILS`` (with the
-figure): ``precision="auto"`` then keeps float32 for it and says so. bf16's rounding is the
-same whether the CPU has bf16 units or emulates them (both round each product's inputs to
-bf16 and accumulate in float32), so a CPU without the units measures the quality too, only
-slowly. Usage::
+For each optimiser, three seeded runs of ``transfer.stylise`` (offline network, Chelsea and
+``swirl`` at N x N): float32, ``precision="bf16"``, and float32 from the content nudged by
+noise of half an 8-bit grey level. A configuration **passes** when its final loss on the
+float32 objective is within 2 % of float32's and the bf16 image is no further (RMS) from
+float32's than the nudged run's is; one that fails belongs in
+``course_utils.accel.BF16_QUALITY_FAILS``. bf16 rounds the same with or without the CPU's
+bf16 units, so any CPU measures the quality (slowly without them). Usage::
 
     .venv/bin/python benchmarks/bf16_quality.py                       # 256 px, 300 steps, Adam and L-BFGS
     .venv/bin/python benchmarks/bf16_quality.py --size 128 --steps 100
@@ -24,12 +15,12 @@ slowly. Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import torch
+from _common import fp32_objective, load_average, machine, pictures
 
-from course_utils import data, images, transfer
+from course_utils import transfer
 
 NUDGE = 0.5 / 255
 
@@ -39,8 +30,7 @@ def rms(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def compare(optimiser: str, size: int, steps: int) -> dict:
-    content = images.resize(data.content_image("chelsea"), (size, size))
-    style = images.resize(data.style_image("swirl"), (size, size))
+    content, style = pictures(size)
     cfg = transfer.TransferConfig(weights="random", device="cpu", progress=False, optimiser=optimiser, steps=steps)
     g = torch.Generator().manual_seed(1)
     nudged_content = (content + NUDGE * torch.randn(content.shape, generator=g)).clamp(0, 1)
@@ -51,7 +41,7 @@ def compare(optimiser: str, size: int, steps: int) -> dict:
         runs[name] = transfer.stylise(start, style, cfg, precision=precision)
         seconds[name] = time.perf_counter() - t0
         print(f"  {optimiser} {name}: {runs[name].describe()}", flush=True)
-    objective = transfer.Objective(transfer.feature_network(cfg), content, [style], [1.0], cfg)
+    objective, _ = fp32_objective(cfg, content, style)
     with torch.no_grad():
         scored = {k: objective(r.image)[0].item() for k, r in runs.items()}
     gap = abs(scored["bf16"] - scored["fp32"]) / scored["fp32"]
@@ -67,10 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--optimisers", nargs="+", default=["adam", "lbfgs"])
     args = p.parse_args(argv)
-    caps = torch.cpu.get_capabilities()
-    print(f"CPU: {caps.get('cpu_name', '?')}; amx_bf16={bool(caps.get('amx_bf16'))}, "
-          f"avx512_bf16={bool(caps.get('avx512_bf16'))}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"{args.size} px, {args.steps} steps", flush=True)
+    print(f"machine: {machine()}; {args.size} px, {args.steps} steps", flush=True)
     rows = [compare(o, args.size, args.steps) for o in args.optimisers]
     print(f"\n{'optimiser':>9} | {'loss fp32':>10} | {'loss bf16':>10} | {'gap':>6} | {'RMS bf16-fp32':>13} | "
           f"{'RMS nudge-fp32':>14} | {'s fp32/bf16':>11} | verdict")
@@ -79,7 +66,7 @@ def main(argv=None) -> int:
         print(f"{r['optimiser']:>9} | {r['loss_fp32']:>10.5g} | {r['loss_bf16']:>10.5g} | {100 * r['gap']:>5.2f}% | "
               f"{r['rms_bf16']:>13.5f} | {r['rms_nudge']:>14.5f} | {s['fp32']:>5.0f}/{s['bf16']:<5.0f} | "
               f"{'passes' if r['passes'] else 'FAILS'}")
-    print(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"load average {load_average()}")
     return 0
 
 

@@ -1,11 +1,9 @@
 """One engine step with the fast path's Gram (one product in the backward) against autograd's.
 
-``accel.gram_matrix`` (the fast path's; ``losses.gram_matrix`` is the plain one the lessons
-teach) differentiates ``G = F·Fᵀ / N`` as ``(dG + dGᵀ)·F``; autograd would
-compute ``dG·F`` and ``dGᵀ·F`` separately and add them. This times one forward + backward
-of the engine's objective (the default ``TransferConfig``: content ``relu4_2``, the five
-Gatys style layers) with each Gram, **interleaved** in one process (a burst of load slows
-both alike), and prints the medians, their ratio, and how far the two gradients differ.
+``accel.gram_matrix`` differentiates ``G = F·Fᵀ / N`` as ``(dG + dGᵀ)·F``; autograd computes
+``dG·F`` and ``dGᵀ·F`` and adds them. This times one forward + backward of the default
+``TransferConfig``'s objective with each, **interleaved** in one process (a burst of load
+slows both alike), and prints the medians, their ratio and how far the gradients differ.
 
     .venv/bin/python benchmarks/gram_backward.py                  # 128 and 256 px, 2 threads
     .venv/bin/python benchmarks/gram_backward.py --sizes 64 --repeats 5
@@ -18,8 +16,9 @@ import statistics
 import time
 
 import torch
+from _common import fp32_objective, pictures
 
-from course_utils import accel, data, images, losses, transfer
+from course_utils import accel, losses, transfer
 
 
 def autograd_gram(x: torch.Tensor) -> torch.Tensor:
@@ -30,10 +29,8 @@ def autograd_gram(x: torch.Tensor) -> torch.Tensor:
 
 def measure(size: int, repeats: int) -> dict[str, float]:
     cfg = transfer.TransferConfig(device="cpu", progress=False)
-    net = transfer.feature_network(cfg)
-    content = images.resize(data.content_image("chelsea"), (size, size))
-    style = images.resize(data.style_image("swirl"), (size, size))
-    objective = transfer.Objective(net, content, [style], [1.0], cfg)
+    content, style = pictures(size)
+    objective, _ = fp32_objective(cfg, content, style)
     versions = {"autograd": autograd_gram, "course": accel.gram_matrix}
     plain = losses.gram_matrix
 

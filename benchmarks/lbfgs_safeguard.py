@@ -1,24 +1,14 @@
 """Benchmark: which safeguard keeps the engine's L-BFGS from ruining low-texture pictures.
 
-The engine's L-BFGS (:mod:`course_utils.loop`) takes one evaluation per step and no line
-search. On a content with little texture an early step can be ~30 in the logits ``z``,
-saturating half the sigmoids (issue "The default optimiser never makes the picture worse
-in silence"). This script runs ``transfer.stylise`` (offline network, seed 0, default
-settings otherwise) on photos and on low-texture contents with each remedy and prints,
-per case, the best loss each reaches in the same number of steps, relative to Adam's
-(lower is better; the start is shown too), with the evaluations and seconds it took:
-
-* ``none``: no safeguard (the engine before the step cap, ``step_cap=None``);
-* ``cap``: the engine's default, each step shortened until no pixel moves more than
-  ``loop.STEP_CAP`` (0.5; also ``cap0.1`` and ``cap0.25``: tighter caps; ``capfirst5``,
-  ``capfirst10``: the cap on the first 5 or 10 steps only);
-* ``zcap1``: the same in logit space (no logit moves more than 1);
-* ``wolfe5``: PyTorch's strong-Wolfe line search on the first 5 steps (more evaluations);
-* ``restart``: on a loss above 1.5 × the best, back to the best point, L-BFGS memory cleared;
-* ``to_adam``: the same, then Adam (lr 0.05) for the remaining steps.
-
-The alternatives are step functions for the same loop, so every variant runs the same code
-apart from the remedy. Usage::
+Runs ``transfer.stylise`` (offline network, seed 0, default settings otherwise) on photos
+and on low-texture contents with each remedy below, and prints per case the best loss each
+reaches in the same steps over Adam's (lower is better), with its last loss, evaluations,
+steps the cap shortened and seconds. Each remedy is a step function for the same loop:
+``none`` (no safeguard), ``cap`` (the engine's ``loop.STEP_CAP``; ``cap0.1`` … tighter,
+``capfirst5``/``capfirst10`` only on the first steps), ``zcap1`` (the cap in logits),
+``wolfe5`` (strong-Wolfe line search on the first 5 steps), ``restart`` (on a loss above
+1.5 × the best, back to the best point with L-BFGS's memory cleared) and ``to_adam`` (the
+same, then Adam). Usage::
 
     .venv/bin/python benchmarks/lbfgs_safeguard.py                 # the table (~1 h on 2 idle cores)
     .venv/bin/python benchmarks/lbfgs_safeguard.py --cases issue   # the issue's three cases
@@ -29,18 +19,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
+from functools import partial
 
 os.environ.setdefault("COURSE_OFFLINE", "1")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _common import machine  # noqa: E402
 
 from course_utils import data, loop, transfer  # noqa: E402
 
 
-# ------------------------------------------------------------------ contents and styles
 def gradient(h: int, w: int) -> torch.Tensor:
     """A smooth two-colour gradient, left to right (a sky, a backdrop)."""
     t = torch.linspace(0, 1, w).view(1, 1, 1, w)
@@ -72,11 +62,10 @@ PHOTOS = ("chelsea", "coffee", "astronaut")
 
 
 def style(name: str) -> torch.Tensor:
-    """``swirl`` (512 px square), ``stripes96x80`` or ``mosaic120x200`` (other sizes and aspects)."""
+    """``swirl`` (512 px square) or ``stripes96x80`` (another size and aspect)."""
     if name == "swirl":
         return data.style_image("swirl")
-    base, hw = name.rstrip("0123456789x"), name.lstrip("abcdefghijklmnopqrstuvwxyz_").split("x")
-    return F.interpolate(data.style_image(base), size=(int(hw[0]), int(hw[1])), mode="bilinear", antialias=True)
+    return F.interpolate(data.style_image("stripes"), size=(96, 80), mode="bilinear", antialias=True)
 
 
 def cases(which: str, size: int) -> list[tuple[str, torch.Tensor, str, int]]:
@@ -93,7 +82,6 @@ def cases(which: str, size: int) -> list[tuple[str, torch.Tensor, str, int]]:
     return out
 
 
-# ------------------------------------------------------------------------ the remedies
 class Counting(loop.ClosureStepper):
     """The engine's step, counting evaluations (a line search takes several per step)."""
 
@@ -136,11 +124,9 @@ class ZCap1(Counting):
 class CapFirst(Counting):
     """The pixel cap on the first ``first`` steps only (the early steps are the long ones)."""
 
-    first = 10
-
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, first: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.n, self.cap = 0, self.step_cap
+        self.n, self.cap, self.first = 0, self.step_cap, first
 
     def step(self, read: bool = True) -> list[loop.Record]:
         self.n += 1
@@ -148,19 +134,13 @@ class CapFirst(Counting):
         return super().step(read)
 
 
-class CapFirst5(CapFirst):
-    first = 5
-
-
 class Restart(Counting):
     """On a loss above 1.5 × the best: back to the best point; clear L-BFGS's memory
     (or, ``to_adam``, go on with Adam at lr 0.05)."""
 
-    to_adam = False
-
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, to_adam: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.best_params: list[torch.Tensor] | None = None
+        self.to_adam, self.best_params = to_adam, None
 
     def closure(self) -> torch.Tensor:
         before = self._best_value
@@ -183,23 +163,19 @@ class Restart(Counting):
         return records
 
 
-class ToAdam(Restart):
-    to_adam = True
-
-
-#: variant -> (step function, TransferConfig overrides)
+#: variant -> (step function, TransferConfig overrides); the loop builds the step function
 VARIANTS = {
     "none": (Counting, {"step_cap": None}),
     "cap": (Counting, {}),
     "cap0.1": (Counting, {"step_cap": 0.1}),
     "cap0.25": (Counting, {"step_cap": 0.25}),
     "cap0.5": (Counting, {"step_cap": 0.5}),
-    "capfirst5": (CapFirst5, {}),
-    "capfirst10": (CapFirst, {}),
+    "capfirst5": (partial(CapFirst, first=5), {}),
+    "capfirst10": (partial(CapFirst, first=10), {}),
     "zcap1": (ZCap1, {}),
     "wolfe5": (Wolfe5, {"step_cap": None}),
     "restart": (Restart, {"step_cap": None}),
-    "to_adam": (ToAdam, {"step_cap": None}),
+    "to_adam": (partial(Restart, to_adam=True), {"step_cap": None}),
 }
 
 
@@ -228,8 +204,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
     torch.manual_seed(0)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} "
-          f"threads, load {os.getloadavg()[0]:.1f}; offline network, seed 0; STEP_CAP={loop.STEP_CAP}")
+    print(f"# {machine()}; offline network, seed 0; STEP_CAP={loop.STEP_CAP}")
     print("# per variant: best loss / Adam's best (lower is better), then the last loss's ratio, "
           "evaluations, steps the cap shortened and seconds")
     for size in args.sizes if args.cases != "issue" else [None]:

@@ -1,54 +1,35 @@
-"""CNN vs STN-CNN on distorted digits, over several seeds: the figures of notebook 02.
+"""CNN vs STN-CNN on distorted digits, over several seeds: the figures of notebooks 02 and 02b.
 
-For each seed and mode it trains, with exactly the code and recipe the notebook uses,
-
-* the plain CNN and the STN-CNN (same parameter budget) on RTS digits, and reports their
-  test accuracy, the ratio of their test errors and the training time;
-* the rotation experiment on R digits (a reader trained on upright digits, frozen, with a
-  rotation-only STN in front of it trained with the class labels only), and reports the
-  Pearson correlation r between the rotation in the STN's θ and the rotation that was
-  applied, over all test digits. Alongside it, to show where r loses: the circular
-  correlation, the share of digits turned back to within 20°, the share turned the wrong
-  way up (off by more than 135°), and r again after forgiving those half-turns on the digits
-  that read the same upside down (their upright glyph turned by 180° is still classified as
-  their label by the frozen reader: a 0 or an 8, for which the loss cannot tell the two
-  ways apart).
-
-Usage (from the project root)::
+With the notebooks' code and recipes it trains the CNN and the STN-CNN (same parameter
+budget) on RTS digits, and the rotation experiment on R digits, and prints accuracies, the
+error ratio, training times and the correlation r between the STN's rotation and the one
+applied, with where r loses (circular r, turned back to within 20°, half turns, r forgiving
+digits that read the same upside down). ``--ablation`` retrains the rotation model without
+each ingredient in ``course_tools.stn_experiment.ABLATIONS``; ``--save-checkpoints`` writes
+the first seed's full-mode models to ``data/checkpoints/`` (notebooks 02 and 02b load them).
 
     .venv/bin/python benchmarks/stn_accuracy.py                      # full and fast, seeds 0 1 2
     .venv/bin/python benchmarks/stn_accuracy.py --modes fast --seeds 0
     .venv/bin/python benchmarks/stn_accuracy.py --modes full --seeds 0 --save-checkpoints
-
-``--ablation`` trains the rotation model once more per seed with each label-free ingredient
-of ``course_tools.stn_experiment`` (``upright_search_loss``, ``train_upright_then_stn``)
-taken away (the reader's turned examples, the half-turn check, the prior for the smaller
-turn, the larger training set, and all four: plain cross-entropy), and prints r for each::
-
     .venv/bin/python benchmarks/stn_accuracy.py --modes full --seeds 0 --no-rts --ablation
-
-``--save-checkpoints`` writes the full-mode models of the first seed to
-``data/checkpoints/`` (float16 state_dicts, loaded by the notebooks' checkpoint-or-train:
-the RTS pair by notebook 02, the rotation model by notebook 02b).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import sys
 import time
 
 import torch
+from _common import load_average
 
 from course_tools import stn_experiment as ex
 from course_utils import config, digits, stn
 
 RECIPES = {"full": stn.RECIPE_FULL, "fast": stn.RECIPE_FAST}
 ROTATION_RECIPES = {"full": ex.ROTATION_FULL, "fast": ex.ROTATION_FAST}
-ABLATIONS = ex.ABLATIONS
 
 
 def run_rts(recipe: stn.Recipe, seed: int, save: bool) -> dict:
@@ -70,9 +51,6 @@ def run_rts(recipe: stn.Recipe, seed: int, save: bool) -> dict:
     return row
 
 
-pearson, circular_correlation = ex.pearson, ex.circular_correlation
-
-
 def run_rotation(recipe: ex.RotationRecipe, seed: int, save: bool) -> dict:
     """The rotation experiment on R digits: accuracy, correlation r and training time."""
     train_r = digits.make_digits(recipe.n_train, "R", seed=seed)
@@ -86,10 +64,10 @@ def run_rotation(recipe: ex.RotationRecipe, seed: int, save: bool) -> dict:
            "acc R": stn.accuracy(model, test_r.images, test_r.labels)}
     _, thetas = stn.transform_batch(model.stn, test_r.images)
     predicted, applied = stn.rotation_degrees(thetas), test_r.params["angle"]
-    row["r"] = pearson(predicted, applied)
+    row["r"] = ex.pearson(predicted, applied)
     # Diagnostics (evaluation only; nothing here feeds back into training).
     error = (predicted + applied + 180) % 360 - 180  # 0 when the STN undoes the rotation
-    row["circ r"] = circular_correlation(predicted, applied)
+    row["circ r"] = ex.circular_correlation(predicted, applied)
     row["within 20"] = (error.abs() <= 20).float().mean().item()
     half_turn = error.abs() > 135
     row["half turns"] = half_turn.float().mean().item()
@@ -97,8 +75,8 @@ def run_rotation(recipe: ex.RotationRecipe, seed: int, save: bool) -> dict:
     same_upside_down = stn.predict(model.cnn, glyphs.flip(-1, -2)) == test_r.labels
     forgiven = half_turn & same_upside_down
     row["forgiven"] = forgiven.float().mean().item()
-    row["r sym"] = pearson(torch.where(forgiven, predicted - 180 * predicted.sign(), predicted),
-                           applied)
+    row["r sym"] = ex.pearson(torch.where(forgiven, predicted - 180 * predicted.sign(), predicted),
+                              applied)
     if save:
         stn.save_checkpoint(model, "stn02_r_stn")
     return row
@@ -133,6 +111,10 @@ def report(mode: str, rows: list[dict]) -> None:
               f"r with those forgiven = {mean('r sym'):+.3f}")
 
 
+def print_r_row(name: str, values: list[float]) -> None:
+    print(f"| {name} | {', '.join(f'{v:+.3f}' for v in values)} | {statistics.mean(values):+.3f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", choices=list(RECIPES), default=["full", "fast"])
@@ -148,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(config.describe())
-    print(f"threads: {torch.get_num_threads()}; load average at start: "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"threads: {torch.get_num_threads()}; load average at start: {load_average()}")
     for mode in args.modes:
         recipe, rotation = RECIPES[mode], ROTATION_RECIPES[mode]
         print(f"\n## {mode} mode: {recipe}\n## rotation experiment: {rotation}")
@@ -177,15 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         report(mode, rows)
         if args.ablation:
             print(f"\n| {mode} mode, rotation experiment | r per seed | mean r |\n|---|---|---|")
-            full_r = [row["r"] for row in rows]
-            print(f"| all ingredients | {', '.join(f'{v:+.3f}' for v in full_r)} | "
-                  f"{statistics.mean(full_r):+.3f} |", flush=True)
-            for name, change in ABLATIONS.items():
-                values = [run_rotation(dataclasses.replace(rotation, **change), seed, False)["r"]
-                          for seed in args.seeds]
-                print(f"| {name} | {', '.join(f'{v:+.3f}' for v in values)} | "
-                      f"{statistics.mean(values):+.3f} |", flush=True)
-        print(f"load average after {mode} mode: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+            print_r_row("all ingredients", [row["r"] for row in rows])
+            for name, change in ex.ABLATIONS.items():
+                print_r_row(name, [run_rotation(dataclasses.replace(rotation, **change), seed, False)["r"]
+                                   for seed in args.seeds])
+        print(f"load average after {mode} mode: {load_average()}")
     return 0
 
 

@@ -1,27 +1,16 @@
 """A faithful re-implementation of the PyTorch "Neural Transfer" tutorial's loop.
 
 Source: pytorch/tutorials, ``advanced_source/neural_style_tutorial.py`` (Alexis Jacq,
-edited by Winston Herring). Kept as the tutorial has it, on purpose, so that
-``bench_transfer.py`` compares the course engine with what most people run:
-
-* ``ContentLoss`` / ``StyleLoss`` modules inserted into a copy of ``vgg19().features``
-  (an ``nn.Sequential``), each storing ``self.loss`` on the way forward;
-* ``gram_matrix`` divided by ``a·b·c·d``; ``F.mse_loss``; ``style_weight=1e6``,
-  ``content_weight=1``;
-* its in-place ReLUs replaced by out-of-place ones; the model cut after the last loss
-  layer; layers named by counting (``conv_1``, ``conv_2``, …; so ``conv4_2`` is
-  ``conv_10``);
-* ``optim.LBFGS([input_img])`` with its defaults (``max_iter=20``, no line search), the
-  image clamped in place at the start of every closure, and ``run[0]`` counting closure
-  calls as "steps" (``while run[0] <= num_steps``).
-
-The only additions are optional hooks to *observe* it (a per-evaluation record of the
-loss and the time); they do not change what it computes.
+edited by Winston Herring), kept as the tutorial has it so that ``bench_transfer.py``
+compares the course engine with what most people run: loss modules inserted into a copy
+of ``vgg19().features`` (out-of-place ReLUs, cut after the last loss layer, layers named by
+counting: ``conv4_2`` is ``conv_10``), Grams divided by ``a·b·c·d``, ``style_weight=1e6``,
+``optim.LBFGS`` with its defaults, the image clamped at the start of every closure, and
+``run[0]`` counting closure calls as "steps". The only addition, ``on_eval``, observes.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -39,8 +28,6 @@ PAPER_TO_TUTORIAL = {
 class ContentLoss(nn.Module):
     def __init__(self, target):
         super().__init__()
-        # we 'detach' the target content from the tree used to dynamically compute the
-        # gradient: this is a stated value, not a variable.
         self.target = target.detach()
 
     def forward(self, input):
@@ -52,7 +39,6 @@ def gram_matrix(input):
     a, b, c, d = input.size()  # a=batch size(=1), b=number of feature maps, (c,d)=dimensions
     features = input.view(a * b, c * d)
     G = torch.mm(features, features.t())
-    # we 'normalize' the values of the gram matrix by dividing by the number of element
     return G.div(a * b * c * d)
 
 
@@ -83,16 +69,14 @@ def get_style_model_and_losses(cnn, normalization_mean, normalization_std, style
     content_losses = []
     style_losses = []
     model = nn.Sequential(normalization)
-    i = 0  # increment every time we see a conv
+    i = 0
     for layer in cnn.children():
         if isinstance(layer, nn.Conv2d):
             i += 1
             name = f"conv_{i}"
         elif isinstance(layer, nn.ReLU):
             name = f"relu_{i}"
-            # The in-place version doesn't play very nicely with the ContentLoss
-            # and StyleLoss we insert below. So we replace with out-of-place ones here.
-            layer = nn.ReLU(inplace=False)
+            layer = nn.ReLU(inplace=False)  # the in-place one would overwrite what the losses saw
         elif isinstance(layer, nn.MaxPool2d):
             name = f"pool_{i}"
         elif isinstance(layer, nn.BatchNorm2d):
@@ -110,8 +94,7 @@ def get_style_model_and_losses(cnn, normalization_mean, normalization_std, style
             style_loss = StyleLoss(target_feature)
             model.add_module(f"style_loss_{i}", style_loss)
             style_losses.append(style_loss)
-    # now we trim off the layers after the last content and style losses
-    for i in range(len(model) - 1, -1, -1):
+    for i in range(len(model) - 1, -1, -1):  # cut after the last loss layer
         if isinstance(model[i], ContentLoss) or isinstance(model[i], StyleLoss):
             break
     model = model[: (i + 1)]
@@ -119,21 +102,17 @@ def get_style_model_and_losses(cnn, normalization_mean, normalization_std, style
 
 
 def get_input_optimizer(input_img):
-    # this line to show that input is a parameter that requires a gradient
-    optimizer = optim.LBFGS([input_img])
-    return optimizer
+    return optim.LBFGS([input_img])
 
 
 def run_style_transfer(cnn, normalization_mean, normalization_std, content_img, style_img, input_img,
                        num_steps=300, style_weight=1000000, content_weight=1,
                        content_layers: Sequence[str] = ("conv_10",),
                        style_layers: Sequence[str] = ("conv_1", "conv_3", "conv_5", "conv_9", "conv_13"),
-                       on_eval: Callable[[int, float], None] | None = None, verbose: bool = False):
+                       on_eval: Callable[[int, float], None] | None = None):
     """Run the style transfer (the tutorial's function; ``on_eval(run, loss)`` observes)."""
     model, style_losses, content_losses = get_style_model_and_losses(
         cnn, normalization_mean, normalization_std, style_img, content_img, content_layers, style_layers)
-    # We want to optimize the input and not the model parameters so we
-    # update all the requires_grad fields accordingly
     input_img.requires_grad_(True)
     model.eval()
     model.requires_grad_(False)
@@ -142,7 +121,6 @@ def run_style_transfer(cnn, normalization_mean, normalization_std, content_img, 
     while run[0] <= num_steps:
 
         def closure():
-            # correct the values of updated input image
             with torch.no_grad():
                 input_img.clamp_(0, 1)
             optimizer.zero_grad()
@@ -160,12 +138,9 @@ def run_style_transfer(cnn, normalization_mean, normalization_std, content_img, 
             run[0] += 1
             if on_eval is not None:
                 on_eval(run[0], loss.item())
-            if verbose and run[0] % 50 == 0:
-                print(f"run {run}: Style Loss : {style_score.item():4f} Content Loss: {content_score.item():4f}")
             return style_score + content_score
 
         optimizer.step(closure)
-    # a last correction...
     with torch.no_grad():
         input_img.clamp_(0, 1)
     return input_img, run[0]
@@ -181,8 +156,3 @@ def tutorial_loss(cnn, content_img, style_img, image, content_layers, style_laye
         model(image)
     return float(style_weight * sum(s.loss for s in sls) + content_weight * sum(c.loss for c in cls))
 
-
-def timed(fn: Callable[[], object]) -> tuple[object, float]:
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
