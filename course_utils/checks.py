@@ -31,6 +31,13 @@ def number(name: str, value: object) -> float:
     return result
 
 
+def count(name: str, value: object, minimum: int) -> int:
+    """``value`` as a whole number ``>= minimum``, or a ValueError that names the parameter."""
+    if not is_whole(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
 def check_size(size: object, what: str = "size", example: str = "(64, 64)") -> None:
     """``size`` must be ``(H, W)``: two positive integers."""
     if not (isinstance(size, Sequence) and len(size) == 2 and all(is_whole(v) and v > 0 for v in size)):

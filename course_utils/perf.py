@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from . import accel, loop, transfer
+from .checks import count
 from .scaling import QuadraticFit, fit_quadratic, largest_side  # notebook 07 reads them here
 from .transfer import sweep  # notebook 07 runs its parameter sweeps as perf.sweep
 
@@ -64,12 +65,6 @@ def _check_callable(who: str, fn: Any) -> None:
                         "pass the function itself, e.g. step, not step().")
 
 
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
-
-
 def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, desc: str | None = None) -> Timing:
     """Time ``fn()`` (no arguments, e.g. a :class:`Step`) ``repeats`` times after ``warmup``
     untimed calls, which pay the one-off costs; ``desc`` labels a progress bar."""
@@ -86,8 +81,8 @@ def time_calls(fns: Mapping[Any, Callable[[], Any]], *, repeats: int = 5, warmup
         raise ValueError("time_calls needs at least one function to time.")
     for fn in fns.values():
         _check_callable("time_call", fn)
-    _check_count("repeats", repeats, 1)
-    _check_count("warmup", warmup, 0)
+    count("repeats", repeats, 1)
+    count("warmup", warmup, 0)
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -110,7 +105,7 @@ def step_times(result: transfer.TransferResult, skip: int = 1) -> Timing:
     if not isinstance(getattr(result, "history", None), Mapping):
         raise TypeError(f"step_times needs one TransferResult from stylise, got {type(result).__name__}; "
                         "for a sweep, pass one of its results, e.g. results[value].")
-    _check_count("skip", skip, 0)
+    count("skip", skip, 0)
     times, scales = result.history.get("time", []), result.history.get("scale", [])
     if not times:
         raise ValueError("the result has no steps; run stylise with steps >= 2.")
@@ -163,7 +158,7 @@ def conv2d_flops(c_in: int, c_out: int, kernel: int | tuple[int, int], out_hw: t
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     for name, v in (("c_in", c_in), ("c_out", c_out), ("kernel", kh), ("kernel", kw),
                     ("out_hw", out_hw[0]), ("out_hw", out_hw[1]), ("batch", batch)):
-        _check_count(name, v, 1)
+        count(name, v, 1)
     return 2 * batch * c_in * c_out * kh * kw * out_hw[0] * out_hw[1]
 
 
@@ -301,8 +296,8 @@ def profile(fn: Callable[[], Any], *, row_limit: int = 10, warmup: int = 1) -> P
     from torch.profiler import profile as torch_profile
 
     _check_callable("profile", fn)
-    _check_count("row_limit", row_limit, 1)
-    _check_count("warmup", warmup, 0)
+    count("row_limit", row_limit, 1)
+    count("warmup", warmup, 0)
     for _ in range(warmup):
         fn()
     _synchronise()

@@ -15,7 +15,7 @@ from numbers import Real
 
 import numpy as np
 
-from .checks import is_whole
+from . import checks
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ def largest_side(fit: QuadraticFit, seconds: float, steps: int) -> int:
     (a fit of seconds per step against the side, with ``b == 0``); 0 if none does."""
     if fit.b != 0:
         raise ValueError("largest_side needs a fit without the linear term (fit_quadratic(..., linear_term=False)).")
-    if not is_whole(steps) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    checks.count("steps", steps, 1)
     if not (isinstance(seconds, Real) and not isinstance(seconds, bool) and math.isfinite(seconds)
             and seconds > 0):
         raise ValueError(f"seconds must be a positive time budget, got {seconds!r}; e.g. 60.")
