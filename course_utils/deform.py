@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from . import geometry, loop, losses, transfer, warps
 from .checks import number
 from .i18n import localised as _
-from .images import resize
 from .transfer import TransferConfig
 
 #: The warps :func:`deformable_stylise` can learn: a smooth field, or one affine θ.
@@ -145,37 +143,25 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
     history: dict[str, list[float]] = {k: [] for k in ("total", *weights, "time", "scale")}
     recorder = loop.Recorder(history, sum(cfg.steps_per_scale()), desc="deformable stylise",
                              progress=cfg.progress, callback=cfg.callback)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    image, out, warnings = None, loop.Outcome("finished", 0, None), []
-    try:
-        for si, (scale, n_steps) in enumerate(zip(cfg.scales, cfg.steps_per_scale(), strict=True)):
-            recorder.scale_index = si
-            hw, c_s, s_s = transfer.inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
-            image = transfer.level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
-            objective = transfer.Objective(extractor, c_s, s_s, blend, cfg)
-            points = _rescale(src, out_hw, hw).to(dev), _rescale(tgt, out_hw, hw).to(dev)
-            out = _run_level(objective, image.to(dev), warp.to(dev), points, weights, n_steps, cfg, field_lr, recorder)
-            if out.warning:
-                warnings.append(_("at {h}x{w} px, {warning}").format(h=hw[0], w=hw[1], warning=out.warning))
-            if out.best_extra is not None:  # the best evaluated image and warp of this level
-                image, warp = (t.detach().cpu() for t in out.best_extra)
-            if out.reason != "finished":
-                break
-    except KeyboardInterrupt:  # while the targets were being built
-        out = loop.Outcome("interrupted", recorder.steps, None)
-    finally:
-        recorder.close()
-    x = (image if image is not None else resize(content, out_hw)).float()
-    if tuple(x.shape[-2:]) != out_hw:
-        x = F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False)
-    x, params = x.clamp(0, 1), warp.float()
+
+    def run_level(c_s, s_s, image, n_steps):  # the image and the warp at this size
+        nonlocal warp
+        objective = transfer.Objective(extractor, c_s, s_s, blend, cfg)
+        hw = tuple(image.shape[-2:])
+        points = _rescale(src, out_hw, hw).to(dev), _rescale(tgt, out_hw, hw).to(dev)
+        out = _run_level(objective, image, warp.to(dev), points, weights, n_steps, cfg, field_lr, recorder)
+        if out.best_extra is not None:  # the best evaluated image and warp
+            image, warp = (t.detach().cpu() for t in out.best_extra)
+        return out, image
+
+    x, out, reason, warning = transfer.coarse_to_fine(content, styles, blend, out_hw, cfg, dev, recorder, run_level)
+    params = warp.float()
     grid = warp_grid(params, out_hw)
     result = DeformableResult(
         image=warps.warp_with_grid(x, grid, mode="bicubic").clamp(0, 1).contiguous(), unwarped=x.contiguous(),
         control=params, grid=grid, source_points=src, target_points=tgt, history=history, config=cfg,
         grid_size=tuple(grid_size), keypoint_weight=float(keypoint_weight), smooth_weight=float(smooth_weight),
-        transform=transform, steps_done=recorder.steps, warning="; ".join(warnings),
-        stopped_reason="recovered" if out.reason == "finished" and warnings else out.reason,
+        transform=transform, steps_done=recorder.steps, warning=warning, stopped_reason=reason,
         seconds=time.perf_counter() - recorder.start, source=extractor.source, is_imagenet=extractor.is_imagenet,
         lr=cfg.resolved_lr(),
     )

@@ -260,54 +260,68 @@ def stylise(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
         styles = [colour.grey_rgb(colour.match_luminance(colour.luminance(s), y_c)) for s in styles]
         colour_source, content = content, colour.grey_rgb(y_c)
 
-    gen = torch.Generator().manual_seed(cfg.seed)
     history: dict[str, list[float]] = {k: [] for k in ("total", "content", "style", "tv", "range", "time", "scale")}
-    steps = cfg.steps_per_scale()
     preview = None
     if cfg.preview_every:  # in a notebook: an image and a loss curve updated in place
         from . import plotting
 
         preview = plotting.LivePreview() if plotting.preview_possible() else None
-    recorder = loop.Recorder(history, sum(steps), progress=cfg.progress, callback=cfg.callback,
+    recorder = loop.Recorder(history, sum(cfg.steps_per_scale()), progress=cfg.progress, callback=cfg.callback,
                              preview=preview, preview_every=cfg.preview_every)
-    image: torch.Tensor | None = None  # the current image (1, 3, h, w) in [0, 1], CPU
-    out = loop.Outcome("finished", 0, None)
     scales_used: list[float] = []
-    warnings: list[str] = []
-    try:
-        for si, (scale, n_steps) in enumerate(zip(cfg.scales, steps, strict=True)):
-            recorder.scale_index = si
-            hw, c_s, s_s = inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
-            image = level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
-            objective = accel.compiled(Objective(network, c_s, s_s, blend, cfg, accel.style_loss_for(fast)), fast)
-            out = _run_level(objective, image.to(dev), n_steps, cfg, fast, recorder)
-            scales_used.append(out.loss_scale)
-            if out.warning:
-                warnings.append(_("at {h}x{w} px, {warning}").format(h=hw[0], w=hw[1], warning=out.warning))
-            if out.best_image is not None:
-                image = out.best_image.detach().cpu()
-            if out.reason != "finished":
-                break
-    except KeyboardInterrupt:  # while the targets were being built
-        out = loop.Outcome("interrupted", 0, None)
-    finally:
-        recorder.close()
-    result_image = (image if image is not None else resize(content, out_hw)).float()
-    if tuple(result_image.shape[-2:]) != out_hw:
-        result_image = F.interpolate(result_image, size=out_hw, mode="bilinear", align_corners=False)
-    result_image = result_image.clamp(0, 1)
+
+    def run_level(c_s, s_s, image, n_steps):  # the targets at this size, then its steps
+        objective = accel.compiled(Objective(network, c_s, s_s, blend, cfg, accel.style_loss_for(fast)), fast)
+        out = _run_level(objective, image, n_steps, cfg, fast, recorder)
+        scales_used.append(out.loss_scale)
+        return out, out.best_image
+
+    result_image, out, reason, warning = coarse_to_fine(content, styles, blend, out_hw, cfg, dev, recorder, run_level)
     if cfg.preserve_colour == "luminance":
         result_image = colour.with_chroma_of(colour.luminance(result_image), resize(colour_source, out_hw))
-    reason = "recovered" if out.reason == "finished" and warnings else out.reason
     result = TransferResult(
         image=result_image.contiguous(), history=history, config=cfg, stopped_reason=reason,
         steps_done=recorder.steps, seconds=time.perf_counter() - recorder.start, source=extractor.source,
         is_imagenet=extractor.is_imagenet, preview=preview.widget if preview is not None else None,
-        lr=cfg.resolved_lr(), plan=fast, loss_scales=scales_used, warning="; ".join(warnings),
+        lr=cfg.resolved_lr(), plan=fast, loss_scales=scales_used, warning=warning,
     )
     if preview is not None and history["total"]:
         preview.update(result.steps_done, result.image, history, f"({out.reason})")
     return finish(result, out)
+
+
+def coarse_to_fine(content: torch.Tensor, styles: list[torch.Tensor], blend: list[float], out_hw: tuple[int, int],
+                   cfg: TransferConfig, dev: torch.device, recorder: loop.Recorder,
+                   run_level: Callable) -> tuple[torch.Tensor, loop.Outcome, str, str]:
+    """The pyramid :func:`stylise` and deformable transfer share. For each of ``cfg.scales``:
+    the inputs at that size, the image to start from (the last level's best, upsampled), then
+    ``run_level(content, styles, image, n_steps)`` optimises them and returns the level's
+    :class:`~course_utils.loop.Outcome` and best image (or ``None``). Returns the image (CPU,
+    ``out_hw``, in [0, 1]), the last outcome, the stop reason (``"recovered"`` if a level
+    warned) and the levels' warnings in one line."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    image, out, warnings = None, loop.Outcome("finished", 0, None), []
+    try:
+        for si, (scale, n_steps) in enumerate(zip(cfg.scales, cfg.steps_per_scale(), strict=True)):
+            recorder.scale_index = si
+            hw, c_s, s_s = inputs_at_scale(content, styles, out_hw, scale, cfg, dev)
+            image = level_start(image, hw, cfg.init, c_s, s_s, blend, gen)
+            out, best = run_level(c_s, s_s, image.to(dev), n_steps)
+            if out.warning:
+                warnings.append(_("at {h}x{w} px, {warning}").format(h=hw[0], w=hw[1], warning=out.warning))
+            if best is not None:
+                image = best.detach().cpu()
+            if out.reason != "finished":
+                break
+    except KeyboardInterrupt:  # while the targets were being built
+        out = loop.Outcome("interrupted", recorder.steps, None)
+    finally:
+        recorder.close()
+    image = (image if image is not None else resize(content, out_hw)).float()
+    if tuple(image.shape[-2:]) != out_hw:
+        image = F.interpolate(image, size=out_hw, mode="bilinear", align_corners=False)
+    reason = "recovered" if out.reason == "finished" and warnings else out.reason
+    return image.clamp(0, 1), out, reason, "; ".join(warnings)
 
 
 def finish(result, out: loop.Outcome):
@@ -341,8 +355,6 @@ def _run_level(objective: Callable, image: torch.Tensor, n_steps: int, cfg: Tran
                         after_step=clamp_pixels if cfg.pixel_range == "clamp" else None,
                         max_loss_ratio=cfg.max_loss_ratio, stepper=stepper, read_every=read_every,
                         step_cap=cfg.step_cap, to_pixels=lambda v: to_image(v, cfg.pixel_range))
-    if out.best_image is None:  # no evaluation finished: the level's start
-        out.best_image = image
     return out
 
 
@@ -369,7 +381,7 @@ def sweep(content: torch.Tensor, style: torch.Tensor, config: TransferConfig | N
 
 __all__ = [
     "Objective", "STOP_REASONS", "TransferConfig", "TransferError", "TransferResult", "check_image",
-    "configured", "device_of", "evaluator", "feature_network", "finish", "inputs_at_scale",
+    "coarse_to_fine", "configured", "device_of", "evaluator", "feature_network", "finish", "inputs_at_scale",
     "level_start", "output_size", "prepare_styles", "short_source", "stylise", "sweep", "to_image",
     "to_variable",
 ]
