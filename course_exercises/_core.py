@@ -61,7 +61,8 @@ def as_number(value: Any) -> Any:
 
 
 def check(name: str, answer: Any, test: Callable[[Any], None], success: str) -> CheckResult:
-    """Run ``test(answer)`` and print the verdict in the notebook's language.
+    """Run ``test(answer)`` and print the verdict in the notebook's language (``name`` and
+    ``success`` are messages marked ``N_()``; ``test``'s hints are already ``_()``-translated).
 
     ``test`` raises ``AssertionError`` (with a hint) when the answer is wrong, which goes on
     to the learner, and :class:`NotAttempted` (or ``NotImplementedError``) when it is still
