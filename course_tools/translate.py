@@ -8,6 +8,7 @@ block, keyed by its English text alone.
     python -m course_tools.translate update [STEM ...]   # new/changed cells become entries to translate
     python -m course_tools.translate build  [STEM ...]   # write notebooks/zh/*.ipynb (and docs/zh/*.md)
     python -m course_tools.translate messages            # the package's hints and notice, for translators
+    python -m course_tools.translate status              # what is translated: cells, words, characters
 
 ``update`` keeps a changed cell's old translation as a fuzzy hint with the old English as
 ``#| msgid`` (as msgmerge does); ``build`` refuses, naming the notebook and the cell id, any
@@ -369,6 +370,29 @@ def cmd_build(stems: list[str], strict: bool) -> int:
     return 0
 
 
+def progress(entries: list[Message]) -> str:
+    """One line of ``status``: reviewed entries of ``entries``, their English words and Chinese characters."""
+    done = [m for m in entries if m.string.strip() and not m.fuzzy]
+    words = sum(len(m.id.split()) for m in done)
+    chars = sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for m in done)
+    return f"{len(done)}/{len(entries)} translated, {words} English words, {chars} Chinese characters"
+
+
+def cmd_status() -> int:
+    from course_tools import translate_messages as tm
+
+    groups: dict[str, list[Message]] = {"notebooks (markdown cells)": [], "documents (blocks)": []}
+    for stem in sources():
+        entries = [m for m in load_catalog(stem) if m.id]
+        print(f"{stem}: {progress(entries)}")
+        groups["documents (blocks)" if stem in DOCUMENTS else "notebooks (markdown cells)"] += entries
+    for name, entries in groups.items():
+        print(f"all {name}: {progress(entries)}")
+    wanted = tm.extract()
+    print(f"package messages: {progress([m for m in tm.load() if m.id in wanted])}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_tools.translate", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -379,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     bu.add_argument("--strict", action="store_true",
                     help="every source must have a catalog (default: build those that have one)")
     sub.add_parser("messages", help="refresh the package's catalog (checker hints, offline notice)")
+    sub.add_parser("status", help="what is translated: cells, blocks and messages, words and characters")
     args = parser.parse_args(argv)
+    if args.command == "status":
+        return cmd_status()
     if args.command == "messages":
         return cmd_messages()
     if args.command == "update":

@@ -233,3 +233,15 @@ def test_glossary_has_every_chinese_term_the_english_course_gives():
         missing |= {f"{term} ({name})" for term in re.findall(r"[(（]([\u4e00-\u9fff]{2,})", text)
                     if term not in glossary}
     assert not missing, f"add to docs/glossary.md: {sorted(missing)}"
+
+
+def test_status_counts_every_markdown_cell_as_translated(capsys):
+    assert tr.main(["status"]) == 0
+    out = capsys.readouterr().out
+    cells = sum(len(tr.units(path)) for stem, path in tr.sources().items() if stem not in tr.DOCUMENTS)
+    assert f"all notebooks (markdown cells): {cells}/{cells} translated" in out
+    stem = "04_style_transfer_by_optimisation"
+    n = len(tr.units(tr.sources()[stem]))
+    words = re.search(rf"^{stem}: {n}/{n} translated, (\d+) English words", out, re.M)
+    assert words and int(words.group(1)) == sum(len(u.source.split()) for u in tr.units(tr.sources()[stem]))
+    assert re.search(r"^package messages: (\d+)/\1 translated", out, re.M)
