@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .checks import check_size
+from .checks import check_size, shape_of
 from .files import atomic_path
 from .i18n import localised as _
 
@@ -161,9 +161,8 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 def _check_batch(image: torch.Tensor) -> None:
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(
-            f"image must be a batch of images (B, C, H, W), got {shape}; add a batch dimension with image[None]."
+            f"image must be a batch of images (B, C, H, W), got {shape_of(image)}; add a batch dimension with image[None]."
         )
 
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from . import accel, colour, features, loop, memory
 from . import config as course_config
+from .checks import shape_of
 from .i18n import N_
 from .i18n import localised as _
 from .images import resize
@@ -113,9 +114,8 @@ def short_source(source: str) -> str:
 def check_image(image: Any, what: str) -> torch.Tensor:
     """``image`` as float32 ``(1, 3, H, W)`` in [0, 1], or a ``ValueError`` naming ``what``."""
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(
-            f"{what} must be one RGB image of shape (1, 3, H, W) in [0, 1], got {shape}; "
+            f"{what} must be one RGB image of shape (1, 3, H, W) in [0, 1], got {shape_of(image)}; "
             "load it with course_utils.images.load_image or data.sample_image."
         )
     if min(image.shape[-2:]) < 8:
@@ -350,12 +350,11 @@ def _run_level(objective: Callable, image: torch.Tensor, n_steps: int, cfg: Tran
     if fast.cuda_graphs and n_steps > 0:  # the graphed Adam step (see course_utils.accel)
         stepper = accel.GraphedAdam(variable, evaluate, cfg.resolved_lr(), n_steps)
         read_every = 1 if cfg.callback is not None else (cfg.preview_every or accel.READ_EVERY)
-    out = loop.optimise([variable], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
+    return loop.optimise([variable], evaluate, n_steps, optimiser=cfg.optimiser, lr=cfg.resolved_lr(),
                         history_size=cfg.history_size, on_step=recorder,
                         after_step=clamp_pixels if cfg.pixel_range == "clamp" else None,
                         max_loss_ratio=cfg.max_loss_ratio, stepper=stepper, read_every=read_every,
                         step_cap=cfg.step_cap, to_pixels=lambda v: to_image(v, cfg.pixel_range))
-    return out
 
 
 def sweep(content: torch.Tensor, style: torch.Tensor, config: TransferConfig | None,

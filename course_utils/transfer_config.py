@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import accel, features
-from .checks import is_whole
+from .checks import is_whole, shape_of
 from .loop import OPTIMISERS, STEP_CAP
 from .objective import layer_weights
 
@@ -205,8 +205,7 @@ class TransferConfig:
                                  "(1, 1, H, W) in [0, 1] per style image.")
             for i, m in enumerate(masks):
                 if not isinstance(m, torch.Tensor) or m.dim() != 4 or m.shape[:2] != (1, 1):
-                    shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
-                    raise ValueError(f"TransferConfig.style_masks[{i}] has shape {shape}: expected a mask "
+                    raise ValueError(f"TransferConfig.style_masks[{i}] has shape {shape_of(m)}: expected a mask "
                                      "(1, 1, H, W) in [0, 1]; add dimensions with mask[None, None].")
                 if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1 or m.sum() <= 0:
                     raise ValueError(f"TransferConfig.style_masks[{i}] must have values in [0, 1] and "
