@@ -370,26 +370,31 @@ def cmd_build(stems: list[str], strict: bool) -> int:
     return 0
 
 
-def progress(entries: list[Message]) -> str:
-    """One line of ``status``: reviewed entries of ``entries``, their English words and Chinese characters."""
-    done = [m for m in entries if m.string.strip() and not m.fuzzy]
-    words = sum(len(m.id.split()) for m in done)
-    chars = sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for m in done)
-    return f"{len(done)}/{len(entries)} translated, {words} English words, {chars} Chinese characters"
+def progress(pairs: list[tuple[str, Message | None]]) -> str:
+    """One line of ``status`` for (English, its catalog entry or ``None``) pairs: how many have a
+    reviewed translation, with their English words and Chinese characters."""
+    done = [(english, m) for english, m in pairs if m is not None and m.string.strip() and not m.fuzzy]
+    words = sum(len(english.split()) for english, _m in done)
+    chars = sum(len(re.findall(r"[\u4e00-\u9fff]", m.string)) for _e, m in done)
+    return f"{len(done)}/{len(pairs)} translated, {words} English words, {chars} Chinese characters"
 
 
 def cmd_status() -> int:
+    """What the current English sources have translated (a cell changed since, or not yet in
+    its catalog, counts as untranslated)."""
     from course_tools import translate_messages as tm
 
-    groups: dict[str, list[Message]] = {"notebooks (markdown cells)": [], "documents (blocks)": []}
-    for stem in sources():
-        entries = [m for m in load_catalog(stem) if m.id]
-        print(f"{stem}: {progress(entries)}")
-        groups["documents (blocks)" if stem in DOCUMENTS else "notebooks (markdown cells)"] += entries
-    for name, entries in groups.items():
-        print(f"all {name}: {progress(entries)}")
-    wanted = tm.extract()
-    print(f"package messages: {progress([m for m in tm.load() if m.id in wanted])}")
+    groups: dict[str, list[tuple[str, Message | None]]] = {"notebooks (markdown cells)": [],
+                                                           "documents (blocks)": []}
+    for stem, path in sources().items():
+        catalog = load_catalog(stem)
+        pairs = [(u.source, catalog.get(u.source, context=u.context)) for u in units(path)]
+        print(f"{stem}: {progress(pairs)}")
+        groups["documents (blocks)" if stem in DOCUMENTS else "notebooks (markdown cells)"] += pairs
+    for name, pairs in groups.items():
+        print(f"all {name}: {progress(pairs)}")
+    messages = tm.load()
+    print(f"package messages: {progress([(text, messages.get(text)) for text in tm.extract()])}")
     return 0
 
 

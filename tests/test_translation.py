@@ -245,3 +245,15 @@ def test_status_counts_every_markdown_cell_as_translated(capsys):
     words = re.search(rf"^{stem}: {n}/{n} translated, (\d+) English words", out, re.M)
     assert words and int(words.group(1)) == sum(len(u.source.split()) for u in tr.units(tr.sources()[stem]))
     assert re.search(r"^package messages: (\d+)/\1 translated", out, re.M)
+
+
+def test_status_counts_a_changed_english_cell_as_untranslated(tmp_path, monkeypatch, capsys):
+    src = tr.sources()["06_interactive_studio"]
+    nb = json.loads(src.read_text(encoding="utf-8"))
+    markdown = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
+    markdown[1]["source"] = ["English written after the translation."]
+    changed = tmp_path / src.name
+    changed.write_text(json.dumps(nb), encoding="utf-8")
+    monkeypatch.setattr(tr, "sources", lambda: {"06_interactive_studio": changed})
+    assert tr.main(["status"]) == 0
+    assert f"06_interactive_studio: {len(markdown) - 1}/{len(markdown)} translated" in capsys.readouterr().out
