@@ -116,7 +116,8 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
     ``style``, ``config`` and ``**overrides`` are :func:`~course_utils.transfer.stylise`'s.
     ``transform`` is ``"field"`` (``grid_size`` control points, fewer = smoother) or
     ``"affine"`` (one θ). ``field_lr`` is Adam's step for the warp; the image uses
-    ``config.optimiser``. A diverging run raises :class:`~course_utils.transfer.TransferError`.
+    ``config.optimiser``. Raises what :func:`~course_utils.transfer.stylise` raises (``MemoryError``
+    before allocating a run that cannot fit, :class:`~course_utils.transfer.TransferError` on divergence).
     """
     cfg = transfer.configured(config, **overrides)
     cfg.validate()
@@ -128,15 +129,12 @@ def deformable_stylise(content: torch.Tensor, style: torch.Tensor | Sequence[tor
             raise ValueError(f"{name}={value!r} is invalid: expected a finite number >= 0 (> 0 for field_lr).")
     if transform not in TRANSFORMS:
         raise ValueError(f"transform={transform!r} is invalid: expected one of {TRANSFORMS}.")
-    content = transfer.check_image(content, "content")
-    styles, blend = transfer.prepare_styles(style, cfg)
+    content, styles, blend, out_hw, dev = transfer.run_inputs(content, style, cfg)  # refuses what cannot fit
     in_hw = tuple(content.shape[-2:])
     src, tgt = warps.point_pairs(source_points, target_points, in_hw, names=("source_points", "target_points"))
-    out_hw = transfer.output_size(in_hw, cfg)
     src, tgt = _rescale(src, in_hw, out_hw), _rescale(tgt, in_hw, out_hw)
     warp = initial_warp(src, tgt, out_hw, transform, grid_size, smooth_weight / max(keypoint_weight, 1e-12),
                         fit=keypoint_weight > 0)
-    dev = transfer.device_of(cfg)
     extractor = transfer.feature_network(cfg.replace(device=str(dev)))
     weights = {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight,
                "keypoint": keypoint_weight, "smooth": smooth_weight}

@@ -232,6 +232,19 @@ def evaluator(objective: Callable, variable: torch.Tensor, pixel_range: str) -> 
 
 
 # ----------------------------------------------------------------------------- stylise
+def run_inputs(content: Any, style: Any, cfg: TransferConfig
+               ) -> tuple[torch.Tensor, list[torch.Tensor], list[float], tuple[int, int], torch.device]:
+    """What every run starts from, checked: the content, the styles and their blend weights,
+    the result's ``(H, W)`` and the device. A run that cannot fit in memory is refused here,
+    before anything is allocated (one sentence, not a frozen machine)."""
+    content = check_image(content, "content")
+    styles, blend = prepare_styles(style, cfg)
+    dev = device_of(cfg)
+    out_hw = output_size(content.shape[-2:], cfg)
+    memory.check_transfer(out_hw, [tuple(s.shape[-2:]) for s in styles], cfg, dev)
+    return content, styles, blend, out_hw, dev
+
+
 def stylise(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
             config: TransferConfig | None = None, **overrides: Any) -> TransferResult:
     """Paint ``content`` ``(1, 3, H, W)`` in the style of ``style`` by optimising the pixels.
@@ -240,16 +253,12 @@ def stylise(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
     (blended by ``style_blend``); ``config`` a :class:`TransferConfig` (default
     ``TransferConfig()``), whose settings ``**overrides`` replace, e.g. ``steps=100``.
     Returns a :class:`TransferResult`. Raises ``ValueError`` naming a bad image or setting,
-    and :class:`TransferError` (with the best image on ``.result``) when the loss diverged.
+    ``MemoryError`` for a run that cannot fit (before it allocates), and
+    :class:`TransferError` (with the best image on ``.result``) when the loss diverged.
     """
     cfg = configured(config, **overrides)
     cfg.validate()
-    content = check_image(content, "content")
-    styles, blend = prepare_styles(style, cfg)
-    dev = device_of(cfg)
-    out_hw = output_size(content.shape[-2:], cfg)
-    # refuse a run that cannot fit before allocating anything (one sentence, not a frozen machine)
-    memory.check_transfer(out_hw, [tuple(s.shape[-2:]) for s in styles], cfg, dev)
+    content, styles, blend, out_hw, dev = run_inputs(content, style, cfg)
     extractor = feature_network(cfg.replace(device=str(dev)))
     fast = accel.plan(cfg, dev)  # bf16 where the hardware has the units; channels-last and CUDA graphs on a GPU
     network = accel.prepare_network(extractor, fast)

@@ -158,3 +158,14 @@ def test_a_callback_stops_the_run_with_a_complete_result(content, style):
     assert r.stopped_reason == "callback" and r.steps_done == 3 and len(seen) == 3
     assert seen[0][1] == content.shape and "keypoint" in seen[0][2]
     assert r.image.shape == content.shape and torch.isfinite(r.image).all()
+
+
+@pytest.mark.parametrize("settings", [{"size": 100000}, {"size": 64, "style_scale": 1000}])
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_allocates(content, style, settings):
+    """stylise's refusal holds here too: one sentence before any image, warp or network is
+    built (before, size=64 with style_scale=1000 asked torch's allocator for 49 GB)."""
+    calls = []
+    with pytest.raises(MemoryError, match=r"needs about [\d,.]+ GB of memory but only [\d,.]+ GB is free"):
+        deform.deformable_stylise(content, style, SRC, TGT, steps=2, progress=False,
+                                  callback=lambda *a: calls.append(a), **settings)
+    assert calls == []
