@@ -92,10 +92,11 @@ class Counting(loop.ClosureStepper):
         Counting.evaluations += 1
         return super().closure()
 
-    def _cap(self, before: list[torch.Tensor]) -> None:
+    def step(self, read: bool = True) -> list[loop.Record]:
         n = self.capped
-        super()._cap(before)
+        records = super().step(read)
         Counting.shortened += self.capped - n
+        return records
 
 
 class Wolfe5(Counting):
@@ -143,15 +144,15 @@ class Restart(Counting):
         self.to_adam, self.best_params = to_adam, None
 
     def closure(self) -> torch.Tensor:
-        before = self._best_value
+        before = self.best_value
         out = super().closure()
-        if self._best_value < before:
+        if self.best_value < before:
             self.best_params = [p.detach().clone() for p in self.params]
         return out
 
     def step(self, read: bool = True) -> list[loop.Record]:
         records = super().step(read)
-        if self.rescale and self.best_params is not None and records[0].losses["total"] > 1.5 * self._best_value:
+        if self.rescale and self.best_params is not None and records[0].losses["total"] > 1.5 * self.best_value:
             with torch.no_grad():
                 for p, b in zip(self.params, self.best_params, strict=True):
                     p.copy_(b)

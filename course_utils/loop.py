@@ -115,7 +115,8 @@ class ClosureStepper:
     ``optimiser`` is ``"lbfgs"`` (``max_iter=1``, no line search, tolerances 0 since
     PyTorch's are absolute) or ``"adam"``. ``also`` are further optimisers stepped with the
     gradients of the same evaluation (not rescaled). For L-BFGS, ``step_cap`` bounds how far a
-    step moves any pixel of ``to_pixels(param)`` (``None``: never).
+    step moves any pixel of ``to_pixels(param)`` (``None``: never). ``best_value`` is the
+    lowest loss evaluated so far and ``capped`` the number of steps the cap shortened.
     """
 
     def __init__(self, params: Sequence[torch.Tensor], evaluate: Callable[[], Evaluation], *,
@@ -136,7 +137,7 @@ class ClosureStepper:
         self.to_pixels, self.capped = to_pixels, 0
         self.loss_scale = 1.0
         self._scale_fixed = False
-        self._best_value = math.inf
+        self.best_value = math.inf
         self._best: tuple[torch.Tensor | None, Any] = (None, None)
         self._record: Record | None = None
 
@@ -158,8 +159,8 @@ class ClosureStepper:
             for p in self.params:
                 if p.grad is not None:
                     p.grad.mul_(self.loss_scale)
-        if value < self._best_value:
-            self._best_value, self._best = value, (ev.image, ev.extra)
+        if value < self.best_value:
+            self.best_value, self._best = value, (ev.image, ev.extra)
         terms = {k: v.item() if isinstance(v, torch.Tensor) else float(v) for k, v in ev.terms.items()}
         self._record = Record({"total": value, **terms}, ev.image)
         return ev.loss.detach() * self.loss_scale
