@@ -159,16 +159,20 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return array
 
 
-def _check_batch(image: torch.Tensor) -> None:
+def _check_batch(image: torch.Tensor, who: str = "resize") -> None:
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
         raise ValueError(
             f"image must be a batch of images (B, C, H, W), got {shape_of(image)}; add a batch dimension with image[None]."
         )
+    if not image.is_floating_point():  # a uint8 image would interpolate, then clamp to 0 or 1: all white
+        fix = ("image.real or image.abs()" if image.is_complex() else "image.float()" if image.dtype == torch.bool
+               else "image.float() / 255 for values 0-255")
+        raise ValueError(f"image has dtype {image.dtype}; {who} needs a float image in [0, 1]: use {fix}.")
 
 
 def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
     """Shrink ``(B, C, H, W)`` so that its longest side is ``max_side`` (antialiased)."""
-    _check_batch(image)
+    _check_batch(image, "resize_max_side")
     if not (isinstance(max_side, Real) and not isinstance(max_side, bool) and max_side > 0):
         raise ValueError(f"max_side must be a positive number of pixels, got {max_side!r}; e.g. 256.")
     h, w = image.shape[-2:]
@@ -181,9 +185,11 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     _check_batch(image)
     check_size(size, example="(256, 256)")
     shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
-    out = torch.nn.functional.interpolate(image, size=tuple(size), mode="bilinear", antialias=shrinking,
-                                          align_corners=False)
-    return out.clamp(0.0, 1.0)
+    # torch has no antialiased half or bfloat16 kernel on the CPU: shrink those in float32
+    low = shrinking and image.device.type == "cpu" and image.dtype in (torch.float16, torch.bfloat16)
+    out = torch.nn.functional.interpolate(image.float() if low else image, size=tuple(size), mode="bilinear",
+                                          antialias=shrinking, align_corners=False)
+    return out.clamp(0.0, 1.0).to(image.dtype)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

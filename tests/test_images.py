@@ -280,3 +280,24 @@ def test_a_large_palette_or_16_bit_image_keeps_its_colours_when_shrunk_while_dec
         t = load_image(path, max_side=50)
         assert t.shape == (1, 3, 42, 50)
         assert torch.allclose(t.mean((0, 2, 3)), torch.tensor(colour), atol=1 / 255)
+
+
+# ------------------------------------------------- bad input found by the fuzzer (6 Dec 2026)
+@pytest.mark.parametrize("dtype, fix", [(torch.uint8, r"image\.float\(\) / 255"), (torch.int64, r"image\.float\(\) / 255"),
+                                        (torch.bool, r"image\.float\(\)\."), (torch.complex64, r"image\.real")])
+@pytest.mark.parametrize("call", [lambda x: images.resize(x, (8, 8)), lambda x: images.resize(x, (32, 32)),
+                                  lambda x: images.resize_max_side(x, 8), lambda x: images.resize_max_side(x, 64)])
+def test_resizing_an_image_that_is_not_floats_is_refused_with_a_sentence(dtype, fix, call):
+    image = torch.randint(0, 255, (1, 3, 16, 16)).to(dtype)  # a uint8 image used to come back all white
+    with pytest.raises(ValueError, match=rf"image has dtype {dtype}; resize\w* needs a float image in \[0, 1\]: use {fix}"):
+        call(image)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_image_is_resized_in_its_own_dtype(dtype):
+    image = torch.rand(1, 3, 16, 16)
+    for size in ((8, 8), (32, 32)):  # shrinking (antialiased) had no half kernel on the CPU
+        out = images.resize(image.to(dtype), size)
+        assert out.dtype == dtype and out.shape == (1, 3, *size)
+        assert (out.float() - images.resize(image, size)).abs().max() < 0.02
+    assert images.resize_max_side(image.to(dtype), 8).dtype == dtype
