@@ -38,10 +38,22 @@ def count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+#: The most pixels an ``(H, W)`` size may have: 8192 x 8192. That holds every size the course
+#: or a learner really uses (an 8000 x 8000 photo, a 4096 x 4096 grid, a 4K frame), yet an image
+#: of it is small next to a 24 GB machine: 768 MiB as float32 RGB, its sampling grid 512 MiB,
+#: a warp and its backward pass a few GiB. A size beyond it (say 100000 x 100000, 120 GB) is a
+#: typo or a unit slip, refused here instead of by torch's allocator or after eating the memory.
+MAX_SIZE_PIXELS = 2**26
+
+
 def check_size(size: object, what: str = "size", example: str = "(64, 64)") -> None:
-    """``size`` must be ``(H, W)``: two positive integers."""
+    """``size`` must be ``(H, W)``: two positive integers of at most :data:`MAX_SIZE_PIXELS` pixels."""
     if not (isinstance(size, Sequence) and len(size) == 2 and all(is_whole(v) and v > 0 for v in size)):
         raise ValueError(f"{what} must be (H, W), two positive integers, got {size!r}; e.g. {example}.")
+    h, w = (int(v) for v in size)  # Python ints: a NumPy product could wrap around
+    if h * w > MAX_SIZE_PIXELS:
+        raise ValueError(f"{what} {(h, w)} is {h * w:,} pixels, more than the {MAX_SIZE_PIXELS:,} (8192 x 8192) "
+                         f"the course makes in one image; pick a smaller {what}, e.g. {example}.")
 
 
 def shape_of(x: object) -> object:

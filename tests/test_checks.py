@@ -23,3 +23,15 @@ def test_number_and_size():
     checks.check_size(torch.Size([4, 5]))
     with pytest.raises(ValueError, match=r"grid must be \(H, W\), two positive integers, got \(4, 0\); e\.g\. \(8, 8\)"):
         checks.check_size((4, 0), "grid", example="(8, 8)")
+
+
+def test_a_size_of_more_pixels_than_an_image_can_have_is_refused_before_allocation():
+    for fine in ((8000, 8000), (4096, 4096), (8192, 8192), (1, 2**26), (2160, 3840)):  # photos, grids, 4K
+        checks.check_size(fine)
+    with pytest.raises(ValueError, match=r"size \(100000, 100000\) is 10,000,000,000 pixels, more than the "
+                                         r"67,108,864 \(8192 x 8192\) the course makes in one image; pick a smaller size"):
+        checks.check_size((100000, 100000))
+    with pytest.raises(ValueError, match=r"grid \(8193, 8192\) is 67,117,056 pixels.*pick a smaller grid, e\.g\. \(8, 8\)"):
+        checks.check_size((np.int64(8193), 8192), "grid", example="(8, 8)")
+    with pytest.raises(ValueError, match="pixels, more than"):
+        checks.check_size((np.int64(2**40), np.int64(2**40)))  # their product wraps around in int64

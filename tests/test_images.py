@@ -301,3 +301,9 @@ def test_a_half_precision_image_is_resized_in_its_own_dtype(dtype):
         assert out.dtype == dtype and out.shape == (1, 3, *size)
         assert (out.float() - images.resize(image, size)).abs().max() < 0.02
     assert images.resize_max_side(image.to(dtype), 8).dtype == dtype
+
+
+def test_resizing_to_more_pixels_than_an_image_can_have_is_refused_before_allocation():
+    # 12 TB of float32: without the check torch's allocator refuses it at once, with its own words
+    with pytest.raises(ValueError, match=r"size \(1000000, 1000000\) is 1,000,000,000,000 pixels, more than .* pick a smaller size"):
+        images.resize(torch.rand(1, 3, 16, 16), (10**6, 10**6))
