@@ -8,7 +8,7 @@ region masks (Gatys et al. 2017, spatial control).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -23,18 +23,25 @@ if TYPE_CHECKING:
 def layer_weights(layers: Sequence[str] | Mapping[str, float] | str, what: str) -> dict[str, float]:
     """``{layer: weight}`` from layer names (weight ``1/L`` each) or a ``{name: weight}`` dict;
     ``what`` names the setting in the error."""
+    refusal = ValueError(f"TransferConfig.{what} must name at least one VGG19 layer with a weight >= 0, "
+                         f"got {layers!r}.")
     if isinstance(layers, str):
         layers = (layers,)
     if isinstance(layers, Mapping):
-        weights = {features.check_layer_name(k): float(v) for k, v in layers.items()}
-    else:
+        names = [features.check_layer_name(k) for k in layers]
+        if any(isinstance(v, (str, bytes)) or v is None for v in layers.values()):
+            raise refusal
+        try:
+            weights = dict(zip(names, (float(v) for v in layers.values()), strict=True))
+        except (TypeError, ValueError, RuntimeError):  # a weight that is not a number, e.g. a list
+            raise refusal from None
+    elif isinstance(layers, Iterable):
         names = [features.check_layer_name(n) for n in layers]
         weights = {n: 1.0 / len(names) for n in names} if names else {}
+    else:  # None or a number
+        raise refusal
     if not weights or any(not math.isfinite(w) or w < 0 for w in weights.values()):
-        raise ValueError(
-            f"TransferConfig.{what} must name at least one VGG19 layer with a weight >= 0, "
-            f"got {layers!r}."
-        )
+        raise refusal
     return weights
 
 

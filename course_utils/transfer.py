@@ -133,7 +133,8 @@ def check_image(image: Any, what: str) -> torch.Tensor:
 
 def prepare_styles(style: torch.Tensor | Sequence[torch.Tensor], cfg: TransferConfig) -> tuple[list[torch.Tensor], list[float]]:
     """The checked style images and their blend weights (from ``cfg.style_blend``), summing to 1."""
-    styles = [style] if isinstance(style, torch.Tensor) else list(style)
+    one = isinstance(style, (torch.Tensor, str, bytes)) or not isinstance(style, Iterable)  # else a list of them
+    styles = [style] if one else list(style)  # check_image names what a single non-image is
     if not styles:
         raise ValueError("style is an empty list; pass one style image or several.")
     styles = [check_image(s, f"style image {i}" if len(styles) > 1 else "style") for i, s in enumerate(styles)]
@@ -187,8 +188,20 @@ def level_start(image: torch.Tensor | None, hw: tuple[int, int], init: str, cont
 
 
 def device_of(cfg: TransferConfig) -> torch.device:
-    """``cfg.device``, or :func:`course_utils.config.device` when it is ``None``."""
-    return torch.device(cfg.device) if cfg.device else course_config.device()
+    """``cfg.device``, or :func:`course_utils.config.device` when it is ``None``; a device that
+    is not one, or that this machine lacks, is refused in one sentence (before any memory check)."""
+    if not cfg.device:
+        return course_config.device()
+    try:
+        dev = torch.device(cfg.device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={cfg.device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it "
+                         "out to let config.device() choose.") from None
+    if (dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count())) or (
+            dev.type == "mps" and not torch.backends.mps.is_available()):
+        raise ValueError(f"device={cfg.device!r} is not available on this machine; leave it out to let "
+                         "config.device() choose, or use 'cpu'.")
+    return dev
 
 
 @lru_cache(maxsize=4)

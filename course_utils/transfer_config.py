@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -26,6 +27,32 @@ from .objective import layer_weights
 def _finite(value: Any) -> bool:
     """A finite real number (Python's or NumPy's), not a bool."""
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _numbers(value: Any) -> list[float] | None:
+    """``value`` as a list of floats (a list, tuple, array or tensor of numbers), else None."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return None
+    items = list(value)
+    if any(isinstance(v, (str, bytes)) or v is None for v in items):
+        return None
+    try:
+        return [float(v) for v in items]
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _refuses_three_arguments(fn: Callable) -> bool:
+    """Whether ``fn``'s signature cannot take ``(step, image, losses)`` (False where it cannot be read)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none
+        return False
+    try:
+        signature.bind(0, None, {})
+    except TypeError:
+        return True
+    return False
 
 
 #: Ways to keep pixels in [0, 1] (see notebook 04).
@@ -158,7 +185,7 @@ class TransferConfig:
         for name in ("content_weight", "style_weight", "tv_weight", "range_weight"):
             if not _finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "a finite number >= 0")
-        scales = tuple(self.scales)
+        scales = _numbers(self.scales)
         if not scales or any(not (0 < s <= 1) for s in scales) or scales[-1] != 1.0:
             raise bad("scales", "fractions in (0, 1] ending with 1.0, e.g. (0.5, 1.0)")
         if list(scales) != sorted(scales):
@@ -182,7 +209,8 @@ class TransferConfig:
             raise bad("history_size", "a whole number >= 1 (pairs L-BFGS keeps), e.g. 100")
         if self.step_cap is not None and (not _finite(self.step_cap) or not 0 < self.step_cap <= 1):
             raise bad("step_cap", "None or a number in (0, 1], e.g. 0.5")
-        if not self.max_loss_ratio > 1:
+        if not isinstance(self.max_loss_ratio, Real) or isinstance(self.max_loss_ratio, bool) \
+                or not self.max_loss_ratio > 1:
             raise bad("max_loss_ratio", "a number > 1")
         if not is_whole(self.preview_every) or self.preview_every < 0:
             raise bad("preview_every", "an integer >= 0 (0 switches the preview off)")
@@ -190,6 +218,10 @@ class TransferConfig:
             raise bad("precision", f"one of {accel.PRECISIONS}")
         if not (isinstance(self.compile, bool) or self.compile in accel.COMPILE_MODES):
             raise bad("compile", f"True, False or one of {accel.COMPILE_MODES}")
+        if self.style_blend is not None:
+            blend = _numbers(self.style_blend)
+            if blend is None or not blend or any(not math.isfinite(b) or b < 0 for b in blend):
+                raise bad("style_blend", "None or one number >= 0 per style image, e.g. [0.7, 0.3]")
         if self.style_warps is not None:
             pairs = list(self.style_warps) if isinstance(self.style_warps, Sequence) else []
             if not pairs or any(
@@ -207,11 +239,16 @@ class TransferConfig:
                 if not isinstance(m, torch.Tensor) or m.dim() != 4 or m.shape[:2] != (1, 1):
                     raise ValueError(f"TransferConfig.style_masks[{i}] has shape {shape_of(m)}: expected a mask "
                                      "(1, 1, H, W) in [0, 1]; add dimensions with mask[None, None].")
-                if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1 or m.sum() <= 0:
+                if m.numel() == 0 or not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1 or m.sum() <= 0:
                     raise ValueError(f"TransferConfig.style_masks[{i}] must have values in [0, 1] and "
                                      "cover some pixels; an empty region has no style to match.")
         if self.callback is not None and not callable(self.callback):
             raise bad("callback", "None or a function callback(step, image, losses)")
+        if self.callback is not None and _refuses_three_arguments(self.callback):
+            name = getattr(self.callback, "__name__", type(self.callback).__name__)
+            raise ValueError(f"TransferConfig.callback must accept (step, image, losses), but {name}"
+                             f"{inspect.signature(self.callback)} does not; write it as "
+                             "def callback(step, image, losses): ...")
         layer_weights(self.content_layers, "content_layers")
         layer_weights(self.style_layers, "style_layers")
 

@@ -441,3 +441,68 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_allocates(settings
     with pytest.raises(MemoryError, match=r"needs about [\d,.]+ GB of memory but only [\d,.]+ GB is free"):
         transfer.stylise(content, content, steps=2, progress=False, callback=lambda *a: calls.append(a), **settings)
     assert calls == []
+
+
+# ------------------------------------------------- settings of the wrong kind (fuzzer, Dec 2026)
+@pytest.mark.parametrize("name, value, expected", [
+    ("scales", 1.0, r"fractions in \(0, 1\] ending with 1.0"),
+    ("scales", None, r"fractions in \(0, 1\] ending with 1.0"),
+    ("scales", "1", r"fractions in \(0, 1\] ending with 1.0"),
+    ("max_loss_ratio", None, "a number > 1"),
+    ("max_loss_ratio", "a", "a number > 1"),
+    ("style_blend", 1.0, "None or one number >= 0 per style image"),
+    ("style_blend", ["a"], "None or one number >= 0 per style image"),
+    ("style_blend", [None], "None or one number >= 0 per style image"),
+    ("style_blend", [float("nan")], "None or one number >= 0 per style image"),
+])
+def test_a_setting_of_the_wrong_kind_gets_one_sentence_naming_it(name, value, expected):
+    """A scalar or None where a list is read (or the reverse) is named like any bad value,
+    not answered by a raw 'not iterable' or '>' not supported."""
+    with pytest.raises(ValueError, match=f"^TransferConfig.{name}=.* is invalid: expected {expected}"):
+        transfer.TransferConfig(**{name: value}).validate()
+
+
+@pytest.mark.parametrize("name", ["content_layers", "style_layers"])
+@pytest.mark.parametrize("value", [None, 3, {"relu1_1": "a"}, {"relu1_1": None}])
+def test_layers_that_are_not_layer_names_are_named(name, value):
+    with pytest.raises(ValueError, match=f"^TransferConfig.{name} must name at least one VGG19 layer"):
+        transfer.TransferConfig(**{name: value}).validate()
+
+
+def test_valid_blends_and_scales_of_other_kinds_still_work():
+    transfer.TransferConfig(style_blend=numpy.array([1.0, 2.0]), scales=numpy.array([0.5, 1.0]), steps=2,
+                            max_loss_ratio=float("inf")).validate()
+    transfer.TransferConfig(style_blend=torch.tensor([0.3, 0.7]), scales=[1]).validate()
+
+
+def test_a_callback_that_cannot_take_the_three_arguments_is_refused_before_the_run(content, style):
+    calls = []
+    with pytest.raises(ValueError, match=r"callback must accept \(step, image, losses\)"):
+        transfer.stylise(content, style, **{**FAST, "callback": lambda: calls.append(1)})
+    with pytest.raises(ValueError, match=r"callback must accept \(step, image, losses\)"):
+        transfer.TransferConfig(callback=lambda step, image: None).validate()
+    for fine in (lambda *a: None, lambda step, image, losses, extra=1: None, print):  # print: no signature check
+        transfer.TransferConfig(callback=fine).validate()
+    assert calls == []
+
+
+def test_no_style_or_an_empty_mask_is_named(content, style):
+    with pytest.raises(ValueError, match=r"^style must be one RGB image of shape \(1, 3, H, W\).*got NoneType"):
+        transfer.stylise(content, None, **FAST)
+    with pytest.raises(ValueError, match=r"^style must be one RGB image .*got int"):
+        transfer.prepare_styles(3, transfer.TransferConfig())
+    with pytest.raises(ValueError, match=r"style_masks\[0\] must have values in \[0, 1\] and cover some pixels"):
+        transfer.TransferConfig(style_masks=[torch.rand(1, 1, 0, 0)]).validate()
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("tpu", "device='tpu' is not a PyTorch device; use 'cpu', 'cuda' or 'mps'"),
+    ("cuda", "device='cuda' is not available on this machine; leave it out"),
+])
+def test_a_device_this_machine_lacks_is_named_before_the_memory_check(device, expected, content, style):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ValueError, match=f"^{expected}"):
+        transfer.device_of(transfer.TransferConfig(device=device))
+    with pytest.raises(ValueError, match=f"^{expected}"):
+        transfer.stylise(content, style, **{**FAST, "device": device})
