@@ -64,8 +64,24 @@ def _to_image(rgb: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), mode="RGB")
 
 
+#: The largest generated style, in pixels a side. The generators hold a dozen float64 arrays
+#: of size x size (mosaic loops over them 180 times): at 4096 that is about 3 GB and a minute,
+#: already eight times the committed 512 px styles; 100000 would ask NumPy for 75 GiB at once.
+MAX_STYLE_SIZE = 4096
+
+
+def _check_size_and_seed(size: object, seed: object) -> tuple[int, int]:
+    """A generator's ``size`` and ``seed`` as Python ints, or a ValueError naming the one that is wrong."""
+    if not is_whole(size) or not 8 <= size <= MAX_STYLE_SIZE:
+        raise ValueError(f"size must be an integer from 8 to {MAX_STYLE_SIZE} pixels, got {size!r}; e.g. {STYLE_SIZE}.")
+    if not is_whole(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; e.g. seed=0.")
+    return int(size), int(seed)
+
+
 def swirl(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     """Swirling flow lines: contour bands of the stream function of a few point vortices."""
+    size, seed = _check_size_and_seed(size, seed)
     rng = np.random.default_rng(seed)
     x, y = _coords(size)
     psi = np.zeros_like(x)
@@ -83,6 +99,7 @@ def swirl(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
 
 def stripes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     """Wavy stripes running horizontally (orientation 0°): notebook 05 rotates them."""
+    size, seed = _check_size_and_seed(size, seed)
     rng = np.random.default_rng(seed)
     x, y = _coords(size)
     wobble = 0.012 * np.sin(2 * np.pi * (3 * x + rng.uniform())) + 0.01 * (_smooth_noise(rng, size, 6) - 0.5)
@@ -98,6 +115,7 @@ def stripes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
 
 def brush_strokes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     """Short thick brush strokes whose direction follows a smooth angle field."""
+    size, seed = _check_size_and_seed(size, seed)
     rng = np.random.default_rng(seed)
     palette = ["#264653", "#2A9D8F", "#8AB17D", "#E9C46A", "#F4A261", "#E76F51", "#FAF3E0"]
     cols = _rgb(palette)
@@ -121,6 +139,7 @@ def brush_strokes(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
 
 def mosaic(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     """Mosaic tiles: Voronoi cells in bright colours separated by dark grout."""
+    size, seed = _check_size_and_seed(size, seed)
     rng = np.random.default_rng(seed)
     n = 180
     seeds = rng.uniform(0, size, (n, 2))
@@ -144,6 +163,7 @@ def mosaic(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
 
 def halftone(size: int = STYLE_SIZE, seed: int = 0) -> Image.Image:
     """Halftone dots on a rotated grid, their radius following a smooth tone field."""
+    size, seed = _check_size_and_seed(size, seed)
     rng = np.random.default_rng(seed)
     x, y = _coords(size)
     tone = _smooth_noise(rng, size, 4)
@@ -179,11 +199,7 @@ def _check_style(name: str) -> None:
 def generate_style(name: str, size: int = STYLE_SIZE, seed: int = 0) -> torch.Tensor:
     """Generate a style image by name as a ``(1, 3, size, size)`` tensor in [0, 1]."""
     _check_style(name)
-    if not isinstance(size, int) or size < 8:
-        raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}.")
-    if not is_whole(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; e.g. seed=0.")
-    return from_pil(STYLE_GENERATORS[name](size, seed))
+    return from_pil(STYLE_GENERATORS[name](size, seed))  # each generator checks size and seed
 
 
 def style_path(name: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,25 @@ def test_a_downloaded_painting_is_written_whole_with_normal_rights(tmp_path):
     with pytest.raises(ImageLoadError, match="not an image"):
         data._download(junk.as_uri(), target.with_name("junk.jpg"), timeout=5)
     assert sorted(os.listdir(target.parent)) == ["starry_night.jpg", "starry_night.sha256"]  # nothing left
+
+
+# ------------------------------------------------- bad input found by the fuzzer (6 Dec 2026)
+@pytest.mark.parametrize("name", data.STYLE_NAMES)
+def test_each_style_generator_checks_its_size_and_seed_as_generate_style_does(name):
+    make = data.STYLE_GENERATORS[name]
+    for size in (0, -1, None, "64", 2.5, True):  # PIL's 'height and width must be > 0', NumPy's 'must be real number'
+        with pytest.raises(ValueError, match=rf"size must be an integer from 8 to 4096 pixels, got {size!r}".replace("(", r"\(")):
+            make(size, 0)
+    # 74.5 GiB (100000) or TiB of NumPy arrays: refused before any is allocated
+    for size in (100_000, 10**6):
+        with pytest.raises(ValueError, match=rf"size must be an integer from 8 to 4096 pixels, got {size}; e\.g\. 512"):
+            make(size=size)
+    for seed in (-1, "3", 2.5, None, torch.tensor(3)):  # NumPy's 'expected non-negative integer'
+        with pytest.raises(ValueError, match=r"seed must be a non-negative integer, got .*; e\.g\. seed=0"):
+            make(16, seed)
+    assert make(np.int64(16), np.int64(2)).size == make(16, 2).size == (16, 16)  # brush_strokes failed in PIL
+
+
+def test_generate_style_refuses_a_huge_size_before_allocating():
+    with pytest.raises(ValueError, match=r"size must be an integer from 8 to 4096 pixels, got 100000"):
+        data.generate_style("swirl", size=100_000)
