@@ -220,17 +220,17 @@ class Step:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
         cfg = transfer.configured(config, **overrides)
         cfg.validate()
-        content = transfer.check_image(content, "content")
-        style = transfer.check_image(style, "style")
-        self.device = transfer.device_of(cfg)
+        # stylise's checked start (a run that cannot fit is refused before it allocates), for
+        # one full-size level whose optimiser keeps no L-BFGS history
+        content, styles, blend, out_hw, self.device = transfer.run_inputs(
+            content, style, cfg.replace(optimiser="adam", scales=(1.0,)))
         self.config = cfg.replace(device=str(self.device))
         self.precision = precision
         self.extractor = transfer.feature_network(self.config)
-        out_hw = transfer.output_size(content.shape[-2:], cfg)  # stylise's full-size level
-        self.size, content, styles = transfer.inputs_at_scale(content, [style], out_hw, 1.0, cfg, self.device)
+        self.size, content, styles = transfer.inputs_at_scale(content, styles, out_hw, 1.0, cfg, self.device)
         network = self.extractor if precision == "fp32" else accel.prepare_network(
             self.extractor, accel.Plan(self.device, torch.bfloat16, False, False, False))
-        self.objective = transfer.Objective(network, content, styles, [1.0], self.config)
+        self.objective = transfer.Objective(network, content, styles, blend, self.config)
         self.variable = transfer.to_variable(content, "sigmoid").requires_grad_(True)
         evaluate = transfer.evaluator(self.objective, self.variable, "sigmoid")
         self.stepper = loop.ClosureStepper([self.variable], evaluate, optimiser="adam", lr=0.0)

@@ -258,3 +258,12 @@ def test_sweep_values_must_be_a_list(pair):
     content, style = pair
     with pytest.raises(TypeError, match=r"values must be a list of settings to try, got 1000\.0"):
         perf.sweep(content, style, None, "style_weight", 1e3)
+
+
+@pytest.mark.parametrize("settings", [{"size": 100000}, {"style_scale": 10000}])
+def test_a_step_that_cannot_fit_in_memory_is_refused_before_it_allocates(pair, settings):
+    """Step is stylise's step: a size or style_scale that cannot fit (120 GB and 300 GB of
+    resized pixels alone) gets stylise's one-sentence MemoryError before any image is made."""
+    content, style = pair
+    with pytest.raises(MemoryError, match=r"needs about [\d,.]+ GB of memory but only [\d,.]+ (GB|MB) is free"):
+        perf.Step(content, style, weights="random", device="cpu", **settings)
