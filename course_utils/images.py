@@ -149,6 +149,8 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         return np.repeat(a[..., None], 3, axis=2)
     if img.mode == "P":
         img = img.convert("RGBA")
+    elif img.mode == "La":  # premultiplied alpha: Pillow converts it only to LA
+        img = img.convert("LA")
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -168,6 +170,9 @@ def _check_batch(image: torch.Tensor, who: str = "resize") -> None:
         fix = ("image.real or image.abs()" if image.is_complex() else "image.float()" if image.dtype == torch.bool
                else "image.float() / 255 for values 0-255")
         raise ValueError(f"image has dtype {image.dtype}; {who} needs a float image in [0, 1]: use {fix}.")
+    if image.numel() == 0:
+        raise ValueError(f"image is empty, shape {tuple(image.shape)}, it has no pixels to resize; "
+                         "check how it was cropped or sliced.")
 
 
 def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
@@ -244,6 +249,9 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     Raises ``ValueError`` for a bad suffix, shape or NaN values, and :class:`ImageSaveError`
     when ``path`` is a folder, under a file, or cannot be written.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_image needs a file path (str or pathlib.Path), got {type(path).__name__}; "
+                        "pass e.g. 'results/out.png'.")
     p = Path(path)
     fmt = _SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
@@ -255,6 +263,9 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
             "find where they came from (e.g. a diverged optimisation) or use torch.nan_to_num first."
         )
     pil = to_pil(image)  # validates the tensor before anything touches the disk
+    if 0 in pil.size:
+        raise ValueError(f"Cannot save '{p}': the image is empty, shape {tuple(image.shape)}, it has no pixels; "
+                         "check how it was cropped or sliced.")
     if p.is_dir():
         raise ImageSaveError(f"Cannot save image '{p}': it is a folder; give a file name, e.g. '{p / 'result.png'}'.")
     blocker = next((q for q in p.parents if q.exists() and not q.is_dir()), None)

@@ -307,3 +307,31 @@ def test_resizing_to_more_pixels_than_an_image_can_have_is_refused_before_alloca
     # 12 TB of float32: without the check torch's allocator refuses it at once, with its own words
     with pytest.raises(ValueError, match=r"size \(1000000, 1000000\) is 1,000,000,000,000 pixels, more than .* pick a smaller size"):
         images.resize(torch.rand(1, 3, 16, 16), (10**6, 10**6))
+
+
+@pytest.mark.parametrize("path", [None, 3, torch.rand(2)])
+def test_saving_to_something_that_is_not_a_path_is_a_sentence(tmp_path, path):
+    with pytest.raises(TypeError, match=rf"save_image needs a file path \(str or pathlib\.Path\), got {type(path).__name__}; "
+                                        r"pass e\.g\. 'results/out\.png'"):
+        save_image(torch.rand(1, 3, 4, 4), path)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 0, 16), (3, 16, 0), (0, 0)])
+def test_an_empty_image_is_refused_and_no_file_is_left(tmp_path, shape):
+    with pytest.raises(ValueError, match=rf"Cannot save '.*x\.png': the image is empty, shape {tuple(shape)}, it has no "
+                                         r"pixels; check how it was cropped or sliced".replace("(", r"\(").replace(")", r"\)")):
+        save_image(torch.rand(shape), tmp_path / "x.png")  # was PIL's 'cannot write empty image'
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("call", [lambda x: images.resize(x, (8, 8)), lambda x: images.resize_max_side(x, 8)])
+def test_resizing_an_empty_image_is_refused_with_a_sentence(call):
+    with pytest.raises(ValueError, match=r"image is empty, shape \(1, 3, 0, 16\), it has no pixels to resize; "
+                                         r"check how it was cropped or sliced"):
+        call(torch.rand(1, 3, 0, 16))  # was torch's 'Input and output sizes should be greater than 0'
+
+
+def test_a_premultiplied_alpha_image_converts_like_its_straight_alpha_copy():
+    la = Image.new("La", (4, 4), (100, 128))  # Pillow cannot convert La to RGB or RGBA directly
+    assert torch.equal(images.from_pil(la), images.from_pil(la.convert("LA")))
+    assert images.from_pil(la).shape == (1, 3, 4, 4)
