@@ -174,19 +174,26 @@ def theta_from_params(angle: float = 0.0, scale: float = 1.0, shear: float = 0.0
 
 
 def check_theta(theta: object, batch: int | None = None) -> None:
-    """``theta`` must be ``(2, 3)`` or ``(B, 2, 3)``, with ``B`` 1 or ``batch``."""
+    """``theta`` must be ``(2, 3)`` or ``(B, 2, 3)``, with ``B`` 1 or ``batch``, and finite."""
     if not isinstance(theta, torch.Tensor):
         raise TypeError(f"theta must be a torch.Tensor of shape (2, 3) or (B, 2, 3), got {type(theta).__name__}.")
     if theta.dim() not in (2, 3) or theta.shape[-2:] != (2, 3):
         raise ValueError(f"theta must have shape (2, 3) or (B, 2, 3), got {tuple(theta.shape)}.")
     if batch is not None and theta.dim() == 3 and len(theta) not in (1, batch):
         raise ValueError(f"theta has batch {len(theta)} but the image batch is {batch}; pass one θ or one per image.")
+    # θ is tiny, so this costs nothing; a NaN grid would crash grid_sample's backward (a segfault).
+    if not torch.isfinite(theta).all():
+        raise ValueError("theta contains NaN or infinite values (a diverged training or a division by zero "
+                         "upstream); lower the learning rate or check what produced it.")
 
 
 def check_image(image: object) -> None:
-    """``image`` must be a tensor ``(B, C, H, W)`` or ``(C, H, W)``."""
+    """``image`` must be a floating-point tensor ``(B, C, H, W)`` or ``(C, H, W)``."""
     if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4):
         raise ValueError(f"image must be a (B, C, H, W) or (C, H, W) tensor, got {shape_of(image)}.")
+    if not image.is_floating_point():
+        raise ValueError(f"image has dtype {image.dtype}; warp needs a floating-point image: use image.float() / 255 "
+                         "for 0-255 pixels, or image.float() for a mask.")
 
 
 def check_choice(name: str, value: object, options: tuple[str, ...]) -> None:

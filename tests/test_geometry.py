@@ -213,3 +213,47 @@ def test_shear_theta_is_the_inverse_of_the_motion_matrix():
     theta = g.shear_theta(0.3, -0.4)
     motion = torch.tensor([[1.0, 0.3, 0.0], [-0.4, 1.0, 0.0]])
     assert torch.allclose(theta, g.invert(motion), atol=1e-6)
+
+
+def _run_child(code: str):
+    """Run ``code`` in a fresh Python: a segmentation fault there fails the test instead of
+    killing pytest (and a learner's Jupyter kernel)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("padding", ["border", "reflection"])
+def test_a_nan_theta_is_refused_before_grid_sample_backward_crashes(padding):
+    # grid_sample's backward on a NaN grid (bilinear, border or reflection padding) is a
+    # segmentation fault in torch: the Python process (a Jupyter kernel) dies with no message.
+    child = _run_child(
+        "import torch\n"
+        "from course_utils import geometry\n"
+        "theta = torch.full((1, 2, 3), float('nan'), requires_grad=True)\n"
+        "try:\n"
+        f"    geometry.warp(torch.rand(1, 3, 8, 8), theta, padding_mode={padding!r}).sum().backward()\n"
+        "except ValueError as exc:\n"
+        "    print('REFUSED', exc)\n"
+    )
+    assert child.returncode == 0, f"the child died (return code {child.returncode}): {child.stderr[-500:]}"
+    assert "REFUSED theta contains NaN or infinite values" in child.stdout
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_theta_gets_a_clear_error(value):
+    theta = g.identity_theta().clone()
+    theta[0, 2] = value
+    for call in (lambda: g.warp(torch.rand(1, 1, 4, 4), theta), lambda: g.sampling_grid(theta, (4, 4)),
+                 lambda: g.invert(theta), lambda: g.compose(g.identity_theta(), theta)):
+        with pytest.raises(ValueError, match=r"theta contains NaN or infinite values .* lower the learning rate"):
+            call()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.bool])
+def test_warp_names_an_image_that_is_not_floating_point(dtype):
+    image = torch.randint(0, 2, (1, 3, 16, 16)).to(dtype)
+    with pytest.raises(ValueError, match=rf"image has dtype {dtype}; warp needs a floating-point image: "
+                                         r"use image\.float\(\) / 255"):
+        g.warp(image, g.identity_theta()[None])
