@@ -24,6 +24,21 @@ def _check_grid(grid: object, what: str = "grid") -> None:
     if not isinstance(grid, torch.Tensor) or grid.dim() != 4 or grid.shape[-1] != 2:
         raise ValueError(f"{what} must be a sampling grid (B, H, W, 2), got {shape_of(grid)}; add a batch dimension "
                          f"with {what}[None], or turn a θ into a grid with geometry.sampling_grid(theta, size).")
+    if not grid.is_floating_point():
+        raise ValueError(f"{what} has dtype {grid.dtype}; a sampling grid holds normalised positions: use {what}.float().")
+    # One pass over H x W x 2 numbers: a NaN grid would crash grid_sample's backward (a segfault).
+    if not torch.isfinite(grid).all():
+        raise ValueError(f"{what} contains NaN or infinite values (a diverged training or a division by zero "
+                         "upstream); lower the learning rate or check what produced it.")
+
+
+def _check_image(image: object, what: str = "image") -> None:
+    if not isinstance(image, torch.Tensor) or image.dim() != 4:
+        raise ValueError(f"{what} must be a (B, C, H, W) tensor, got {shape_of(image)}; "
+                         f"add a batch dimension with {what}[None].")
+    if not image.is_floating_point():
+        raise ValueError(f"{what} has dtype {image.dtype}; warping needs a floating-point image: use "
+                         f"{what}.float() / 255 for 0-255 pixels, or {what}.float() for a mask.")
 
 
 def check_control(control: object) -> None:
@@ -33,6 +48,12 @@ def check_control(control: object) -> None:
                          f"got {shape_of(control)}.")
     if control.shape[-1] < 2 or control.shape[-2] < 2:
         raise ValueError(f"the control grid needs at least 2x2 points, got {tuple(control.shape[-2:])}.")
+    if not control.is_floating_point():
+        raise ValueError(f"control displacements have dtype {control.dtype}; they are normalised distances: "
+                         "use control.float().")
+    if not torch.isfinite(control).all():  # a few numbers; a NaN field would crash grid_sample's backward
+        raise ValueError("control displacements contain NaN or infinite values (a diverged training or a division "
+                         "by zero upstream); lower the learning rate or check what produced it.")
 
 
 def point_pairs(source: object, target: object, size: tuple[int, int] | None = None, *,
@@ -108,20 +129,20 @@ def field_grid(control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def warp_with_grid(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear",
                    padding_mode: str = "border") -> torch.Tensor:
     """``grid_sample`` of ``image`` ``(B, C, H, W)`` on ``grid`` ``(B, H_out, W_out, 2)`` (a
-    batch of 1 serves every image), with the course's ``align_corners=False``."""
-    if not isinstance(image, torch.Tensor) or image.dim() != 4:
-        raise ValueError(f"image must be a (B, C, H, W) tensor, got {shape_of(image)}; "
-                         "add a batch dimension with image[None].")
+    batch of 1 serves every image), with the course's ``align_corners=False``; the grid is
+    read in the image's dtype and on its device."""
+    _check_image(image)
     _check_grid(grid)
     if grid.shape[0] not in (1, image.shape[0]):
         raise ValueError(f"the grid has a batch of {grid.shape[0]} but the image batch is {image.shape[0]}; "
                          "give one grid (or control) per image, or a batch of 1 for all.")
-    grid = grid.expand(image.shape[0], *grid.shape[1:])
+    grid = grid.to(image).expand(image.shape[0], *grid.shape[1:])
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
 def warp_with_field(image: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
     """Warp ``image`` ``(B, C, H, W)`` with the smooth field of ``control`` ``(B, 2, gh, gw)``."""
+    _check_image(image)
     return warp_with_grid(image, field_grid(control, image.shape[-2:]))
 
 
@@ -131,6 +152,8 @@ def warp_mask(mask: torch.Tensor, grid_or_theta: torch.Tensor, *, soft: bool = T
     if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
         raise ValueError(f"mask must have shape (B, R, H, W), one channel per region, got {shape_of(mask)}; "
                          "add dimensions with mask[None, None].")
+    if not mask.is_floating_point():
+        raise ValueError(f"mask has dtype {mask.dtype}; warping needs a floating-point mask: use mask.float().")
     if not isinstance(grid_or_theta, torch.Tensor):
         raise ValueError(f"grid_or_theta must be a sampling grid (B, H, W, 2) or a θ (2, 3) tensor, got "
                          f"{type(grid_or_theta).__name__}; pass the grid or θ that warped the image.")
@@ -258,6 +281,9 @@ def _check_registration(moving: object, fixed: object, steps: object, scales: ob
                              f"add a batch dimension with {what}[None].")
         if not torch.isfinite(image).all():
             raise ValueError(f"{what} contains NaN or infinite pixels; register images with finite values.")
+        if not image.is_floating_point():
+            raise ValueError(f"{what} has dtype {image.dtype}; registration needs floating-point images: use "
+                             f"{what}.float() / 255 for 0-255 pixels.")
     if moving.shape != fixed.shape:
         raise ValueError(f"moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same shape; "
                          "resize one of them (images.resize) or give both the same channels.")
@@ -289,12 +315,23 @@ def _coarse_to_fine(parameter: torch.Tensor, loss_at: Callable[[torch.Tensor, to
             m, f = resized(moving, scale), resized(fixed, scale)
             for _ in range(steps):
                 loss = loss_at(m, f)
+                history.append(loss.item())
+                # Stop at the first non-finite loss or parameter: one step later the sampling
+                # grid would be NaN, and grid_sample's backward crashes the process on it.
+                if not math.isfinite(history[-1]):
+                    _diverged(desc, len(history), f"the loss became {history[-1]}", lr)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                history.append(loss.item())
+                if not torch.isfinite(parameter).all():
+                    _diverged(desc, len(history), "its parameters became NaN or infinite", lr)
                 bar.update()
     return history
+
+
+def _diverged(desc: str, step: int, what: str, lr: float) -> None:
+    raise ValueError(f"{desc} diverged at step {step} ({what}); lower the learning rate, e.g. lr={lr / 10:g} "
+                     f"instead of {lr:g}.")
 
 
 def register_affine(moving: torch.Tensor, fixed: torch.Tensor, *, steps: int = 100,

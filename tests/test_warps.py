@@ -185,3 +185,82 @@ def test_register_refuses_nan_images_instead_of_crashing():
         warps.register_affine(nan, _IMG, steps=2, progress=False)
     with pytest.raises(ValueError, match="fixed contains NaN"):
         warps.register_field(_IMG, nan, steps=2, progress=False)
+
+
+def _run_child(code: str):
+    """Run ``code`` in a fresh Python: a segmentation fault there fails the test instead of
+    killing pytest (and a learner's Jupyter kernel)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+_CHILD_IMAGES = ("import torch\nfrom course_utils import warps\n"
+                 "m = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))\nf = m.roll(2, -1)\n")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_non_finite_field_is_refused_before_grid_sample_backward_crashes(value):
+    # grid_sample's backward on a NaN grid (bilinear, border padding: warp_with_grid's default)
+    # is a segmentation fault in torch: the process (a Jupyter kernel) dies with no message.
+    child = _run_child(
+        _CHILD_IMAGES + f"c = torch.full((1, 2, 4, 4), float({value!r}), requires_grad=True)\n"
+        "try:\n    warps.warp_with_field(m, c).sum().backward()\n"
+        "except ValueError as exc:\n    print('REFUSED', exc)\n"
+    )
+    assert child.returncode == 0, f"the child died (return code {child.returncode}): {child.stderr[-500:]}"
+    assert "REFUSED control displacements contain NaN or infinite values" in child.stdout
+
+
+def test_a_diverging_registration_stops_with_a_sentence_instead_of_crashing():
+    # lr=1e30 made the control points huge, the loss infinite and, a step later, the field
+    # NaN: grid_sample's backward then crashed the process (a segmentation fault).
+    child = _run_child(
+        _CHILD_IMAGES + "try:\n    warps.register_field(m, f, lr=1e30, steps=2, progress=False)\n"
+        "except ValueError as exc:\n    print('REFUSED', exc)\n"
+    )
+    assert child.returncode == 0, f"the child died (return code {child.returncode}): {child.stderr[-500:]}"
+    assert "REFUSED field registration diverged at step 2" in child.stdout
+    assert "lower the learning rate" in child.stdout
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_grids_and_controls_get_a_clear_error(value):
+    grid = _GRID.clone()
+    grid[0, 3, 4, 0] = value
+    control = warps.zero_control((4, 4))
+    control[0, 1, 2, 2] = value
+    for call, match in ((lambda: warps.warp_with_grid(_IMG, grid), "grid contains NaN or infinite values"),
+                        (lambda: warps.jacobian_determinant(grid), "grid contains NaN or infinite values"),
+                        (lambda: warps.end_point_error(_GRID, grid), "grid_b contains NaN or infinite values"),
+                        (lambda: warps.field_grid(control, (16, 16)), "control displacements contain NaN or inf"),
+                        (lambda: warps.smoothness(control), "control displacements contain NaN or inf")):
+        with pytest.raises(ValueError, match=match + ".* lower the learning rate or check what produced it"):
+            call()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.bool])
+def test_warping_names_an_image_that_is_not_floating_point(dtype):
+    image = (_IMG * 255).to(dtype)
+    match = rf"image has dtype {dtype}; warping needs a floating-point image: use image\.float\(\) / 255"
+    with pytest.raises(ValueError, match=match):
+        warps.warp_with_grid(image, _GRID)
+    with pytest.raises(ValueError, match=match):
+        warps.warp_with_field(image, warps.zero_control((4, 4)))
+    with pytest.raises(ValueError, match=rf"moving has dtype {dtype}; registration needs floating-point images"):
+        warps.register_field(image, _IMG, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_the_grid_follows_the_image_dtype(dtype):
+    image = _IMG.to(dtype)
+    out = warps.warp_with_grid(image, _GRID)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.float(), _IMG, atol=2e-3, rtol=0)
+    assert warps.warp_with_field(image, warps.zero_control((4, 4))).dtype == dtype
+
+
+def test_warp_mask_names_a_mask_that_is_not_floating_point():
+    with pytest.raises(ValueError, match=r"mask has dtype torch.bool; warping needs a floating-point mask: use mask\.float"):
+        warps.warp_mask(torch.rand(1, 1, 16, 16) > 0.5, _GRID)
