@@ -89,6 +89,9 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     ``torch.Generator`` seeded with ``seed`` too."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    if seed >= 2**64:
+        raise ValueError(f"seed must be an integer from 0 to 2**64 - 1 (what torch's generator takes), got {seed}; "
+                         "e.g. seed=0.")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -134,16 +137,24 @@ def cpu_budget(*, environ: dict[str, str] | None = None, cpu_max: str | Path = "
     return max(1, int(min(limits)))
 
 
+#: The most threads ``COURSE_THREADS`` may ask for: more than any machine the course runs on has
+#: cores, so a bigger number is a typo (one past int32 reached torch as 'Overflow when unpacking long').
+MAX_THREADS = 1024
+
+
 def set_threads(*, environ: dict[str, str] | None = None) -> int:
     """Set torch's thread count from ``COURSE_THREADS`` or :func:`cpu_budget` and return it."""
     env = os.environ if environ is None else environ
     value = env.get("COURSE_THREADS", "").strip()
     if value:
-        if not value.isdigit():
+        if not value.isdecimal():  # not isdigit(): that takes '²', which int() refuses
             raise ValueError(f"COURSE_THREADS={value!r} should be a whole number of threads, or 0 for torch's default.")
         if int(value) == 0:
             return torch.get_num_threads()
         threads = int(value)
+        if threads > MAX_THREADS:
+            raise ValueError(f"COURSE_THREADS={value!r} is more threads than the course uses (at most {MAX_THREADS}); "
+                             "set it to the number of CPU cores, or 0 for torch's default.")
     else:
         threads = cpu_budget(environ=env)
     if threads != torch.get_num_threads():

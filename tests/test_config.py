@@ -115,3 +115,27 @@ def test_cache_pointing_at_a_file_gets_a_sentence(tmp_path, monkeypatch):
             config.cache_dir()
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
     assert config.cache_dir().is_dir()
+
+
+# ------------------------------------------------- bad input found by the fuzzer (6 Dec 2026)
+def test_a_seed_beyond_torchs_range_is_refused_with_the_range():
+    with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 2\*\*64 - 1 \(what torch's generator takes\), "
+                                         r"got 18446744073709551616; e\.g\. seed=0"):
+        config.seed_everything(2**64)  # was torch's 'Overflow when unpacking long long'
+    assert config.seed_everything(2**64 - 1).initial_seed() == 2**64 - 1
+
+
+@pytest.mark.parametrize("value", ["²", "-1", "2.5", "four"])
+def test_threads_that_are_not_a_whole_number_get_the_sentence(value):
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match=rf"COURSE_THREADS='{value}' should be a whole number of threads, or 0 for torch's default"):
+        config.set_threads(environ={"COURSE_THREADS": value})  # '²' passed str.isdigit, then int() failed
+    assert torch.get_num_threads() == before
+
+
+def test_an_absurd_thread_count_is_refused_before_torch_sees_it():
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match=r"COURSE_THREADS='99999999999' is more threads than the course uses \(at most 1024\); "
+                                         r"set it to the number of CPU cores, or 0 for torch's default"):
+        config.set_threads(environ={"COURSE_THREADS": "99999999999"})  # was torch's 'Overflow when unpacking long'
+    assert torch.get_num_threads() == before
