@@ -8,6 +8,7 @@ reads the input there. Then the digit classifiers, their training and checkpoint
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import time
 from collections.abc import Callable
@@ -124,6 +125,20 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
     n = TRANSFORMS[transform]
     if not isinstance(params, torch.Tensor) or params.dim() != 2 or params.shape[1] != n:
         raise ValueError(f"params must have shape (B, {n}) for transform {transform!r}, got {shape_of(params)}.")
+    return _check_finite_theta(_params_to_theta(params, transform, aspect))
+
+
+def _check_finite_theta(theta: torch.Tensor) -> torch.Tensor:
+    """θ ``(B, 2, 3)`` if finite: on a NaN θ, grid_sample's backward (border or reflection
+    padding) crashes the whole process, a Jupyter kernel with it (a segmentation fault)."""
+    if not torch.isfinite(theta).all():  # B x 6 numbers: cheap
+        raise ValueError("the localization net gave a θ with NaN or infinite values (NaN or infinite pixels in x, "
+                         "or a diverged training); check the images with torch.isfinite(x).all() and lower the "
+                         "learning rate.")
+    return theta
+
+
+def _params_to_theta(params: torch.Tensor, transform: str, aspect: float) -> torch.Tensor:
     if transform == "affine":
         return params.view(-1, 2, 3)
     if transform == "rotation_scale":
@@ -248,8 +263,14 @@ def check_recipe(r: object) -> None:
                          f"{r.batch_size!r}, epochs={r.epochs!r}; fix them with dataclasses.replace(r, ...).")
 
 
-def check_examples(images: object, labels: object, what: str = "images") -> None:
-    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1."""
+#: A label that :func:`check_examples` lets through besides the classes: a ``loss_fn`` may use it
+#: for an example of no class (``course_tools.stn_experiment``'s turned outliers).
+_NO_CLASS = -1
+
+
+def check_examples(images: object, labels: object, what: str = "images", *, n_classes: int | None = 10) -> None:
+    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1, each a class
+    number ``0 … n_classes - 1`` (or -1, no class, for a custom loss; ``None``: any)."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         three_d = isinstance(images, torch.Tensor) and images.dim() == 3
         fix = f"add a channel dimension with {what}[:, None]" if three_d else "e.g. make_digits(...).images"
@@ -262,6 +283,12 @@ def check_examples(images: object, labels: object, what: str = "images") -> None
                          "convert with torch.as_tensor(labels).long().")
     if len(images) != len(labels):
         raise ValueError(f"{what} and labels must have the same length, got {len(images)} and {len(labels)}.")
+    if n_classes is not None:  # cross_entropy's "Target 16 is out of bounds" otherwise, mid-training
+        low, high = labels.min().item(), labels.max().item()
+        if high >= n_classes or low < _NO_CLASS:
+            raise ValueError(f"labels must be class numbers 0 to {n_classes - 1} (the digit classifiers have "
+                             f"{n_classes} classes), got values from {low} to {high}; number the classes from 0, "
+                             "e.g. labels - 1 for labels 1 to 10.")
 
 
 def build_models(r: Recipe, transform: str = "affine", seed: int = 0) -> dict[str, nn.Module]:
@@ -312,13 +339,23 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted classes ``(N,)`` for ``images`` ``(N, C, H, W)``, in evaluation mode."""
+    _check_batches(images, batch_size)
     model.eval()
     return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
 
+def _check_batches(images: object, batch_size: object) -> None:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"images must be an (N, C, H, W) tensor, got {shape_of(images)}; e.g. make_digits(...).images.")
+    if len(images) == 0:
+        raise ValueError("images is empty; pass at least one image.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. batch_size=500.")
+
+
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` classified correctly (0…1)."""
-    check_examples(images, labels)
+    check_examples(images, labels, n_classes=None)
     return (predict(model, images) == labels).float().mean().item()
 
 
@@ -328,6 +365,7 @@ def transform_batch(stn: SpatialTransformer, images: torch.Tensor, batch_size: i
     if not isinstance(stn, SpatialTransformer):
         raise TypeError(f"transform_batch needs a SpatialTransformer, got {type(stn).__name__}; "
                         "for a classifier pass its transformer, e.g. model.stn.")
+    _check_batches(images, batch_size)
     stn.eval()
     outs, thetas = zip(*(stn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)), strict=True)
     return torch.cat(outs), torch.cat(thetas)
@@ -345,16 +383,28 @@ def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
 
 def checkpoint_path(name: str) -> Path:
     """``data/checkpoints/<name>.pt`` in the project."""
+    _check_name(name)
     return config.PROJECT_ROOT / "data" / "checkpoints" / f"{name}.pt"
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a checkpoint name such as 'stn02_rts_stn', got {name!r}.")
+    if len(name) > 200:  # a file name has at most 255 bytes on most file systems
+        raise ValueError(f"name is {len(name)} characters long; use at most 200, e.g. 'stn02_rts_stn'.")
 
 
 def _shown(path: Path) -> Path:
     return path.relative_to(config.PROJECT_ROOT) if path.is_relative_to(config.PROJECT_ROOT) else path
 
 
-def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A checkpoint's state_dict as float32, or a ValueError saying what is wrong with it."""
     fix = "restore it (git checkout -- data/checkpoints) or delete it to train again"
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a checkpoint file's path (a str or pathlib.Path), got {type(path).__name__}; "
+                        "e.g. stn.checkpoint_path('stn02_rts_stn').")
+    path = Path(path)
     if path.is_dir():
         raise ValueError(f"checkpoint {_shown(path)} is a folder, not a file; remove it to train again.")
     try:
@@ -377,6 +427,9 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 def load_or_train(model: nn.Module, name: str | None, train: Callable[[], object]) -> str:
     """Load ``data/checkpoints/<name>.pt`` into ``model`` if it exists, else call ``train()``
     (``name=None`` always trains); returns a line saying which, for the notebook to print."""
+    if not callable(train):
+        raise TypeError(f"train must be a function that trains the model (called when there is no checkpoint), "
+                        f"got {train!r}; e.g. lambda: stn.train_classifier(model, images, labels, r).")
     path = checkpoint_path(name) if name else None
     if path is not None and path.exists():
         state = read_checkpoint(path)

@@ -351,3 +351,94 @@ def test_a_checkpoint_full_of_nan_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"holds NaN or infinite weights \(training diverged\)"):
         stn.load_or_train(model, "diverged", train=lambda: pytest.fail("must not train"))
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # left as it was
+
+
+def _run_child(code: str):
+    """Run ``code`` in a fresh Python: a segmentation fault there fails the test instead of
+    killing pytest (and a learner's Jupyter kernel)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("images, lr", [("torch.full((8, 1, 28, 28), float('nan'))", 3e-3),
+                                        ("torch.rand(64, 1, 28, 28)", 1e30)])
+def test_a_nan_theta_in_stn_training_is_refused_before_grid_sample_backward_crashes(images, lr):
+    # NaN images, or a learning rate that makes the weights blow up, gave a NaN θ; the
+    # transformer's grid_sample (border padding) then crashed in backward: a segmentation
+    # fault that killed the process (a Jupyter kernel) with no message.
+    child = _run_child(
+        "import torch\nfrom course_utils import stn\ntorch.manual_seed(0)\n"
+        f"x = {images}\ny = torch.randint(0, 10, (len(x),))\n"
+        f"r = stn.Recipe(n_train=len(x), n_test=0, epochs=3, batch_size=8, lr={lr!r})\n"
+        "try:\n    stn.train_classifier(stn.STNClassifier(), x, y, r, progress=False)\n"
+        "except ValueError as exc:\n    print('REFUSED', exc)\n"
+    )
+    assert child.returncode == 0, f"the child died (return code {child.returncode}): {child.stderr[-500:]}"
+    assert "REFUSED the localization net gave a θ with NaN or infinite values" in child.stdout
+    assert "lower the learning rate" in child.stdout
+
+
+def test_params_to_theta_refuses_non_finite_params():
+    with pytest.raises(ValueError, match="the localization net gave a θ with NaN or infinite values"):
+        stn.params_to_theta(torch.full((2, 6), float("nan")), "affine")
+    with pytest.raises(ValueError, match="the localization net gave a θ with NaN or infinite values"):
+        stn.params_to_theta(torch.full((2, 2), 1e30), "rotation_scale")
+
+
+@pytest.mark.parametrize("shift, match", [(10, "got values from 10 to 19"), (-9, "got values from -9 to 0")])
+def test_train_classifier_refuses_labels_outside_the_classes(shift, match):
+    r = stn.Recipe(n_train=10, n_test=0, epochs=1, batch_size=5, name="test")
+    labels = torch.arange(10) + shift
+    with pytest.raises(ValueError, match=r"labels must be class numbers 0 to 9 \(the digit classifiers have 10 "
+                                         rf"classes\), {match}; number the classes from 0"):
+        stn.train_classifier(stn.DigitCNN(), torch.rand(10, 1, 28, 28), labels, r, progress=False)
+
+
+def test_check_examples_takes_the_number_of_classes():
+    images = torch.rand(3, 1, 8, 8)
+    stn.check_examples(images, torch.tensor([0, 11, 25]), n_classes=26)
+    with pytest.raises(ValueError, match="labels must be class numbers 0 to 2 .* got values from 0 to 3"):
+        stn.check_examples(images, torch.tensor([0, 1, 3]), n_classes=3)
+
+
+def test_read_checkpoint_accepts_a_string_path(tmp_path):
+    torch.save(stn.DigitCNN(width=4).state_dict(), tmp_path / "x.pt")
+    assert set(stn.read_checkpoint(str(tmp_path / "x.pt"))) == set(stn.DigitCNN(width=4).state_dict())
+    with pytest.raises(TypeError, match="path must be a checkpoint file's path .* got NoneType"):
+        stn.read_checkpoint(None)
+
+
+@pytest.mark.parametrize("name, match", [
+    ("", "name must be a checkpoint name such as 'stn02_rts_stn', got ''"),
+    ("x" * 300, "name is 300 characters long; use at most 200"),
+    (None, "name must be a checkpoint name such as 'stn02_rts_stn', got None"),
+])
+def test_save_checkpoint_refuses_a_name_that_is_no_file_name(tmp_path, monkeypatch, name, match):
+    monkeypatch.setattr(stn.config, "PROJECT_ROOT", tmp_path)
+    with pytest.raises(ValueError, match=match):
+        stn.save_checkpoint(stn.DigitCNN(width=4), name)
+    assert not (tmp_path / "data" / "checkpoints").exists() or not any((tmp_path / "data" / "checkpoints").iterdir())
+
+
+def test_load_or_train_names_a_train_that_is_not_a_function(tmp_path, monkeypatch):
+    monkeypatch.setattr(stn.config, "PROJECT_ROOT", tmp_path)
+    with pytest.raises(TypeError, match=r"train must be a function that trains the model .* got None"):
+        stn.load_or_train(stn.DigitCNN(), "no_such_checkpoint", None)
+    with pytest.raises(ValueError, match="name is 300 characters long"):
+        stn.load_or_train(stn.DigitCNN(), "x" * 300, lambda: None)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: stn.predict(stn.DigitCNN(), torch.rand(0, 1, 28, 28)), "images is empty; pass at least one image"),
+    (lambda: stn.predict(stn.DigitCNN(), None), r"images must be an \(N, C, H, W\) tensor, got NoneType"),
+    (lambda: stn.predict(stn.DigitCNN(), torch.rand(4, 1, 28, 28), batch_size=0), "batch_size must be a positive integer, got 0"),
+    (lambda: stn.predict(stn.DigitCNN(), torch.rand(4, 1, 28, 28), batch_size=-1), "batch_size must be a positive integer, got -1"),
+    (lambda: stn.transform_batch(stn.SpatialTransformer(1), torch.rand(0, 1, 28, 28)), "images is empty"),
+    (lambda: stn.transform_batch(stn.SpatialTransformer(1), torch.rand(4, 1, 28, 28), batch_size=2.5),
+     "batch_size must be a positive integer, got 2.5"),
+])
+def test_predict_and_transform_batch_check_their_batch(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
