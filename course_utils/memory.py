@@ -8,9 +8,11 @@ fit, in one sentence, with the largest size that would (``stylise`` and the stud
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from itertools import pairwise
+from numbers import Real
 
 import torch
 
@@ -34,6 +36,19 @@ FIXED = 40 * 2**20
 HEADROOM = 512 * 2**20
 
 
+def _check_hw(hw: object, name: str) -> tuple[int, int]:
+    """``hw`` as ``(height, width)`` in pixels, or a ValueError naming ``name``."""
+    if (isinstance(hw, (str, bytes)) or not isinstance(hw, Sequence) or len(hw) != 2 or not all(
+            isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 1 for v in hw)):
+        raise ValueError(f"{name} must be (height, width) in pixels, two numbers >= 1, got {hw!r}; e.g. (256, 256).")
+    return int(hw[0]), int(hw[1])
+
+
+def _check_free(free: object) -> None:
+    if not isinstance(free, Real) or isinstance(free, bool) or not free >= 0:
+        raise ValueError(f"free must be a number of bytes >= 0, got {free!r}; e.g. memory.free_bytes().")
+
+
 def numbers_per_pixel(deepest_layer: str = "relu5_1") -> float:
     """Feature-map numbers per input pixel that VGG19 produces up to ``deepest_layer``:
     every layer's channels divided by the square of its stride."""
@@ -52,8 +67,10 @@ def estimate(out_hw: Sequence[int], style_hw: Sequence[int], *, deepest_layer: s
     ``"style"`` (computing the targets, before the optimisation) and ``"total"``: a fixed
     part, the network and the larger of the two phases.
     """
-    pixels = int(out_hw[0]) * int(out_hw[1]) * batch
-    style_pixels = int(style_hw[0]) * int(style_hw[1])
+    out_h, out_w = _check_hw(out_hw, "out_hw")
+    style_h, style_w = _check_hw(style_hw, "style_hw")
+    pixels = out_h * out_w * batch
+    style_pixels = style_h * style_w
     image = FLOAT * 3 * pixels  # one image-sized vector
     vectors = 2 * history_size + 4 if optimiser == "lbfgs" else 4  # L-BFGS's pairs; Adam's moments
     parts = {
@@ -108,7 +125,9 @@ def _readable(n: float) -> str:
 def largest_fitting_side(out_hw: Sequence[int], style_hw: Sequence[int], free: int, **settings) -> int:
     """The longest side (px) the result can have, the style scaled along with it, so that
     :func:`estimate` stays within ``free`` bytes (0 if not even 16 px fits)."""
-    longest = max(out_hw)
+    longest = max(_check_hw(out_hw, "out_hw"))
+    _check_hw(style_hw, "style_hw")
+    _check_free(free)
 
     def fits(side: int) -> bool:
         k = side / longest
@@ -128,6 +147,8 @@ def check_fits(out_hw: Sequence[int], style_hw: Sequence[int], *, free: int | No
     size, the need, the memory ``free`` (default: :func:`free_bytes`) and the largest size that
     fits. When the free memory cannot be read, the run is allowed."""
     need = estimate(out_hw, style_hw, **settings)["total"]
+    if free is not None:
+        _check_free(free)
     free = free_bytes() if free is None else free
     if free is None or need <= free:
         return need
@@ -148,7 +169,9 @@ def check_fits(out_hw: Sequence[int], style_hw: Sequence[int], *, free: int | No
 def check_transfer(out_hw: Sequence[int], style_hws: Sequence[Sequence[int]], config, device=None) -> int:
     """:func:`check_fits` for ``stylise``'s ``config`` before it allocates: ``style_hws`` as
     given (before ``style_scale``); on a CUDA ``device`` its free memory counts."""
-    longest = max(8, round(max(out_hw) * config.style_scale))  # as the engine resizes the style
+    if len(style_hws) == 0:
+        raise ValueError("style_hws is empty: give one (height, width) per style image, e.g. [(256, 256)].")
+    longest = max(8, round(max(_check_hw(out_hw, "out_hw")) * config.style_scale))  # as the engine resizes the style
     biggest = max(style_hws, key=lambda hw: hw[0] * hw[1])
     k = longest / max(biggest)
     style_hw = (max(1, round(biggest[0] * k)), max(1, round(biggest[1] * k)))

@@ -83,3 +83,25 @@ def test_the_estimate_covers_a_measured_peak_without_wasting_much():
     estimated = memory.estimate((192, 192), (192, 192), optimiser="adam")
     expected = estimated["total"] - estimated["network"]  # the network was loaded before the peak was reset
     assert 0.6 * expected <= measured <= 1.1 * expected, (measured / 2**20, expected / 2**20)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: memory.estimate((16,), (16, 16)),
+    lambda: memory.estimate(None, (16, 16)),
+    lambda: memory.check_fits((float("nan"), 16), (16, 16)),
+    lambda: memory.estimate((16, 16), ()),
+    lambda: memory.largest_fitting_side((0, 0), (16, 16), 10**9),
+    lambda: memory.largest_fitting_side("16", (16, 16), 10**9),
+])
+def test_a_size_that_is_not_height_and_width_is_named(call):
+    with pytest.raises(ValueError, match=r"^(out_hw|style_hw) must be \(height, width\) in pixels, two numbers >= 1"):
+        call()
+
+
+def test_no_style_sizes_or_no_free_figure_are_named():
+    with pytest.raises(ValueError, match=r"^style_hws is empty: give one \(height, width\) per style image"):
+        memory.check_transfer((16, 16), [], transfer.TransferConfig())
+    with pytest.raises(ValueError, match=r"^free must be a number of bytes >= 0, got None"):
+        memory.largest_fitting_side((4000, 4000), (16, 16), None)
+    with pytest.raises(ValueError, match=r"^free must be a number of bytes >= 0, got 'a'"):
+        memory.check_fits((4000, 4000), (4000, 4000), free="a")
