@@ -192,7 +192,7 @@ STYLE_NAMES = tuple(STYLE_GENERATORS)
 
 
 def _check_style(name: str) -> None:
-    if name not in STYLE_GENERATORS:
+    if not isinstance(name, str) or name not in STYLE_GENERATORS:  # a list would be unhashable
         raise ValueError(f"Unknown style {name!r}; choose one of {', '.join(STYLE_NAMES)}.")
 
 
@@ -219,7 +219,7 @@ def style_image(name: str, size: int | None = None) -> torch.Tensor:
 
 def content_image(name: str, max_side: int | None = None) -> torch.Tensor:
     """A shipped content photo as ``(1, 3, H, W)`` in [0, 1]."""
-    if name not in CONTENT_IMAGES:
+    if not isinstance(name, str) or name not in CONTENT_IMAGES:
         raise ValueError(f"Unknown content photo {name!r}; choose one of {', '.join(CONTENT_IMAGES)}.")
     path = DATA_DIR / "content" / CONTENT_IMAGES[name]
     return load_image(path, max_side=max_side)
@@ -227,9 +227,10 @@ def content_image(name: str, max_side: int | None = None) -> torch.Tensor:
 
 def sample_image(name: str, max_side: int | None = None) -> torch.Tensor:
     """Any sample image by name: a content photo or a generated style."""
-    if name in CONTENT_IMAGES:
+    known = isinstance(name, str)  # a list would be unhashable: it gets the sentence below
+    if known and name in CONTENT_IMAGES:
         return content_image(name, max_side)
-    if name in STYLE_GENERATORS:
+    if known and name in STYLE_GENERATORS:
         return style_image(name, max_side)
     raise ValueError(f"Unknown sample image {name!r}; choose one of {', '.join(list_samples())}.")
 
@@ -250,7 +251,7 @@ PAINTINGS = {
 
 
 def painting_path(name: str) -> Path:
-    if name not in PAINTINGS:
+    if not isinstance(name, str) or name not in PAINTINGS:
         raise ValueError(f"Unknown painting {name!r}; choose one of {', '.join(PAINTINGS)}.")
     return config.cache_dir() / "paintings" / f"{name}.jpg"
 

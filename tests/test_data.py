@@ -116,3 +116,10 @@ def test_each_style_generator_checks_its_size_and_seed_as_generate_style_does(na
 def test_generate_style_refuses_a_huge_size_before_allocating():
     with pytest.raises(ValueError, match=r"size must be an integer from 8 to 4096 pixels, got 100000"):
         data.generate_style("swirl", size=100_000)
+
+
+@pytest.mark.parametrize("call", [data.generate_style, data.style_image, data.content_image, data.sample_image,
+                                  data.painting_path, data.load_painting])
+def test_a_name_that_is_not_a_string_gets_the_list_of_names(call):
+    with pytest.raises(ValueError, match=r"Unknown .*\['chelsea'\]; choose one of"):
+        call(["chelsea"])  # was 'unhashable type: list' from the dictionary lookup
