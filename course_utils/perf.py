@@ -5,6 +5,7 @@ where the time goes (:func:`profile`), and :class:`Step`, one step of the engine
 
 from __future__ import annotations
 
+import inspect
 import os
 import statistics
 import sys
@@ -63,6 +64,15 @@ def _check_callable(who: str, fn: Any) -> None:
     if not callable(fn):
         raise TypeError(f"{who} needs a function of no arguments, got {type(fn).__name__}; "
                         "pass the function itself, e.g. step, not step().")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        raise TypeError(f"{who} needs a function of no arguments, got {getattr(fn, '__name__', type(fn).__name__)}"
+                        f"{signature}, which needs arguments; wrap the call, e.g. lambda: f(x).") from None
 
 
 def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, desc: str | None = None) -> Timing:
@@ -165,9 +175,9 @@ def conv2d_flops(c_in: int, c_out: int, kernel: int | tuple[int, int], out_hw: t
 # ------------------------------------------------------------------------------ memory
 def activation_memory_mb(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> float:
     """MB (2**20 bytes) of the tensors autograd saves for the backward pass during ``fn()``,
-    once per storage, without those in ``exclude`` (e.g. the network's weights)."""
+    once per storage, without those in ``exclude`` (e.g. the network's weights; None: none)."""
     _check_callable("activation_memory_mb", fn)
-    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    skip = {t.untyped_storage().data_ptr() for t in (() if exclude is None else exclude)}
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:

@@ -267,3 +267,16 @@ def test_a_step_that_cannot_fit_in_memory_is_refused_before_it_allocates(pair, s
     content, style = pair
     with pytest.raises(MemoryError, match=r"needs about [\d,.]+ GB of memory but only [\d,.]+ (GB|MB) is free"):
         perf.Step(content, style, weights="random", device="cpu", **settings)
+
+
+def test_a_function_that_needs_arguments_is_named_before_it_is_called():
+    for measure in (perf.time_call, perf.count_flops, perf.activation_memory_mb, perf.profile):
+        with pytest.raises(TypeError, match=r"needs a function of no arguments, got <lambda>\(x\), which needs "
+                                            r"arguments; wrap the call, e\.g\. lambda: f\(x\)"):
+            measure(lambda x: 1)
+    assert perf.time_call(lambda x=1: x, repeats=1).repeats == 1  # defaults are fine
+
+
+def test_activation_memory_with_nothing_excluded():
+    x = torch.ones(4, 4, requires_grad=True)
+    assert perf.activation_memory_mb(lambda: (x * x).sum(), exclude=None) > 0
