@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import shape_of
+from .checks import number, shape_of
 
 #: RGB → YIQ (NTSC 1953). Y is the luminance; I and Q carry the chroma.
 RGB_TO_YIQ = torch.tensor(
@@ -25,6 +25,9 @@ def _check(image: torch.Tensor, name: str, channels: int = 3) -> None:
                      if channels == 3 else
                      ("a luminance batch of shape (B, 1, H, W)", "take it with colour.luminance(image)"))
         raise ValueError(f"{name} must be {what}, got {shape_of(image)}; {fix}.")
+    if not image.is_floating_point():
+        raise ValueError(f"{name} has dtype {image.dtype}; colours need a floating-point image in [0, 1]: use "
+                         f"{name}.float() / 255 for 0-255 pixels.")
 
 
 def _check_same_size(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
@@ -64,6 +67,13 @@ def grey_rgb(y: torch.Tensor) -> torch.Tensor:
 def match_luminance(y: torch.Tensor, reference_y: torch.Tensor) -> torch.Tensor:
     """Luminance ``y`` shifted and scaled to the mean and standard deviation of
     ``reference_y`` (Gatys et al. 2017, eq. 5); the sizes may differ."""
+    for name, t in (("y", y), ("reference_y", reference_y)):
+        _check(t, name, channels=1)
+        if t.numel() < 2:  # the standard deviation of one value is NaN
+            raise ValueError(f"{name} has {t.numel()} value{'' if t.numel() == 1 else 's'}; match_luminance needs "
+                             "at least 2 to measure a spread; use a larger reference or image.")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinite values; match luminances with finite values.")
     mu, sd = y.mean(), y.std().clamp_min(1e-6)
     mu_r, sd_r = reference_y.mean(), reference_y.std()
     return ((y - mu) / sd * sd_r + mu_r).clamp(0, 1)
@@ -89,8 +99,13 @@ def match_colour_histogram(source: torch.Tensor, reference: torch.Tensor, eps: f
         if image.shape[0] != 1:
             raise ValueError(f"{name} must be one image (batch 1), got a batch of {image.shape[0]}; "
                              f"index it, e.g. {name}[:1].")
+        if image.shape[-1] * image.shape[-2] == 0:
+            raise ValueError(f"{name} has no pixels (shape {tuple(image.shape)}); recolour an image with at least "
+                             "one pixel.")
         if not torch.isfinite(image).all():
             raise ValueError(f"{name} contains NaN or infinite pixels; recolour an image with finite values.")
+    if not number("eps", eps) >= 0:
+        raise ValueError(f"eps must be a small number >= 0, got {eps!r}; e.g. eps=1e-5.")
 
     def stats(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         px = img[0].reshape(3, -1).double()

@@ -69,3 +69,38 @@ def test_histogram_matching_copies_mean_and_covariance():
 def test_bad_arguments_get_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: colour.match_luminance(colour.luminance(_img(1)), torch.rand(1, 1, 1, 1)),
+         "reference_y has 1 value; match_luminance needs at least 2 to measure a spread; use a larger reference"),
+        (lambda: colour.match_luminance(colour.luminance(_img(1)), torch.rand(1, 1, 0, 0)),
+         "reference_y has 0 values; match_luminance needs at least 2"),
+        (lambda: colour.match_luminance(torch.rand(1, 1, 1, 1), colour.luminance(_img(1))), "y has 1 value"),
+        (lambda: colour.match_luminance(None, colour.luminance(_img(1))),
+         r"y must be a luminance batch of shape \(B, 1, H, W\), got NoneType"),
+        (lambda: colour.match_luminance(colour.luminance(_img(1)), _img(2)),
+         r"reference_y must be a luminance batch of shape \(B, 1, H, W\), got \(1, 3, 12, 10\); take it with colour\.luminance"),
+        (lambda: colour.match_luminance(torch.full((1, 1, 4, 4), float("nan")), colour.luminance(_img(1))),
+         "y contains NaN or infinite values; match luminances with finite values"),
+        (lambda: colour.match_colour_histogram(_img(1), _img(2), eps=-1), "eps must be a small number >= 0, got -1"),
+        (lambda: colour.match_colour_histogram(_img(1), _img(2), eps=float("nan")), "eps must be a finite number"),
+        (lambda: colour.match_colour_histogram(torch.rand(1, 3, 0, 16), _img(2)),
+         r"source has no pixels \(shape \(1, 3, 0, 16\)\); recolour an image with at least one pixel"),
+        (lambda: colour.match_colour_histogram(_img(1), torch.rand(1, 3, 16, 0)), "reference has no pixels"),
+        (lambda: colour.luminance((_img(1) * 255).to(torch.uint8)),
+         r"image has dtype torch.uint8; colours need a floating-point image in \[0, 1\]: use image\.float\(\) / 255"),
+        (lambda: colour.chroma_distance(_img(1), _img(2) > 0.5), "b has dtype torch.bool"),
+    ],
+)
+def test_degenerate_inputs_get_a_clear_error_instead_of_nan(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_histogram_matching_still_takes_eps_zero_and_a_one_pixel_image():
+    out = colour.match_colour_histogram(_img(1), _img(2), eps=0)
+    assert torch.isfinite(out).all()
+    assert torch.isfinite(colour.match_colour_histogram(_img(1, 1, 1), _img(2))).all()
