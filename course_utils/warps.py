@@ -71,6 +71,8 @@ def point_pairs(source: object, target: object, size: tuple[int, int] | None = N
             raise ValueError(f"{what} must have shape (K, 2), one (x, y) pixel position per point, got "
                              f"{tuple(points.shape)}; e.g. torch.tensor([[10.0, 20.0], [30.0, 5.0]]).")
         points = points.float()
+        if not torch.isfinite(points).all():
+            raise ValueError(f"{what} contains NaN or infinite positions; give finite (x, y) pixel positions.")
         if size is not None:
             h, w = size
             x, y = points[..., 0], points[..., 1]
@@ -237,6 +239,8 @@ def fit_field_to_points(source_px: torch.Tensor, target_px: torch.Tensor, size: 
     control = zero_control(grid_size, requires_grad=True)
     if not is_whole(steps) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0 (L-BFGS iterations), got {steps!r}.")
+    if not number("smooth_weight", smooth_weight) >= 0:  # a negative weight rewards folds: NaN in a few steps
+        raise ValueError(f"smooth_weight must be a finite number >= 0, got {smooth_weight!r}; e.g. 0.01.")
     scale = max(size) / 2.0
     opt = torch.optim.LBFGS([control], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-12, tolerance_change=1e-15)
@@ -259,6 +263,8 @@ def fit_affine_to_points(source_px: torch.Tensor, target_px: torch.Tensor, size:
     small pull towards the identity (``prior_weight``) makes fewer still give one answer."""
     source_px, target_px = point_pairs(source_px, target_px)
     check_size(size)
+    if not number("prior_weight", prior_weight) >= 0:
+        raise ValueError(f"prior_weight must be a finite number >= 0, got {prior_weight!r}; e.g. 1e-4.")
     src = geometry.pixel_to_normalised(source_px.double(), size)
     tgt = geometry.pixel_to_normalised(target_px.double(), size)
     design = torch.cat([tgt, torch.ones(len(tgt), 1, dtype=torch.float64)], dim=1)  # (K, 3): output (x, y, 1)

@@ -169,3 +169,11 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_allocates(content,
         deform.deformable_stylise(content, style, SRC, TGT, steps=2, progress=False,
                                   callback=lambda *a: calls.append(a), **settings)
     assert calls == []
+
+
+@pytest.mark.parametrize("weight, match", [(-1, "smooth_weight must be a finite number >= 0, got -1"),
+                                           (float("nan"), "smooth_weight must be a finite number")])
+def test_initial_warp_refuses_a_smooth_weight_that_gives_nan(weight, match):
+    src = torch.tensor([[3.0, 4.0], [10.0, 10.0], [5.0, 12.0]])
+    with pytest.raises(ValueError, match=match):
+        deform.initial_warp(src, src + 1, (16, 16), smooth_weight=weight)

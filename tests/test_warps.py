@@ -264,3 +264,21 @@ def test_the_grid_follows_the_image_dtype(dtype):
 def test_warp_mask_names_a_mask_that_is_not_floating_point():
     with pytest.raises(ValueError, match=r"mask has dtype torch.bool; warping needs a floating-point mask: use mask\.float"):
         warps.warp_mask(torch.rand(1, 1, 16, 16) > 0.5, _GRID)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: warps.fit_field_to_points(_PTS, _PTS + 1, (16, 16), grid_size=(4, 4), smooth_weight=-1),
+     "smooth_weight must be a finite number >= 0, got -1"),
+    (lambda: warps.fit_field_to_points(_PTS, _PTS + 1, (16, 16), grid_size=(4, 4), smooth_weight=float("nan")),
+     "smooth_weight must be a finite number"),
+    (lambda: warps.fit_field_to_points(_PTS, _PTS + 1, (16, 16), grid_size=(4, 4), smooth_weight=None),
+     "smooth_weight must be a number"),
+    (lambda: warps.fit_affine_to_points(_PTS, _PTS + 1, (16, 16), prior_weight=float("inf")),
+     "prior_weight must be a finite number"),
+    (lambda: warps.fit_affine_to_points(_PTS, _PTS + 1, (16, 16), prior_weight=-1.0),
+     "prior_weight must be a finite number >= 0, got -1.0"),
+    (lambda: warps.point_pairs([[float("nan"), 4.0]], [[4.0, 4.0]]), "source_px contains NaN or infinite positions"),
+])
+def test_fits_refuse_weights_and_points_that_give_nan(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
