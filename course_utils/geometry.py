@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import check_size, number, shape_of
+from .checks import check_size, is_whole, number, shape_of
 
 # ---------------------------------------------------------------- 1. coordinates
 
@@ -179,6 +179,8 @@ def check_theta(theta: object, batch: int | None = None) -> None:
         raise TypeError(f"theta must be a torch.Tensor of shape (2, 3) or (B, 2, 3), got {type(theta).__name__}.")
     if theta.dim() not in (2, 3) or theta.shape[-2:] != (2, 3):
         raise ValueError(f"theta must have shape (2, 3) or (B, 2, 3), got {tuple(theta.shape)}.")
+    if batch is not None and not (is_whole(batch) and batch >= 1):
+        raise ValueError(f"batch must be a positive integer (the number of images), got {batch!r}.")
     if batch is not None and theta.dim() == 3 and len(theta) not in (1, batch):
         raise ValueError(f"theta has batch {len(theta)} but the image batch is {batch}; pass one θ or one per image.")
     # θ is tiny, so this costs nothing; a NaN grid would crash grid_sample's backward (a segfault).

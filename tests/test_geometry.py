@@ -257,3 +257,9 @@ def test_warp_names_an_image_that_is_not_floating_point(dtype):
     with pytest.raises(ValueError, match=rf"image has dtype {dtype}; warp needs a floating-point image: "
                                          r"use image\.float\(\) / 255"):
         g.warp(image, g.identity_theta()[None])
+
+
+@pytest.mark.parametrize("batch", [0, -1, 2.5, "3", True])
+def test_sampling_grid_names_a_batch_that_is_not_a_count(batch):
+    with pytest.raises(ValueError, match=rf"batch must be a positive integer \(the number of images\), got {batch!r}"):
+        g.sampling_grid(g.identity_theta()[None], (4, 4), batch=batch)
