@@ -60,6 +60,8 @@ def point_pairs(source: object, target: object, size: tuple[int, int] | None = N
                 names: tuple[str, str] = ("source_px", "target_px")) -> tuple[torch.Tensor, torch.Tensor]:
     """Two lists of (x, y) pixel positions as float tensors ``(K, 2)`` that pair up one to
     one; with ``size`` ``(H, W)``, all on that image."""
+    if size is not None:
+        check_size(size)
     out = []
     for what, points in zip(names, (source, target), strict=True):
         if not isinstance(points, torch.Tensor):
@@ -110,6 +112,8 @@ def zero_control(grid_size: tuple[int, int], batch: int = 1, *, requires_grad: b
     if not (isinstance(grid_size, Sequence) and len(grid_size) == 2 and all(is_whole(v) and v >= 2 for v in grid_size)):
         raise ValueError(f"grid_size must be (rows, columns) of control points, two integers >= 2, got {grid_size!r}; "
                          "e.g. (6, 6).")
+    if not is_whole(batch) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}.")
     return torch.zeros(batch, 2, *grid_size).requires_grad_(requires_grad)
 
 

@@ -282,3 +282,13 @@ def test_warp_mask_names_a_mask_that_is_not_floating_point():
 def test_fits_refuse_weights_and_points_that_give_nan(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: warps.zero_control((4, 4), batch=None), "batch must be a positive integer, got None"),
+    (lambda: warps.zero_control((4, 4), batch=-1), "batch must be a positive integer, got -1"),
+    (lambda: warps.point_pairs(_PTS, _PTS, size=16), r"size must be \(H, W\), two positive integers, got 16"),
+])
+def test_counts_and_sizes_get_a_clear_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
