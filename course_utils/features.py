@@ -159,7 +159,9 @@ def random_vgg19_state(seed: int = FALLBACK_SEED) -> dict[str, torch.Tensor]:
     """The offline fallback's VGG19 ``features`` state_dict, the same for a seed on every machine."""
     if not is_whole(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}; e.g. seed=0.")
-    return {k: v.clone() for k, v in _random_state(seed).items()}
+    if not -(2**63) <= seed < 2**64:  # what torch.Generator.manual_seed takes
+        raise ValueError(f"seed must be an integer that fits in 64 bits, got {seed!r}; e.g. seed=0.")
+    return {k: v.clone() for k, v in _random_state(int(seed)).items()}  # int: NumPy integers too
 
 
 @lru_cache(maxsize=2)

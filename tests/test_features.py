@@ -222,3 +222,11 @@ def test_an_image_too_small_for_the_deepest_layer_is_named(all_layers):
     with pytest.raises(ValueError, match="'pool5', which needs at least 32 px"):
         all_layers(torch.rand(1, 3, 31, 64))
     assert all_layers(torch.rand(1, 3, 32, 32))["pool5"].shape[-2:] == (1, 1)
+
+
+def test_random_state_takes_numpy_seeds_and_names_one_too_large():
+    import numpy as np
+
+    assert torch.equal(features.random_vgg19_state(np.int64(0))["0.weight"], features.random_vgg19_state(0)["0.weight"])
+    with pytest.raises(ValueError, match=r"seed must be an integer that fits in 64 bits, got 18446744073709551616; e\.g\. seed=0"):
+        features.random_vgg19_state(2**64)
