@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config, geometry
-from .checks import shape_of
+from .checks import is_whole, shape_of
 from .files import atomic_path
 from .i18n import localised as _
 
@@ -38,7 +38,7 @@ MAX_LOG_SCALE = math.log(4.0)  # the attention window zooms at most ×4 either w
 
 def check_transform(transform: object) -> None:
     """``transform`` must name one of :data:`TRANSFORMS`."""
-    if transform not in TRANSFORMS:
+    if not isinstance(transform, str) or transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {tuple(TRANSFORMS)}, got {transform!r}; "
                          "use 'affine' unless you want to restrict the STN.")
 
@@ -52,6 +52,9 @@ def check_images(x: object, in_channels: int, who: str = "this network") -> None
     if x.shape[1] != in_channels:
         raise ValueError(f"x has {x.shape[1]} channels but {who} was built for {in_channels}; "
                          f"build it with in_channels={x.shape[1]}.")
+    if not x.is_floating_point():
+        raise ValueError(f"x has dtype {x.dtype}; the network needs a floating-point image: use x.float() / 255 "
+                         "for 0-255 pixels.")
 
 
 # ---------------------------------------------------------------- the spatial transformer
@@ -192,6 +195,11 @@ class DigitCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 8, hidden: int = 64):
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("n_classes", n_classes), ("width", width),
+                            ("hidden", hidden)):
+            if not is_whole(value) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}; e.g. DigitCNN(in_channels=1, "
+                                 "n_classes=10, width=8, hidden=64).")
         self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 5, padding=2), nn.BatchNorm2d(width),
@@ -339,6 +347,9 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted classes ``(N,)`` for ``images`` ``(N, C, H, W)``, in evaluation mode."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a classifier such as stn.DigitCNN()), got "
+                        f"{type(model).__name__}.")
     _check_batches(images, batch_size)
     model.eval()
     return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])

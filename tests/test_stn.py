@@ -442,3 +442,20 @@ def test_load_or_train_names_a_train_that_is_not_a_function(tmp_path, monkeypatc
 def test_predict_and_transform_batch_check_their_batch(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: stn.check_transform(["affine"]), ValueError, r"transform must be one of .* got \['affine'\]"),
+    (lambda: stn.DigitCNN()(torch.randint(0, 255, (2, 1, 28, 28))), ValueError,
+     r"x has dtype torch.int64; the network needs a floating-point image: use x\.float\(\) / 255"),
+    (lambda: stn.SpatialTransformer(1)(torch.randint(0, 255, (2, 1, 28, 28), dtype=torch.uint8)), ValueError,
+     "x has dtype torch.uint8"),
+    (lambda: stn.DigitCNN(n_classes=-1), ValueError, "n_classes must be a positive integer, got -1"),
+    (lambda: stn.DigitCNN(in_channels="3"), ValueError, "in_channels must be a positive integer, got '3'"),
+    (lambda: stn.DigitCNN(width=2.5), ValueError, "width must be a positive integer, got 2.5"),
+    (lambda: stn.DigitCNN(hidden=None), ValueError, "hidden must be a positive integer, got None"),
+    (lambda: stn.predict(None, torch.rand(2, 1, 28, 28)), TypeError, r"model must be a torch\.nn\.Module .* got NoneType"),
+])
+def test_extra_bad_arguments_get_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
