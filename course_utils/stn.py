@@ -271,11 +271,6 @@ def check_recipe(r: object) -> None:
                          f"{r.batch_size!r}, epochs={r.epochs!r}; fix them with dataclasses.replace(r, ...).")
 
 
-#: A label that :func:`check_examples` lets through besides the classes: a ``loss_fn`` may use it
-#: for an example of no class (``course_tools.stn_experiment``'s turned outliers).
-_NO_CLASS = -1
-
-
 def check_examples(images: object, labels: object, what: str = "images", *, n_classes: int | None = 10) -> None:
     """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1, each a class
     number ``0 … n_classes - 1`` (or -1, no class, for a custom loss; ``None``: any)."""
@@ -293,7 +288,7 @@ def check_examples(images: object, labels: object, what: str = "images", *, n_cl
         raise ValueError(f"{what} and labels must have the same length, got {len(images)} and {len(labels)}.")
     if n_classes is not None:  # cross_entropy's "Target 16 is out of bounds" otherwise, mid-training
         low, high = labels.min().item(), labels.max().item()
-        if high >= n_classes or low < _NO_CLASS:
+        if high >= n_classes or low < -1:  # -1: no class, for a loss_fn (stn_experiment's outliers)
             raise ValueError(f"labels must be class numbers 0 to {n_classes - 1} (the digit classifiers have "
                              f"{n_classes} classes), got values from {low} to {high}; number the classes from 0, "
                              "e.g. labels - 1 for labels 1 to 10.")
@@ -416,6 +411,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise TypeError(f"path must be a checkpoint file's path (a str or pathlib.Path), got {type(path).__name__}; "
                         "e.g. stn.checkpoint_path('stn02_rts_stn').")
     path = Path(path)
+    if not path.exists():
+        raise ValueError(f"checkpoint {_shown(path)} does not exist; check its name (stn.checkpoint_path(name) gives "
+                         "the path of a named one), or train with stn.load_or_train(model, name, train).")
     if path.is_dir():
         raise ValueError(f"checkpoint {_shown(path)} is a folder, not a file; remove it to train again.")
     try:

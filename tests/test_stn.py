@@ -459,3 +459,8 @@ def test_predict_and_transform_batch_check_their_batch(call, match):
 def test_extra_bad_arguments_get_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_read_checkpoint_names_a_missing_file(tmp_path):
+    with pytest.raises(ValueError, match=r"checkpoint .*missing\.pt does not exist; check its name"):
+        stn.read_checkpoint(str(tmp_path / "missing.pt"))
