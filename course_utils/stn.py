@@ -128,13 +128,8 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
     n = TRANSFORMS[transform]
     if not isinstance(params, torch.Tensor) or params.dim() != 2 or params.shape[1] != n:
         raise ValueError(f"params must have shape (B, {n}) for transform {transform!r}, got {shape_of(params)}.")
-    return _check_finite_theta(_params_to_theta(params, transform, aspect))
-
-
-def _check_finite_theta(theta: torch.Tensor) -> torch.Tensor:
-    """θ ``(B, 2, 3)`` if finite: on a NaN θ, grid_sample's backward (border or reflection
-    padding) crashes the whole process, a Jupyter kernel with it (a segmentation fault)."""
-    if not torch.isfinite(theta).all():  # B x 6 numbers: cheap
+    theta = _params_to_theta(params, transform, aspect)
+    if not torch.isfinite(theta).all():  # B x 6 numbers; grid_sample's backward segfaults on a NaN θ
         raise ValueError("the localization net gave a θ with NaN or infinite values (NaN or infinite pixels in x, "
                          "or a diverged training); check the images with torch.isfinite(x).all() and lower the "
                          "learning rate.")
@@ -195,8 +190,7 @@ class DigitCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 8, hidden: int = 64):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("n_classes", n_classes), ("width", width),
-                            ("hidden", hidden)):
+        for name, value in dict(in_channels=in_channels, n_classes=n_classes, width=width, hidden=hidden).items():
             if not is_whole(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}; e.g. DigitCNN(in_channels=1, "
                                  "n_classes=10, width=8, hidden=64).")
@@ -215,6 +209,7 @@ class DigitCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_channels, "this DigitCNN")
+        _check_dtype(x, self, "this DigitCNN")
         return self.classifier(self.features(x))
 
 
@@ -231,7 +226,15 @@ class STNClassifier(nn.Module):
         self.cnn = DigitCNN(in_channels, n_classes, width, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_dtype(x, self, "this STNClassifier")  # before the transformer's convolutions
         return self.cnn(self.stn(x)[0])
+
+
+def _check_dtype(x: torch.Tensor, model: nn.Module, who: str) -> None:
+    dtype = next(model.parameters()).dtype
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != dtype and not torch.is_autocast_enabled():
+        raise ValueError(f"x has dtype {x.dtype} but {who}'s weights are {dtype}; convert with x.float() "
+                         f"(x.to({dtype}) in general) or the model with model.to({x.dtype}).")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -437,8 +440,8 @@ def load_or_train(model: nn.Module, name: str | None, train: Callable[[], object
     """Load ``data/checkpoints/<name>.pt`` into ``model`` if it exists, else call ``train()``
     (``name=None`` always trains); returns a line saying which, for the notebook to print."""
     if not callable(train):
-        raise TypeError(f"train must be a function that trains the model (called when there is no checkpoint), "
-                        f"got {train!r}; e.g. lambda: stn.train_classifier(model, images, labels, r).")
+        raise TypeError(f"train must be a function that trains the model (called when there is no checkpoint), got "
+                        f"{train!r}; e.g. lambda: stn.train_classifier(model, images, labels, r).")
     path = checkpoint_path(name) if name else None
     if path is not None and path.exists():
         state = read_checkpoint(path)

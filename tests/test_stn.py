@@ -464,3 +464,12 @@ def test_extra_bad_arguments_get_a_clear_error(call, error, match):
 def test_read_checkpoint_names_a_missing_file(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoint .*missing\.pt does not exist; check its name"):
         stn.read_checkpoint(str(tmp_path / "missing.pt"))
+
+
+@pytest.mark.parametrize("model", [stn.DigitCNN, stn.STNClassifier])
+def test_classifiers_name_images_of_another_float_dtype(model):
+    # torch.from_numpy gives float64: conv2d's "Input type (double) and bias type (float)" otherwise.
+    with pytest.raises(ValueError, match=r"x has dtype torch.float64 but this \w+'s weights are torch.float32; "
+                                         r"convert with x\.float\(\)"):
+        model()(torch.rand(2, 1, 28, 28, dtype=torch.float64))
+    assert model().double()(torch.rand(2, 1, 28, 28, dtype=torch.float64)).dtype == torch.float64
