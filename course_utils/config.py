@@ -62,6 +62,21 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def check_device(device: torch.device | str | int) -> torch.device:
+    """``device`` (``"cpu"``, ``"cuda:0"``, ...) as a ``torch.device`` this machine has, or a
+    ValueError saying why not."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it out "
+                         "to let config.device() choose.") from None
+    if (dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count())) or (
+            dev.type == "mps" and not torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} is not available on this machine; leave it out to let config.device() "
+                         "choose, or use 'cpu'.")
+    return dev
+
+
 def _requested_device(requested: str) -> torch.device:
     """``COURSE_DEVICE``'s value as a device this machine has, or a ValueError saying why not."""
     fix = "unset COURSE_DEVICE or set it to 'cpu'"

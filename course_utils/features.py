@@ -222,19 +222,6 @@ def _resolve_weights(choice: object, seed: int) -> tuple[dict[str, torch.Tensor]
     raise TypeError(f"weights must be 'auto', 'imagenet', 'random' or a file path, got {choice!r}.")
 
 
-def _check_device(device: torch.device | str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it out "
-                         "to let config.device() choose.") from None
-    if (dev.type == "cuda" and not torch.cuda.is_available()) or (
-            dev.type == "mps" and not torch.backends.mps.is_available()):
-        raise ValueError(f"device={device!r} is not available on this machine; leave it out to let config.device() "
-                         "choose, or use 'cpu'.")
-    return dev
-
-
 # ------------------------------------------------------------------ the extractor
 
 
@@ -257,7 +244,7 @@ class FeatureExtractor(nn.Module):
             raise ValueError("layers is empty; ask for at least one layer, e.g. ['relu1_1'].")
         self.layers: tuple[str, ...] = tuple(check_layer_name(n) for n in layers)
         self.depth = max(layer_index(n) for n in self.layers) + 1  # modules run: features[:depth]
-        target = config.device() if device is None else _check_device(device)
+        target = config.device() if device is None else config.check_device(device)
 
         state, self.source, self.is_imagenet = _resolve_weights(weights, seed)
         self.body = build_vgg19_features()[: self.depth]

@@ -190,18 +190,7 @@ def level_start(image: torch.Tensor | None, hw: tuple[int, int], init: str, cont
 def device_of(cfg: TransferConfig) -> torch.device:
     """``cfg.device``, or :func:`course_utils.config.device` when it is ``None``; a device that
     is not one, or that this machine lacks, is refused in one sentence (before any memory check)."""
-    if not cfg.device:
-        return course_config.device()
-    try:
-        dev = torch.device(cfg.device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device={cfg.device!r} is not a PyTorch device; use 'cpu', 'cuda' or 'mps', or leave it "
-                         "out to let config.device() choose.") from None
-    if (dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count())) or (
-            dev.type == "mps" and not torch.backends.mps.is_available()):
-        raise ValueError(f"device={cfg.device!r} is not available on this machine; leave it out to let "
-                         "config.device() choose, or use 'cpu'.")
-    return dev
+    return course_config.check_device(cfg.device) if cfg.device else course_config.device()
 
 
 @lru_cache(maxsize=4)

@@ -139,3 +139,12 @@ def test_an_absurd_thread_count_is_refused_before_torch_sees_it():
                                          r"set it to the number of CPU cores, or 0 for torch's default"):
         config.set_threads(environ={"COURSE_THREADS": "99999999999"})  # was torch's 'Overflow when unpacking long'
     assert torch.get_num_threads() == before
+
+
+def test_check_device_names_a_device_that_is_not_one_or_is_missing():
+    """One home for the device check (features.FeatureExtractor and transfer.stylise use it)."""
+    assert config.check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"device='tpu' is not a PyTorch device; use 'cpu', 'cuda' or 'mps'"):
+        config.check_device("tpu")
+    with pytest.raises(ValueError, match=r"device='cuda:99' is not available on this machine; leave it out"):
+        config.check_device("cuda:99")
