@@ -27,6 +27,9 @@ from .checks import is_whole, shape_of
 
 #: The distortions and their canvas sides in pixels.
 VARIANTS: dict[str, int] = {"R": 28, "RTS": 42, "P": 28, "cluttered": 60}
+#: The most pixels (n × size²) one make_digits call renders: MNIST's 60,000 digits fit even
+#: cluttered (216 M px); float32 images of this many pixels take 1 GB, their grids 2 GB.
+MAX_PIXELS = 2**28
 VARIANT_NAMES = tuple(VARIANTS)
 GLYPH = 28  # side of the clean glyph canvas, as MNIST's
 FONT_SIZES = (18, 20, 22, 24, 26)
@@ -215,7 +218,7 @@ def _add_clutter(images: torch.Tensor, clutter: torch.Tensor) -> torch.Tensor:
 
 
 def _check_variant_size(variant: str, size: int | None) -> int:
-    if variant not in VARIANTS:
+    if not isinstance(variant, str) or variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANT_NAMES}, got {variant!r}; pick one of those names.")
     if size is None:
         return VARIANTS[variant]
@@ -236,11 +239,15 @@ def make_digits(n: int, variant: str = "RTS", seed: int = 0, *, split: str = "tr
     """
     if not is_whole(n) or n < 1:
         raise ValueError(f"n must be a positive integer number of samples, got {n!r}.")
-    if not is_whole(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    if not is_whole(seed) or not 0 <= seed < 2**62:  # 2 * seed + 1 must fit torch's generator
+        raise ValueError(f"seed must be a non-negative integer below 2**62, got {seed!r}.")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     size = _check_variant_size(variant, size)
+    if n * size * size > MAX_PIXELS:  # refused before the canvases and grids are allocated
+        raise ValueError(f"make_digits(n={n:,}) at {size}x{size} px is {n * size * size:,} pixels, more than the "
+                         f"{MAX_PIXELS:,} one call makes (about 1 GB of images); ask for fewer digits, e.g. "
+                         f"n={MAX_PIXELS // (size * size) // 1000 * 1000:,}.")
     # One stream per (seed, split): even numbers for training sets, odd for test sets.
     gen = torch.Generator().manual_seed(2 * seed + (split == "test"))
     labels = torch.randint(10, (n,), generator=gen)

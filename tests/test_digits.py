@@ -142,6 +142,11 @@ def test_custom_size():
         ({"n": 5, "seed": -1}, "seed"),
         ({"n": 5, "split": "valid"}, "split"),
         ({"n": 5, "size": 8}, "size"),
+        ({"n": 5, "variant": ["R"]}, "variant must be one of"),  # was: unhashable type: 'list'
+        ({"n": 5, "seed": 2**64}, "seed must be a non-negative integer below 2"),  # was: torch's Overflow
+        # refused before allocating (was an allocator error or many GB in use)
+        ({"n": 10**12}, r"make_digits\(n=1,000,000,000,000\) at 42x42 px is 1,764,000,000,000,000 pixels"),
+        ({"n": 100, "size": 100_000}, r"more than the 268,435,456 one call makes .* ask for fewer digits"),
     ],
 )
 def test_bad_arguments(kwargs, match):
