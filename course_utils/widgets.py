@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import geometry, plotting
+from .checks import count
 from .i18n import localised as _
 from .studio import (
     LAYER_PRESETS,
@@ -34,6 +35,7 @@ def render_warp_panels(image: torch.Tensor, theta: torch.Tensor, *, mode: str = 
     """Input with the sampling grid drawn on it | warped output, as one PIL image."""
     h, w = image.shape[-2:]
     out = geometry.warp(image, theta, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    lines = min(count("lines", lines, 2), max(h, w, 2))  # more lines than pixels draw nothing new
     left, right = plotting.panel(image, height), plotting.panel(out.clamp(0, 1), height)
     # sampling positions of a coarse set of output rows/columns, in display pixels
     grid = geometry.sampling_grid(theta, (h, w), align_corners=align_corners)[0]

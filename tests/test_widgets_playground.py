@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 
@@ -29,3 +31,26 @@ def test_panels_show_input_and_output_side_by_side():
     assert panels.size == (64 + 12 + 64, 64)
     with pytest.raises(ValueError, match="one RGB image"):
         theta_playground(torch.rand(3, 8, 8))
+
+
+def test_panels_refuse_too_few_grid_lines_and_cap_too_many():
+    """lines=1 divided by zero; lines=10**12 drew for ever. More lines than pixels draw
+    every row and column already, so the picture is the same as at that cap."""
+    img = torch.rand(1, 3, 16, 12, generator=torch.Generator().manual_seed(0))
+    theta = geometry.rotation_theta(20.0)
+    with pytest.raises(ValueError, match=r"lines must be an integer >= 2, got 1"):
+        render_warp_panels(img, theta, lines=1, height=48)
+    capped = render_warp_panels(img, theta, lines=16, height=48)
+
+    def drew_for_ever(*_):
+        raise AssertionError("render_warp_panels(lines=10**12) was still drawing after 60 s")
+
+    previous = signal.signal(signal.SIGALRM, drew_for_ever)
+    signal.alarm(60)  # a guard that turns a hang into a failure, not a timing
+    try:
+        huge = render_warp_panels(img, theta, lines=10**12, height=48)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert huge.tobytes() == capped.tobytes()
+    assert render_warp_panels(img, theta, lines=3, height=48).tobytes() != capped.tobytes()
