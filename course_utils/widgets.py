@@ -36,7 +36,8 @@ def render_warp_panels(image: torch.Tensor, theta: torch.Tensor, *, mode: str = 
     h, w = image.shape[-2:]
     out = geometry.warp(image, theta, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
     lines = min(count("lines", lines, 2), max(h, w, 2))  # more lines than pixels draw nothing new
-    left, right = plotting.panel(image, height), plotting.panel(out.clamp(0, 1), height)
+    # RGB panels, so that a grey (1-channel) image gets the coloured grid too
+    left, right = plotting.panel(image, height).convert("RGB"), plotting.panel(out.clamp(0, 1), height)
     # sampling positions of a coarse set of output rows/columns, in display pixels
     grid = geometry.sampling_grid(theta, (h, w), align_corners=align_corners)[0]
     pix = geometry.normalised_to_pixel(grid, (h, w), align_corners=align_corners)
@@ -133,6 +134,9 @@ class STNExplorer(_Shown):
     def __init__(self, model, images: torch.Tensor, labels: torch.Tensor, params: dict, status: str = ""):
         from . import stn
 
+        if not isinstance(getattr(model, "stn", None), stn.SpatialTransformer):
+            raise TypeError(f"the explorer needs a classifier with a spatial transformer (stn.STNClassifier), got "
+                            f"{type(model).__name__}; a plain DigitCNN has no θ to show.")
         self.model = model.eval()
         self.images, self.labels, self.params = images, labels, params
         with torch.no_grad():

@@ -54,3 +54,23 @@ def test_panels_refuse_too_few_grid_lines_and_cap_too_many():
         signal.signal(signal.SIGALRM, previous)
     assert huge.tobytes() == capped.tobytes()
     assert render_warp_panels(img, theta, lines=3, height=48).tobytes() != capped.tobytes()
+
+
+def test_panels_of_a_grey_digit_draw_the_coloured_grid():
+    """A 1-channel image (a digit) gave PIL's 'color must be int or single-element tuple'."""
+    digit = torch.zeros(1, 1, 28, 28)
+    panels = render_warp_panels(digit, geometry.rotation_theta(30.0), height=56)
+    assert panels.mode == "RGB" and panels.size == (56 + 12 + 56, 56)
+    left = torch.tensor(list(panels.crop((0, 0, 56, 56)).tobytes())).view(56, 56, 3)
+    assert (left.amax(-1) != left.amin(-1)).any()  # the grid's colour is on the black digit
+
+
+def test_the_stn_explorer_shows_an_stn_and_names_a_model_without_one():
+    from course_utils import digits, stn, widgets
+
+    torch.manual_seed(0)
+    d = digits.make_digits(4, "RTS", seed=1, split="test")
+    explorer = widgets.STNExplorer(stn.STNClassifier(), d.images, d.labels, d.params)
+    assert explorer.view.value[:8] == b"\x89PNG\r\n\x1a\n" and "digit" in explorer.caption.value
+    with pytest.raises(TypeError, match=r"needs a classifier with a spatial transformer .* got DigitCNN"):
+        widgets.STNExplorer(stn.DigitCNN(), d.images, d.labels, d.params)
