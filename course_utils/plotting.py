@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from PIL import Image
 
-from .checks import is_whole, shape_of
+from .checks import count, is_whole, shape_of
 from .geometry import normalised_to_pixel
 from .images import to_pil
 
@@ -73,13 +73,16 @@ def show_images(images: Sequence[torch.Tensor] | Mapping[str, torch.Tensor], tit
     if isinstance(images, Mapping):
         titles = list(images.keys())
         images = list(images.values())
+    if (isinstance(images, torch.Tensor) and images.dim() < 4) or not isinstance(images, Iterable):
+        raise TypeError(f"show_images needs a list of images or a {{title: image}} dict, got {shape_of(images)}; "
+                        "for one image use show_image.")
     images = list(images)
     if not images:
         raise ValueError("show_images needs at least one image.")
     n = len(images)
     if titles is not None and len(titles) < n:
         raise ValueError(f"titles has {len(titles)} entries for {n} images; give one title per image.")
-    ncols = ncols or min(n, 5)
+    ncols = min(n, 5) if ncols is None else count("ncols", ncols, 1)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -135,6 +138,8 @@ def plot_curves(curves: Mapping[str, Sequence[float]], *, ax=None, xlabel: str =
         _, ax = plt.subplots(figsize=(5, 3.2))
     for i, (name, ys) in enumerate(curves.items()):
         xs = x[name] if x is not None else range(len(ys))
+        if len(xs) != len(ys):
+            raise ValueError(f"curve {name!r} has {len(ys)} values but {len(xs)} x values; give one x per value.")
         ax.plot(list(xs), list(ys), label=name, color=PALETTE[i % len(PALETTE)], lw=1.6)
     if logy:
         ax.set_yscale("log")
@@ -223,6 +228,10 @@ def png_bytes(img: Image.Image) -> bytes:
 def panel(image: torch.Tensor, height: int = 256) -> Image.Image:
     """``image`` ``(1, 3, H, W)`` as a PIL image ``height`` pixels high (nearest-neighbour
     for a small image, so its pixels stay visible)."""
+    if not is_whole(height) or not 1 <= height <= 4096:  # a display panel, not a poster
+        raise ValueError(f"height must be a whole number of pixels from 1 to 4096, got {height!r}; e.g. 256.")
     pil = to_pil(image)
+    if pil.width == 0 or pil.height == 0:
+        raise ValueError(f"image has no pixels (its size is {pil.height}x{pil.width}); check how it was made.")
     w = max(1, round(pil.width * height / pil.height))
     return pil.resize((w, height), Image.NEAREST if pil.height < height // 4 else Image.BILINEAR)

@@ -41,6 +41,15 @@ def test_valid_images_still_draw():
         (lambda: plotting.plot_curves([3.0, 2.0, 1.0]), TypeError,
          r"curves must be a dict \{name: values\}, got list; e\.g\. plot_curves\(\{'loss': losses\}\)"),
         (lambda: plotting.plot_curves({"a": [1.0, 2.0]}, x={"b": [0, 1]}), ValueError, "one list of x values per curve name"),
+        # these four reached matplotlib or PIL (or Python's 'not iterable') before
+        (lambda: plotting.plot_curves({"a": [1.0, 2.0]}, x={"a": [1.0]}), ValueError,
+         "curve 'a' has 2 values but 1 x values; give one x per value"),
+        (lambda: plotting.show_images(None), TypeError, r"show_images needs a list of images .* got NoneType"),
+        (lambda: plotting.show_images(torch.rand(3, 8, 8)), TypeError, r"got \(3, 8, 8\); for one image use show_image"),
+        (lambda: plotting.show_images([torch.rand(8, 8)], ncols=-1), ValueError, "ncols must be an integer >= 1, got -1"),
+        (lambda: plotting.panel(torch.rand(1, 3, 8, 8), height=0), ValueError, "height must be a whole number of pixels"),
+        (lambda: plotting.panel(torch.rand(1, 3, 8, 8), height=4097), ValueError, "from 1 to 4096, got 4097"),
+        (lambda: plotting.panel(torch.rand(1, 3, 0, 8)), ValueError, r"image has no pixels \(its size is 0x8\)"),
     ],
 )
 def test_bad_arguments_get_a_clear_error(call, error, match):
