@@ -298,7 +298,10 @@ class StyleStudio:
         return self.result
 
     def wait_until_started(self, timeout: float | None = None) -> bool:
-        """Block until the running optimisation has finished at least one step."""
+        """Block until the running optimisation has finished at least one step; ``False`` at
+        once when no run is going (none started, or one refused), instead of waiting for ever."""
+        if not self.running and not self._started.is_set():  # a run sets it before its thread ends
+            return False
         return self._started.wait(timeout)
 
     def stop(self) -> None:

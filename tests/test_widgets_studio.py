@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import stat
 import threading
 from pathlib import Path
@@ -275,3 +276,20 @@ def test_a_run_whose_loss_ended_above_its_start_says_so_in_the_status(tmp_path):
     studio.run(block=True)
     assert studio.result.stopped_reason == "recovered", studio.result.describe()
     assert "Done ⚠️" in studio.status.value and "above its start" in studio.status.value
+
+
+def test_waiting_for_a_run_that_was_never_started_returns_at_once(tmp_path):
+    """With no run going, wait_until_started() (no timeout) waited for ever; a run refused
+    for memory left it waiting too."""
+    studio = StyleStudio(tmp_path)
+
+    def waited_for_ever(*_):
+        raise AssertionError("wait_until_started() was still waiting after 30 s with no run going")
+
+    previous = signal.signal(signal.SIGALRM, waited_for_ever)
+    signal.alarm(30)  # a guard that turns a hang into a failure, not a timing
+    try:
+        assert studio.wait_until_started() is False
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
