@@ -3,8 +3,9 @@ kind (the course's rule: name the thing, what was expected, what to do)."""
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Integral
 
 import torch
@@ -36,6 +37,34 @@ def count(name: str, value: object, minimum: int) -> int:
     if not is_whole(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return value
+
+
+def floats(values: object) -> list[float] | None:
+    """``values`` (a list, tuple, array or tensor of numbers) as a list of floats, or ``None``
+    for anything else (a single number, a string, a dict, a list holding a non-number)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        return None
+    items = list(values)
+    if any(isinstance(v, (str, bytes)) or v is None for v in items):  # float("1") would parse
+        return None
+    try:
+        return [float(v) for v in items]
+    except (TypeError, ValueError, RuntimeError):  # e.g. a list, or a tensor of several numbers
+        return None
+
+
+def refused_call(fn: Callable, *args: object) -> inspect.Signature | None:
+    """``fn``'s signature when it cannot be called with ``args``, else ``None`` (also when the
+    signature cannot be read, as for some builtins)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*args)
+    except TypeError:
+        return signature
+    return None
 
 
 #: The most pixels an ``(H, W)`` size may have: 8192 x 8192. That holds every size the course

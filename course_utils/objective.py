@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import features, losses, warps
+from .checks import floats
 
 if TYPE_CHECKING:
     from .transfer_config import TransferConfig
@@ -29,12 +30,10 @@ def layer_weights(layers: Sequence[str] | Mapping[str, float] | str, what: str) 
         layers = (layers,)
     if isinstance(layers, Mapping):
         names = [features.check_layer_name(k) for k in layers]
-        if any(isinstance(v, (str, bytes)) or v is None for v in layers.values()):
+        values = floats(layers.values())
+        if values is None:  # a weight that is not a number, e.g. a list
             raise refusal
-        try:
-            weights = dict(zip(names, (float(v) for v in layers.values()), strict=True))
-        except (TypeError, ValueError, RuntimeError):  # a weight that is not a number, e.g. a list
-            raise refusal from None
+        weights = dict(zip(names, values, strict=True))
     elif isinstance(layers, Iterable):
         names = [features.check_layer_name(n) for n in layers]
         weights = {n: 1.0 / len(names) for n in names} if names else {}

@@ -5,7 +5,6 @@ where the time goes (:func:`profile`), and :class:`Step`, one step of the engine
 
 from __future__ import annotations
 
-import inspect
 import os
 import statistics
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import torch
 
 from . import accel, loop, transfer
-from .checks import count
+from .checks import count, refused_call
 from .scaling import QuadraticFit, fit_quadratic, largest_side  # notebook 07 reads them here
 from .transfer import sweep  # notebook 07 runs its parameter sweeps as perf.sweep
 
@@ -64,15 +63,10 @@ def _check_callable(who: str, fn: Any) -> None:
     if not callable(fn):
         raise TypeError(f"{who} needs a function of no arguments, got {type(fn).__name__}; "
                         "pass the function itself, e.g. step, not step().")
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # some builtins have none
-        return
-    try:
-        signature.bind()
-    except TypeError:
+    refused = refused_call(fn)
+    if refused is not None:
         raise TypeError(f"{who} needs a function of no arguments, got {getattr(fn, '__name__', type(fn).__name__)}"
-                        f"{signature}, which needs arguments; wrap the call, e.g. lambda: f(x).") from None
+                        f"{refused}, which needs arguments; wrap the call, e.g. lambda: f(x).")
 
 
 def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, desc: str | None = None) -> Timing:

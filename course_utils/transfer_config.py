@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from . import accel, features
-from .checks import is_whole, shape_of
+from .checks import floats, is_whole, refused_call, shape_of
 from .loop import OPTIMISERS, STEP_CAP
 from .objective import layer_weights
 
@@ -27,32 +26,6 @@ from .objective import layer_weights
 def _finite(value: Any) -> bool:
     """A finite real number (Python's or NumPy's), not a bool."""
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _numbers(value: Any) -> list[float] | None:
-    """``value`` as a list of floats (a list, tuple, array or tensor of numbers), else None."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return None
-    items = list(value)
-    if any(isinstance(v, (str, bytes)) or v is None for v in items):
-        return None
-    try:
-        return [float(v) for v in items]
-    except (TypeError, ValueError, RuntimeError):
-        return None
-
-
-def _refuses_three_arguments(fn: Callable) -> bool:
-    """Whether ``fn``'s signature cannot take ``(step, image, losses)`` (False where it cannot be read)."""
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # some builtins have none
-        return False
-    try:
-        signature.bind(0, None, {})
-    except TypeError:
-        return True
-    return False
 
 
 #: Ways to keep pixels in [0, 1] (see notebook 04).
@@ -185,7 +158,7 @@ class TransferConfig:
         for name in ("content_weight", "style_weight", "tv_weight", "range_weight"):
             if not _finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "a finite number >= 0")
-        scales = _numbers(self.scales)
+        scales = floats(self.scales)
         if not scales or any(not (0 < s <= 1) for s in scales) or scales[-1] != 1.0:
             raise bad("scales", "fractions in (0, 1] ending with 1.0, e.g. (0.5, 1.0)")
         if list(scales) != sorted(scales):
@@ -219,7 +192,7 @@ class TransferConfig:
         if not (isinstance(self.compile, bool) or self.compile in accel.COMPILE_MODES):
             raise bad("compile", f"True, False or one of {accel.COMPILE_MODES}")
         if self.style_blend is not None:
-            blend = _numbers(self.style_blend)
+            blend = floats(self.style_blend)
             if blend is None or not blend or any(not math.isfinite(b) or b < 0 for b in blend):
                 raise bad("style_blend", "None or one number >= 0 per style image, e.g. [0.7, 0.3]")
         if self.style_warps is not None:
@@ -244,11 +217,11 @@ class TransferConfig:
                                      "cover some pixels; an empty region has no style to match.")
         if self.callback is not None and not callable(self.callback):
             raise bad("callback", "None or a function callback(step, image, losses)")
-        if self.callback is not None and _refuses_three_arguments(self.callback):
+        refused = refused_call(self.callback, 0, None, {}) if self.callback is not None else None
+        if refused is not None:
             name = getattr(self.callback, "__name__", type(self.callback).__name__)
-            raise ValueError(f"TransferConfig.callback must accept (step, image, losses), but {name}"
-                             f"{inspect.signature(self.callback)} does not; write it as "
-                             "def callback(step, image, losses): ...")
+            raise ValueError(f"TransferConfig.callback must accept (step, image, losses), but {name}{refused} "
+                             "does not; write it as def callback(step, image, losses): ...")
         layer_weights(self.content_layers, "content_layers")
         layer_weights(self.style_layers, "style_layers")
 

@@ -35,3 +35,18 @@ def test_a_size_of_more_pixels_than_an_image_can_have_is_refused_before_allocati
         checks.check_size((np.int64(8193), 8192), "grid", example="(8, 8)")
     with pytest.raises(ValueError, match="pixels, more than"):
         checks.check_size((np.int64(2**40), np.int64(2**40)))  # their product wraps around in int64
+
+
+def test_floats_reads_a_list_of_numbers_and_nothing_else():
+    assert checks.floats((0.5, 1)) == [0.5, 1.0]
+    assert checks.floats(torch.tensor([0.25, 1.0])) == [0.25, 1.0]
+    assert checks.floats({"a": 1.0}.values()) == [1.0]
+    for bad in (1.0, None, "1", b"1", {"a": 1.0}, ["a"], [None], [[1.0]], [torch.tensor([1.0, 2.0])]):
+        assert checks.floats(bad) is None, bad
+
+
+def test_refused_call_gives_the_signature_that_cannot_take_the_arguments():
+    assert str(checks.refused_call(lambda a, b: None, 0, None, {})) == "(a, b)"
+    assert checks.refused_call(lambda step, image, losses: None, 0, None, {}) is None
+    assert checks.refused_call(lambda *a: None) is None
+    assert checks.refused_call(print, 1, 2) is None  # a signature that can be read and takes anything
