@@ -2,7 +2,8 @@
 
 A **localization network** (定位网络) regresses θ, a **grid generator** (网格生成器,
 ``F.affine_grid``) turns θ into input positions and a **sampler** (采样器, ``F.grid_sample``)
-reads the input there. Then the digit classifiers, their training and checkpoints (02, 02b).
+reads the input there. Then the digit classifiers, their training and checkpoints (02, 02b),
+and last the input checks that the code calls.
 """
 
 from __future__ import annotations
@@ -34,27 +35,6 @@ TRANSFORMS: dict[str, int] = {
 }
 PADDINGS = ("zeros", "border", "reflection")
 MAX_LOG_SCALE = math.log(4.0)  # the attention window zooms at most ×4 either way
-
-
-def check_transform(transform: object) -> None:
-    """``transform`` must name one of :data:`TRANSFORMS`."""
-    if not isinstance(transform, str) or transform not in TRANSFORMS:
-        raise ValueError(f"transform must be one of {tuple(TRANSFORMS)}, got {transform!r}; "
-                         "use 'affine' unless you want to restrict the STN.")
-
-
-def check_images(x: object, in_channels: int, who: str = "this network") -> None:
-    """``x`` must be ``(B, in_channels, H, W)``; the error says how to fix it."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        grey_batch = isinstance(x, torch.Tensor) and x.dim() == 3 and in_channels == 1 and x.shape[0] != 1
-        fix = "add a channel dimension with x[:, None]" if grey_batch else "add a batch dimension with x[None]"
-        raise ValueError(f"x must be a (B, {in_channels}, H, W) tensor, got {shape_of(x)}; {fix}.")
-    if x.shape[1] != in_channels:
-        raise ValueError(f"x has {x.shape[1]} channels but {who} was built for {in_channels}; "
-                         f"build it with in_channels={x.shape[1]}.")
-    if not x.is_floating_point():
-        raise ValueError(f"x has dtype {x.dtype}; the network needs a floating-point image: use x.float() / 255 "
-                         "for 0-255 pixels.")
 
 
 # ---------------------------------------------------------------- the spatial transformer
@@ -128,28 +108,25 @@ def params_to_theta(params: torch.Tensor, transform: str = "affine", aspect: flo
     n = TRANSFORMS[transform]
     if not isinstance(params, torch.Tensor) or params.dim() != 2 or params.shape[1] != n:
         raise ValueError(f"params must have shape (B, {n}) for transform {transform!r}, got {shape_of(params)}.")
-    theta = _params_to_theta(params, transform, aspect)
+    zero = torch.zeros_like(params[:, 0])
+    if transform == "affine":
+        theta = params.view(-1, 2, 3)
+    elif transform == "rotation_scale":
+        theta = rotation_scale_theta(params)
+    elif transform == "attention":
+        s = torch.exp(MAX_LOG_SCALE * torch.tanh(params[:, 0] / MAX_LOG_SCALE))  # slope 1 at 0
+        tx, ty = params[:, 1], params[:, 2]
+        theta = torch.stack([torch.stack([s, zero, tx], -1), torch.stack([zero, s, ty], -1)], dim=1)
+    else:  # "rotation"
+        direction = torch.stack([1.0 + params[:, 0], params[:, 1]], dim=-1)
+        c, si = (direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-6)).unbind(-1)
+        theta = torch.stack([torch.stack([c, -si / aspect, zero], -1),
+                             torch.stack([si * aspect, c, zero], -1)], dim=1)
     if not torch.isfinite(theta).all():  # B x 6 numbers; grid_sample's backward segfaults on a NaN θ
         raise ValueError("the localization net gave a θ with NaN or infinite values (NaN or infinite pixels in x, "
                          "or a diverged training); check the images with torch.isfinite(x).all() and lower the "
                          "learning rate.")
     return theta
-
-
-def _params_to_theta(params: torch.Tensor, transform: str, aspect: float) -> torch.Tensor:
-    if transform == "affine":
-        return params.view(-1, 2, 3)
-    if transform == "rotation_scale":
-        return rotation_scale_theta(params)
-    zero = torch.zeros_like(params[:, 0])
-    if transform == "attention":
-        s = torch.exp(MAX_LOG_SCALE * torch.tanh(params[:, 0] / MAX_LOG_SCALE))  # slope 1 at 0
-        tx, ty = params[:, 1], params[:, 2]
-        return torch.stack([torch.stack([s, zero, tx], -1), torch.stack([zero, s, ty], -1)], dim=1)
-    direction = torch.stack([1.0 + params[:, 0], params[:, 1]], dim=-1)
-    c, si = (direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-6)).unbind(-1)
-    return torch.stack([torch.stack([c, -si / aspect, zero], -1),
-                        torch.stack([si * aspect, c, zero], -1)], dim=1)
 
 
 class SpatialTransformer(nn.Module):
@@ -230,13 +207,6 @@ class STNClassifier(nn.Module):
         return self.cnn(self.stn(x)[0])
 
 
-def _check_dtype(x: torch.Tensor, model: nn.Module, who: str) -> None:
-    dtype = next(model.parameters()).dtype
-    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != dtype and not torch.is_autocast_enabled():
-        raise ValueError(f"x has dtype {x.dtype} but {who}'s weights are {dtype}; convert with x.float() "
-                         f"(x.to({dtype}) in general) or the model with model.to({x.dtype}).")
-
-
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -263,38 +233,6 @@ RECIPE_FAST = Recipe(n_train=2_000, n_test=500, epochs=4, name="fast")
 def recipe() -> Recipe:
     """The recipe for this mode."""
     return config.pick(full=RECIPE_FULL, fast=RECIPE_FAST)
-
-
-def check_recipe(r: object) -> None:
-    """``r`` must be a :class:`Recipe` with whole, positive counts."""
-    if not isinstance(r, Recipe):
-        raise TypeError(f"r must be a Recipe, got {r!r}; pass stn.recipe(), stn.RECIPE_FAST or stn.RECIPE_FULL.")
-    if not isinstance(r.batch_size, int) or r.batch_size < 1 or not isinstance(r.epochs, int) or r.epochs < 0:
-        raise ValueError(f"the recipe needs batch_size >= 1 and epochs >= 0 (integers), got batch_size="
-                         f"{r.batch_size!r}, epochs={r.epochs!r}; fix them with dataclasses.replace(r, ...).")
-
-
-def check_examples(images: object, labels: object, what: str = "images", *, n_classes: int | None = 10) -> None:
-    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1, each a class
-    number ``0 … n_classes - 1`` (or -1, no class, for a custom loss; ``None``: any)."""
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        three_d = isinstance(images, torch.Tensor) and images.dim() == 3
-        fix = f"add a channel dimension with {what}[:, None]" if three_d else "e.g. make_digits(...).images"
-        raise ValueError(f"{what} must be an (N, C, H, W) tensor, got {shape_of(images)}; {fix}.")
-    if len(images) == 0:
-        raise ValueError(f"{what} is empty; pass at least one image.")
-    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex():
-        got = f"{tuple(labels.shape)} {labels.dtype}" if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a (N,) tensor of class indices (int64), got {got}; "
-                         "convert with torch.as_tensor(labels).long().")
-    if len(images) != len(labels):
-        raise ValueError(f"{what} and labels must have the same length, got {len(images)} and {len(labels)}.")
-    if n_classes is not None:  # cross_entropy's "Target 16 is out of bounds" otherwise, mid-training
-        low, high = labels.min().item(), labels.max().item()
-        if high >= n_classes or low < -1:  # -1: no class, for a loss_fn (stn_experiment's outliers)
-            raise ValueError(f"labels must be class numbers 0 to {n_classes - 1} (the digit classifiers have "
-                             f"{n_classes} classes), got values from {low} to {high}; number the classes from 0, "
-                             "e.g. labels - 1 for labels 1 to 10.")
 
 
 def build_models(r: Recipe, transform: str = "affine", seed: int = 0) -> dict[str, nn.Module]:
@@ -353,15 +291,6 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
     return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
 
-def _check_batches(images: object, batch_size: object) -> None:
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ValueError(f"images must be an (N, C, H, W) tensor, got {shape_of(images)}; e.g. make_digits(...).images.")
-    if len(images) == 0:
-        raise ValueError("images is empty; pass at least one image.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. batch_size=500.")
-
-
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` classified correctly (0…1)."""
     check_examples(images, labels, n_classes=None)
@@ -394,13 +323,6 @@ def checkpoint_path(name: str) -> Path:
     """``data/checkpoints/<name>.pt`` in the project."""
     _check_name(name)
     return config.PROJECT_ROOT / "data" / "checkpoints" / f"{name}.pt"
-
-
-def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"name must be a checkpoint name such as 'stn02_rts_stn', got {name!r}.")
-    if len(name) > 200:  # a file name has at most 255 bytes on most file systems
-        raise ValueError(f"name is {len(name)} characters long; use at most 200, e.g. 'stn02_rts_stn'.")
 
 
 def _shown(path: Path) -> Path:
@@ -468,3 +390,81 @@ def save_checkpoint(model: nn.Module, name: str) -> Path:
         torch.save(state, tmp)
     return path
 
+
+# ------------------- input checks: one sentence per bad input, for the code above to call
+
+
+def check_transform(transform: object) -> None:
+    """``transform`` must name one of :data:`TRANSFORMS`."""
+    if not isinstance(transform, str) or transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {tuple(TRANSFORMS)}, got {transform!r}; "
+                         "use 'affine' unless you want to restrict the STN.")
+
+
+def check_images(x: object, in_channels: int, who: str = "this network") -> None:
+    """``x`` must be ``(B, in_channels, H, W)``; the error says how to fix it."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        grey_batch = isinstance(x, torch.Tensor) and x.dim() == 3 and in_channels == 1 and x.shape[0] != 1
+        fix = "add a channel dimension with x[:, None]" if grey_batch else "add a batch dimension with x[None]"
+        raise ValueError(f"x must be a (B, {in_channels}, H, W) tensor, got {shape_of(x)}; {fix}.")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"x has {x.shape[1]} channels but {who} was built for {in_channels}; "
+                         f"build it with in_channels={x.shape[1]}.")
+    if not x.is_floating_point():
+        raise ValueError(f"x has dtype {x.dtype}; the network needs a floating-point image: use x.float() / 255 "
+                         "for 0-255 pixels.")
+
+
+def _check_dtype(x: torch.Tensor, model: nn.Module, who: str) -> None:
+    dtype = next(model.parameters()).dtype
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != dtype and not torch.is_autocast_enabled():
+        raise ValueError(f"x has dtype {x.dtype} but {who}'s weights are {dtype}; convert with x.float() "
+                         f"(x.to({dtype}) in general) or the model with model.to({x.dtype}).")
+
+
+def check_recipe(r: object) -> None:
+    """``r`` must be a :class:`Recipe` with whole, positive counts."""
+    if not isinstance(r, Recipe):
+        raise TypeError(f"r must be a Recipe, got {r!r}; pass stn.recipe(), stn.RECIPE_FAST or stn.RECIPE_FULL.")
+    if not isinstance(r.batch_size, int) or r.batch_size < 1 or not isinstance(r.epochs, int) or r.epochs < 0:
+        raise ValueError(f"the recipe needs batch_size >= 1 and epochs >= 0 (integers), got batch_size="
+                         f"{r.batch_size!r}, epochs={r.epochs!r}; fix them with dataclasses.replace(r, ...).")
+
+
+def check_examples(images: object, labels: object, what: str = "images", *, n_classes: int | None = 10) -> None:
+    """``images`` ``(N, C, H, W)`` and integer ``labels`` ``(N,)``, N ≥ 1, each a class
+    number ``0 … n_classes - 1`` (or -1, no class, for a custom loss; ``None``: any)."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        three_d = isinstance(images, torch.Tensor) and images.dim() == 3
+        fix = f"add a channel dimension with {what}[:, None]" if three_d else "e.g. make_digits(...).images"
+        raise ValueError(f"{what} must be an (N, C, H, W) tensor, got {shape_of(images)}; {fix}.")
+    if len(images) == 0:
+        raise ValueError(f"{what} is empty; pass at least one image.")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex():
+        got = f"{tuple(labels.shape)} {labels.dtype}" if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a (N,) tensor of class indices (int64), got {got}; "
+                         "convert with torch.as_tensor(labels).long().")
+    if len(images) != len(labels):
+        raise ValueError(f"{what} and labels must have the same length, got {len(images)} and {len(labels)}.")
+    if n_classes is not None:  # cross_entropy's "Target 16 is out of bounds" otherwise, mid-training
+        low, high = labels.min().item(), labels.max().item()
+        if high >= n_classes or low < -1:  # -1: no class, for a loss_fn (stn_experiment's outliers)
+            raise ValueError(f"labels must be class numbers 0 to {n_classes - 1} (the digit classifiers have "
+                             f"{n_classes} classes), got values from {low} to {high}; number the classes from 0, "
+                             "e.g. labels - 1 for labels 1 to 10.")
+
+
+def _check_batches(images: object, batch_size: object) -> None:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"images must be an (N, C, H, W) tensor, got {shape_of(images)}; e.g. make_digits(...).images.")
+    if len(images) == 0:
+        raise ValueError("images is empty; pass at least one image.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. batch_size=500.")
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a checkpoint name such as 'stn02_rts_stn', got {name!r}.")
+    if len(name) > 200:  # a file name has at most 255 bytes on most file systems
+        raise ValueError(f"name is {len(name)} characters long; use at most 200, e.g. 'stn02_rts_stn'.")
